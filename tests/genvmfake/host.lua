@@ -1,0 +1,152 @@
+-- Host side of the GenVM fake (GENVM.md §3, §4): builds the globals `__dflt`, `__llm` and,
+-- in the newest V2, `rat`, around Python callbacks, and the coroutine driver that runs
+-- entry points.
+--
+-- 1. Every value crossing to Python goes through `export`: strings hex-encoded with an `s`
+--    prefix, tables as flat key/value lists, everything else as is (userdata stays opaque).
+-- 2. Python callbacks never raise: they return `ok, value`; the wrappers here raise `value`
+--    in Lua, so the hook's `pcall` sees exactly the host's error value.
+-- 3. Async host functions are Lua functions that `coroutine.yield` a private marker to the
+--    driver. A yield from a sort comparator, a gsub callback or a `require`d module body
+--    therefore fails with "attempt to yield across a C-call boundary", as in GenVM.
+local P, MARK, cfg = ...
+
+local function hex(s)
+  return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
+end
+
+local function export(v)
+  local t = type(v)
+  if t == "string" then
+    return "s" .. hex(v)
+  elseif t == "table" then
+    local out = {}
+    for k, x in pairs(v) do
+      out[#out + 1] = export(k)
+      out[#out + 1] = export(x)
+    end
+    return out
+  end
+  return v
+end
+
+local function export_all(...)
+  local n = select("#", ...)
+  local args = table.pack(...)
+  for i = 1, n do args[i] = export(args[i]) end
+  return n, args
+end
+
+local function sync(name)
+  local fn = P[name]
+  return function(...)
+    local n, args = export_all(...)
+    local ok, v = fn(table.unpack(args, 1, n))
+    if ok then return v end
+    error(v, 0)
+  end
+end
+
+local function await(name, ...)
+  local n, args = export_all(...)
+  local r = table.pack(coroutine.yield(MARK, name, n, table.unpack(args, 1, n)))
+  if r[1] then return r[2] end
+  error(r[2], 0)
+end
+
+local function part(ctx, key)
+  if type(ctx) ~= "table" then return nil end
+  return ctx[key]
+end
+
+local dflt = {
+  log_json = sync("log_json"),
+  user_error = sync("user_error"),
+  as_user_error = function(e)
+    local ok, v = P.as_user_error(e)
+    if ok then return v end
+    error(v, 0)
+  end,
+  sleep_seconds = function(seconds) return await("sleep_seconds", seconds) end,
+  request = function(ctx, req) return await("request", part(ctx, "__ctx_dflt"), req) end,
+  json_parse = sync("json_parse"),
+  json_stringify = sync("json_stringify"),
+  base64_encode = sync("base64_encode"),
+  base64_decode = sync("base64_decode"),
+  split_url = sync("split_url"),
+}
+if cfg.line == "v2" then
+  dflt.url_encode = sync("url_encode")
+  dflt.filter_image = sync("filter_image")
+  if cfg.filter_text then dflt.filter_text = sync("filter_text") end
+end
+if cfg.profile == "v2-new" then
+  for _, name in ipairs({"random_bytes", "random_float", "sha2_256", "sha3_256", "monotonic_ms"}) do
+    dflt[name] = sync(name)
+  end
+  dflt.data_dir = cfg.data_dir
+end
+__dflt = dflt
+
+local llm = {
+  providers = cfg.providers,
+  templates = cfg.templates,
+  exec_prompt_in_provider = function(ctx, req)
+    return await("exec_prompt_in_provider", part(ctx, "__ctx_llm"), req)
+  end,
+}
+if cfg.profile == "v2-new" then
+  llm.meta = cfg.meta
+  llm.timeout = cfg.timeout
+  llm.exhaust = function() error(cfg.exhausted, 0) end
+  rat = { new = sync("rat_new"), is_rat = sync("rat_is"), zero = cfg.rat_zero }
+  -- lupa wraps every Python object with one shared metatable; arithmetic on anything but
+  -- a rat is refused by the Python side, so NULL and errors stay inert.
+  local mt = getmetatable(cfg.rat_zero)
+  for _, op in ipairs({"add", "sub", "mul", "div", "mod", "unm", "eq", "lt", "le"}) do
+    local fn = sync("rat_" .. op)
+    mt["__" .. op] = function(a, b) return fn(a, b) end
+  end
+end
+__llm = llm
+
+-- Coroutines stay on the Lua side (lupa does not hand Lua threads back intact): Python
+-- holds a number per running entry point.
+local driver = {}
+local threads = {}
+local next_id = 0
+
+local function track(co)
+  next_id = next_id + 1
+  threads[next_id] = co
+  return next_id
+end
+
+-- Resume coroutine `id` once; report how it stopped, with every value exported.
+function driver.step(id, ...)
+  local co = threads[id]
+  local r = table.pack(coroutine.resume(co, ...))
+  if coroutine.status(co) == "dead" then threads[id] = nil end
+  if not r[1] then return "error", export(r[2]) end
+  if coroutine.status(co) == "dead" then return "return", export(r[2]) end
+  if r[2] == MARK then return "yield", table.unpack(r, 3, r.n) end
+  return "stray", export(r[2])
+end
+
+function driver.load(source, chunkname)
+  local fn, err = load(source, chunkname, "t")
+  if fn == nil then return nil, export(err) end
+  return track(coroutine.create(fn))
+end
+
+function driver.entry(fn)
+  return track(coroutine.create(fn))
+end
+
+-- Entry points are read once, through ordinary global lookups, as GenVM does.
+function driver.capture()
+  return ExecPrompt, ExecPromptTemplate, Setup, Teardown
+end
+
+driver.type = type
+return driver
