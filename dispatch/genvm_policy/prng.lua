@@ -1,0 +1,159 @@
+--- Seeded randomness: HMAC-SHA256 call keys and labelled counter-mode streams.
+--
+-- Spec: docs/SPEC.md §4 (Seeded randomness). Mirrors genvm_policy/prng.py;
+-- the hash functions themselves live in genvm_policy/sha256.lua and are
+-- re-exported here under the reference's names.
+--
+-- Rules:
+-- 1. SHA-256 is FIPS 180-4; HMAC-SHA256 is RFC 2104 over SHA-256 (64-byte block).
+-- 2. The call key is `HMAC(salt, "genvm-policy/v1/call-key" || 0x00 || cbor(material))`
+--    with a 32-byte salt; a key given directly has 1 … 64 bytes (`PRNG_KEY`).
+-- 3. The seed commitment is `identity("seed-commitment", key)`.
+-- 4. A stream is `(key, label)`; block `i` is `HMAC(key, label || 0x00 || u32be(i))`
+--    and the stream's bytes are blocks 0, 1, … in order. Labels are 1 … 48 bytes
+--    of UTF-8 without NUL (`PRNG_LABEL`); indexes stay below 2^32 (`PRNG_INDEX`).
+-- 5. `u53` is the top 53 bits of the next 8 bytes read big-endian; `below(n)`
+--    rejects draws at or above `2^53 − (2^53 mod n)` so every result is equally likely.
+--
+-- Keys, salts and the bytes a stream yields are plain Lua strings. A stream
+-- keeps its key's HMAC states (sha256.keyed), and a label of at most 48
+-- bytes makes each block's inner message fit one SHA-256 block: two
+-- compressions per 32 bytes drawn.
+
+local encoding = require("genvm_policy.encoding")
+local errors = require("genvm_policy.errors")
+local identity = require("genvm_policy.identity")
+local sha256 = require("genvm_policy.sha256")
+
+local M = {}
+
+--- The length of a node's secret salt.
+M.SALT_BYTES = 32
+--- The longest key a stream accepts: one HMAC block, so it is never pre-hashed.
+M.MAX_KEY_BYTES = 64
+--- The longest stream label: label, NUL and index then fit one HMAC block.
+M.MAX_LABEL_BYTES = 48
+--- The number of blocks of one stream (indexes are 4-byte big-endian).
+M.BLOCKS = 0x100000000
+--- The number of values `u53` draws from.
+M.TOP = 0x20000000000000
+--- The domain tag in front of the per-call material (rule 2).
+M.CALL_KEY_TAG = "genvm-policy/v1/call-key\0"
+
+local TOP, BLOCKS = M.TOP, M.BLOCKS
+
+--- SHA-256 of `data` (FIPS 180-4): 32 raw bytes.
+M.sha256 = sha256.sha256
+
+--- HMAC-SHA256 of `msg` under `key` (RFC 2104): 32 raw bytes.
+M.hmac_sha256 = sha256.hmac_sha256
+
+local function check_key(key, low, high, what)
+  if type(key) ~= "string" or #key < low or #key > high then
+    local size = low == high and tostring(low) or (low .. " … " .. high)
+    errors.raise("PRNG_KEY", {}, "the " .. what .. " must be " .. size .. " bytes",
+      "a node salt is 32 random bytes; a seed is 1 … 64 bytes written as hex")
+  end
+end
+
+local function check_label(label)
+  if type(label) ~= "string" or #label < 1 or #label > M.MAX_LABEL_BYTES
+      or label:find("\0", 1, true) or not encoding.valid_utf8(label) then
+    local shown = type(label) == "string" and label:sub(1, 60) or tostring(label)
+    errors.raise("PRNG_LABEL", {}, "the stream label `" .. shown .. "` is not 1 … "
+      .. M.MAX_LABEL_BYTES .. " bytes of UTF-8 without NUL")
+  end
+end
+
+local function check_index(index)
+  if math.type(index) ~= "integer" or index < 0 or index >= BLOCKS then
+    errors.raise("PRNG_INDEX", {}, "the block index `" .. tostring(index)
+      .. "` is outside 0 … 2^32 − 1")
+  end
+end
+
+--- The 32-byte key of one call from the node's salt and its material (rule 2).
+--- Raises `PRNG_KEY` unless the salt has 32 bytes, `PRNG_MATERIAL` unless the
+--- material is a map, and the codes of `encoding.encode`.
+function M.call_key(salt, material)
+  check_key(salt, M.SALT_BYTES, M.SALT_BYTES, "node salt")
+  if encoding.kind(material) ~= "map" then
+    errors.raise("PRNG_MATERIAL", {}, "the per-call material must be a map")
+  end
+  return sha256.hmac_sha256(salt, M.CALL_KEY_TAG .. encoding.encode(material))
+end
+
+--- The publishable commitment to a call key (rule 3). Raises `PRNG_KEY`.
+function M.seed_commitment(key)
+  check_key(key, 1, M.MAX_KEY_BYTES, "seed")
+  return identity.identity("seed-commitment", encoding.bytes(key))
+end
+
+--- Block `index` of the stream `(key, label)` (rule 4).
+--- Raises `PRNG_KEY`, `PRNG_LABEL`, or `PRNG_INDEX` unless `0 ≤ index < 2^32`.
+function M.stream_block(key, label, index)
+  check_key(key, 1, M.MAX_KEY_BYTES, "seed")
+  check_label(label)
+  check_index(index)
+  return sha256.hmac_sha256(key, label .. "\0" .. string.pack(">I4", index))
+end
+
+local Stream = {}
+Stream.__index = Stream
+
+--- Open the stream `(key, label)` (rules 4 and 5). Raises `PRNG_KEY`, `PRNG_LABEL`.
+function M.stream(key, label)
+  check_key(key, 1, M.MAX_KEY_BYTES, "seed")
+  check_label(label)
+  return setmetatable({
+    mac = sha256.keyed(key),
+    prefix = label .. "\0",
+    next_block = 0,
+    buffer = "",
+  }, Stream)
+end
+
+--- The next `n` bytes of the stream; `n` must be a non-negative integer.
+function Stream:read(n)
+  if math.type(n) ~= "integer" or n < 0 then
+    error("a stream reads a non-negative integer number of bytes", 2)
+  end
+  local buffer = self.buffer
+  if #buffer < n then
+    local parts = { buffer }
+    local have = #buffer
+    while have < n do
+      check_index(self.next_block)
+      parts[#parts + 1] = self.mac:mac(self.prefix .. string.pack(">I4", self.next_block))
+      self.next_block = self.next_block + 1
+      have = have + 32
+    end
+    buffer = table.concat(parts)
+  end
+  self.buffer = buffer:sub(n + 1)
+  return buffer:sub(1, n)
+end
+
+--- The top 53 bits of the next 8 bytes, read as a big-endian integer (rule 5).
+function Stream:u53()
+  -- Two 32-bit halves: ">I8" reads values of 2^63 and up as negative.
+  local hi, lo = string.unpack(">I4I4", self:read(8))
+  return (hi << 21) | (lo >> 11)
+end
+
+--- A uniform draw from `0 … n − 1`, `1 ≤ n ≤ 2^53` (rule 5). Raises `PRNG_BOUND`.
+function Stream:below(n)
+  if math.type(n) ~= "integer" or n < 1 or n > TOP then
+    errors.raise("PRNG_BOUND", {}, "a draw below `" .. tostring(n)
+      .. "` is outside the range 1 … 2^53")
+  end
+  local limit = TOP - TOP % n
+  while true do
+    local draw = self:u53()
+    if draw < limit then
+      return draw % n
+    end
+  end
+end
+
+return M
