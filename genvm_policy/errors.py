@@ -14,7 +14,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 
@@ -31,9 +30,13 @@ CODES: dict[str, str] = {
     "NUM_FLOAT": "a binary float arrives where only an exact integer or decimal text is allowed",
     "NUM_DIV_ZERO": "an integer division has a zero divisor",
     "NUM_TYPE": "a number is required and something else was given",
+    "NUM_SCALE": "a declared decimal scale is outside 0 … 9",
     # -- §2 encoding -------------------------------------------------------
     "CBOR_TYPE": "a value outside the restricted data model is encoded",
-    "CBOR_TEXT": "a text string is not valid UTF-8 or not in Unicode NFC",
+    "CBOR_TEXT": "a text string is not valid UTF-8 (a lone surrogate included)",
+    "CBOR_NFC": "a text string is valid UTF-8 but not in Unicode NFC (reference runtime only)",
+    "CBOR_RANGE": "an integer is outside ±(2^53 − 1)",
+    "CBOR_MALFORMED": "the input is not well-formed CBOR (reserved argument, stray break)",
     "CBOR_KEY": "a map key is not text",
     "CBOR_DUPLICATE_KEY": "a map holds the same key twice",
     "CBOR_DEPTH": "nesting is deeper than the encoding limit",
@@ -49,6 +52,72 @@ CODES: dict[str, str] = {
     "PRNG_BOUND": "a bounded draw asks for a range outside 1 … 2^53",
     "PRNG_KEY": "a seed or salt has the wrong length",
     "PRNG_MATERIAL": "per-call material is missing a field or has a wrong one",
+    "PRNG_INDEX": "a stream block index is outside 0 … 2^32 − 1",
+    # -- §5 catalog: source files ------------------------------------------
+    "SRC_IO": "an input file is missing or cannot be read",
+    "SRC_FORMAT": "an input file's name ends in none of .yaml, .yml, .json, .toml",
+    "SRC_TOO_LARGE": "an input file is larger than 8 MiB (checked before parsing)",
+    "SRC_ENCODING": "an input file is not valid UTF-8, or a text escape is an unpaired surrogate",
+    "SRC_SYNTAX": "an input file does not parse (at a line and column) or holds two documents",
+    "SRC_DUPLICATE_KEY": "a map in an input file holds the same key twice",
+    "SRC_ALIAS": "a YAML file uses an anchor or an alias",
+    "SRC_TAG": "a YAML tag is outside the core schema or does not match its value",
+    "SRC_KEY": "a map key in an input file is not text",
+    "SRC_NUMBER": "a number token is NaN or an infinity",
+    "SRC_VALUE": "a value is outside the data model (a TOML date or time)",
+    "SRC_DEPTH": "an input file nests maps and lists deeper than 64 levels",
+    # -- §5 catalog: node config -------------------------------------------
+    "CAT_SHAPE": "the node config has no `backends` map",
+    "CAT_TYPE": "a node config entry has the wrong type (map, text, boolean)",
+    "CAT_INTEGER": "a greybox or backend priority is not an integer token in its range",
+    "CAT_NAME": "a provider or model name is empty, over 256 bytes, not NFC or holds a control",
+    "CAT_TOO_MANY": "the node config offers more than 10,000 routes",
+    "CAT_EMPTY": "no backend of the node config offers a route",
+    # -- §5 catalog: overlay -----------------------------------------------
+    "OVL_VERSION": "the overlay's `version` is missing or not 1",
+    "OVL_UNKNOWN_FIELD": "the overlay holds a key its schema does not define",
+    "OVL_MISSING": "the overlay lacks a required key",
+    "OVL_TYPE": "an overlay value has the wrong type",
+    "OVL_NAME": "a tier or field name breaks its naming rule or is declared twice",
+    "OVL_TIER": "a tier or default tier names a tier not declared in `tiers`",
+    "OVL_FIELD": "a fact sets an operator field that `fields` does not declare",
+    "OVL_BOUNDS": "a declared field's `min` is greater than its `max`",
+    "OVL_UNKNOWN_ROUTE": "an overlay entry names a model or route the node config does not offer",
+    # -- install on a node (docs/INSTALL.md) --------------------------------
+    "YAML_NOT_BLOCK_MAPPING": "a config to edit as text is not one plain top-level block mapping",
+    "YAML_KEY_ABSENT": "a top-level key to read or replace is missing from the config",
+    "YAML_KEY_AMBIGUOUS": "a top-level key to read or replace appears more than once",
+    "YAML_NOT_SCALAR": "a top-level value to read or replace is not a one-line scalar",
+    "NODE_NOT_GENVM": "PATH is neither a node root, a version folder nor a GenVM tree",
+    "NODE_VERSION_AMBIGUOUS": "a node root holds several versions and none is named or linked",
+    "NODE_VERSION_UNKNOWN": "`--version-dir` names no version folder, or PATH has no versions",
+    "NODE_LINE_UNKNOWN": "the GenVM tree shows evidence for neither or both GenVM lines",
+    "NODE_CONFIG_UNREADABLE": "the LLM config cannot be read as UTF-8 text",
+    "INSTALL_BUNDLE": "a bundle names a file outside the allowed places, or a bad mode or metadata",
+    "INSTALL_FOREIGN_STATE": "the installer's folder holds files it did not write",
+    "INSTALL_MANIFEST": "the install manifest is unreadable or has an unknown format",
+    "INSTALL_BACKUP_MISSING": "a file must be restored but its backup is missing or altered",
+    "INSTALL_IO": "the file system refused a read or write the installer needs",
+    "INSTALL_VERIFY": "the installed files failed verification before the switch",
+    "RELOAD_URL": "the manager URL is malformed, or not loopback without `--allow-remote`",
+    "RELOAD_UNREACHABLE": "the GenVM manager did not answer (refused, timed out)",
+    "RELOAD_REFUSED": "the GenVM manager answered with an error or an unexpected result",
+    "RELOAD_LINE": "a reload through the manager is asked for a GenVM line that has none",
+    # -- §6 request ---------------------------------------------------------
+    "REQ_FIELD": "a request field is unknown, of the wrong kind, or not allowed with its entry",
+    # -- §7 policy language and admission -------------------------------------
+    "POL_TYPE": "a policy value has the wrong shape (a map, list, text or op was expected)",
+    "POL_KEY": "a policy map holds an unknown key or lacks a required one",
+    "POL_OP": "an op name is not in the op table",
+    "POL_SORT": "an op of one sort stands where another sort is expected",
+    "POL_ARITY": "an op is given an argument it does not take, or lacks one, or a list is empty",
+    "POL_VALUE": "a name is outside its fixed set, or a range has its ends reversed",
+    "POL_FIELD": "a policy names a numeric field the catalog does not declare",
+    "POL_ROUTE": "a route text is malformed, or names a route, provider or model the catalog lacks",
+    "POL_TIER": "a policy names a tier the catalog does not declare",
+    "POL_DUPLICATE": "a route or text filter is listed twice where order or weight matters",
+    "POL_LIMIT": "the policy is nested too deep, has too many terms or too long a list",
+    "POL_BOUND": "interval analysis cannot prove a scorer stays within ±(2^53 − 1)",
 }
 
 
@@ -61,8 +130,25 @@ def render_path(path: Sequence[str | int]) -> str:
         elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", seg):
             out += f".{seg}"
         else:
-            out += "[" + json.dumps(seg, ensure_ascii=False) + "]"
+            out += "[" + _quote(seg) + "]"
     return out
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _quote(text: str) -> str:
+    """Quote `text` as a JSON string with non-ASCII kept, as the Lua runtime does."""
+    out = ['"']
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
 
 
 class PolicyError(Exception):

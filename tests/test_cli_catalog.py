@@ -1,0 +1,79 @@
+"""The `catalog` and `hash` commands, run as a user runs them: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from genvm_policy.catalog import build_catalog, catalog_identity, catalog_value, view_identity
+from genvm_policy.sources import load_document
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT.parent / "shared" / "fixtures" / "genvm" / "llm-default-config.yaml"
+CONFIG = ROOT / "examples" / "node" / "genvm-module-llm.yaml"
+OVERLAY = ROOT / "examples" / "node" / "overlay.yaml"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genvm_policy.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_hash_catalog_prints_one_stable_line() -> None:
+    expected = catalog_identity(build_catalog(load_document(DEFAULT, what="node config")))  # type: ignore[arg-type]
+    first, second = _run("hash", "catalog", str(DEFAULT)), _run("hash", "catalog", str(DEFAULT))
+    assert first.returncode == 0 and first.stderr == ""
+    assert first.stdout == second.stdout == expected + "\n"
+
+
+def test_hash_catalog_and_view_with_overlay() -> None:
+    config = load_document(CONFIG, what="node config")
+    catalog = build_catalog(config, load_document(OVERLAY, what="overlay"))  # type: ignore[arg-type]
+    done = _run("hash", "catalog", str(CONFIG), "--overlay", str(OVERLAY))
+    assert done.stdout == catalog_identity(catalog) + "\n"
+    view = _run("hash", "view", str(CONFIG))
+    assert view.stdout == view_identity(catalog) + "\n"
+    assert view.stdout != done.stdout
+
+
+def test_catalog_show_table_and_json() -> None:
+    table = _run("catalog", "show", str(CONFIG), "--overlay", str(OVERLAY))
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:2] == ["provider", "model"] and len(lines) == 2 + 5 + 1
+    assert any(line.startswith("gateway") and "0.1 " in line for line in lines)
+    shown = _run("catalog", "show", str(CONFIG), "--overlay", str(OVERLAY), "--json")
+    catalog = build_catalog(
+        load_document(CONFIG, what="node config"),  # type: ignore[arg-type]
+        load_document(OVERLAY, what="overlay"),  # type: ignore[arg-type]
+    )
+    assert json.loads(shown.stdout) == catalog_value(catalog)
+
+
+def test_bad_files_exit_2_with_one_clean_line(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("backends:\n  a: {}\n  a: {}\n")
+    bad_overlay = tmp_path / "overlay.yaml"
+    bad_overlay.write_text("version: 1\nmodels:\n  nobody: {price_in: 1}\n")
+    cases = [
+        (("hash", "catalog", str(dup)), "SRC_DUPLICATE_KEY at $.backends.a"),
+        (("hash", "catalog", str(tmp_path / "none.yaml")), "SRC_IO at $"),
+        (
+            ("catalog", "show", str(CONFIG), "--overlay", str(bad_overlay)),
+            "OVL_UNKNOWN_ROUTE at $.models.nobody: overlay `",
+        ),
+    ]
+    for args, expected in cases:
+        done = _run(*args)
+        assert done.returncode == 2 and done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("genvm-policy: error: ")
+        assert expected in lines[0] and "Traceback" not in done.stderr
