@@ -118,6 +118,9 @@ CODES: dict[str, str] = {
     "POL_DUPLICATE": "a route or text filter is listed twice where order or weight matters",
     "POL_LIMIT": "the policy is nested too deep, has too many terms or too long a list",
     "POL_BOUND": "interval analysis cannot prove a scorer stays within ±(2^53 − 1)",
+    # -- golden vectors (docs/VECTORS.md) -----------------------------------
+    "VEC_FORMAT": "a vector file breaks the vector format (field, type, count, kind or input shape)",
+    "VEC_IO": "a vector directory or file is missing or cannot be read or written",
 }
 
 

@@ -13,3 +13,12 @@ from typing import Any
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
 COMMANDS: list[Register] = []
+
+# Registration imports sit below COMMANDS because the command modules need nothing from here.
+from genvm_policy.commands import catalog as catalog_command  # noqa: E402
+from genvm_policy.commands import hash as hash_command  # noqa: E402
+
+COMMANDS += [catalog_command.register, hash_command.register]
+from genvm_policy.commands import check, decide, explain  # noqa: E402
+
+COMMANDS += [check.register, decide.register, explain.register]

@@ -1,0 +1,93 @@
+"""`genvm-policy check` and `hash policy`: admit a policy file, print its identity.
+
+Spec: docs/SPEC.md §7 (Policy language and admission). Shell: reads the policy
+(YAML, TOML or JSON) and, when given, the catalog it is checked against;
+`load_policy` is shared with `decide` and `explain`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from genvm_policy.admission import admit
+from genvm_policy.builtin import BUILTINS, builtin
+from genvm_policy.catalog import Catalog
+from genvm_policy.commands import hash as hash_command
+from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.errors import PolicyError
+from genvm_policy.policy import Policy, policy_identity
+from genvm_policy.sources import load_document
+
+__all__ = ["load_policy", "register"]
+
+POLICY_HELP = "policy file (YAML, TOML or JSON), or a built-in: " + ", ".join(sorted(BUILTINS))
+
+
+def load_policy(source: str, catalog: Catalog | None) -> Policy:
+    """Admit the policy file `source` (or the built-in of that name) against `catalog`."""
+    if source in BUILTINS:
+        policy = builtin(source)
+        if catalog is not None:
+            admit(BUILTINS[source], catalog)
+        return policy
+    document = load_document(source, what="policy")
+    try:
+        return admit(document, catalog)
+    except PolicyError as err:
+        raise PolicyError(
+            err.code, err.path, f"policy `{source}`: {err.message}", err.hint
+        ) from None
+
+
+def add_catalog_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Add `--catalog NODE_CONFIG` and `--overlay FILE`."""
+    parser.add_argument(
+        "--catalog", metavar="NODE_CONFIG", required=required, help=NODE_CONFIG_HELP
+    )
+    parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
+
+
+def catalog_of(args: argparse.Namespace) -> Catalog | None:
+    """The catalog named by `--catalog`/`--overlay`, or None without `--catalog`."""
+    if args.catalog is None:
+        if args.overlay is not None:
+            raise PolicyError("POL_KEY", (), "`--overlay` needs `--catalog`")
+        return None
+    return load_catalog(args.catalog, args.overlay)
+
+
+def _check(args: argparse.Namespace) -> int:
+    print(policy_identity(load_policy(args.policy, catalog_of(args))))
+    return 0
+
+
+def _hash_policy(args: argparse.Namespace) -> int:
+    print(policy_identity(load_policy(args.policy, None)))
+    return 0
+
+
+def _add_hash_policy(group: argparse._SubParsersAction[Any]) -> None:
+    parser = group.add_parser(
+        "policy",
+        help="identity of a policy (its normal form)",
+        description="Print the policy's identity; spellings that normalise alike share it.",
+    )
+    parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
+    parser.set_defaults(handler=_hash_policy)
+
+
+hash_command.ACTIONS.append(_add_hash_policy)
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `check POLICY [--catalog NODE_CONFIG] [--overlay FILE]`."""
+    parser = subparsers.add_parser(
+        "check",
+        help="admit a policy and print its identity",
+        description="Admit POLICY (against the catalog when given) and print its identity; "
+        "on failure print the error code, the path into the file and what to do.",
+    )
+    parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
+    add_catalog_options(parser, required=False)
+    parser.set_defaults(handler=_check)

@@ -1,0 +1,161 @@
+"""`genvm-policy decide`: one decision for one request, as JSON or a table.
+
+Spec: docs/SPEC.md §9 (Decision). Shell: reads the catalog, the policy and an
+optional request file; the JSON printed with `--json` is deterministic bytes
+(sorted keys, no floats, one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from genvm_policy.catalog import Catalog, catalog_identity
+from genvm_policy.commands.check import POLICY_HELP, add_catalog_options, load_policy
+from genvm_policy.decision import Decision, decide, decision_report
+from genvm_policy.errors import PolicyError
+from genvm_policy.numeric import format_units
+from genvm_policy.policy import Policy
+from genvm_policy.request import ENTRIES, FORMATS, Request, make_request, request_from_value
+from genvm_policy.sources import load_document
+
+__all__ = ["DEFAULT_SEED", "add_request_options", "register", "render", "request_of"]
+
+DEFAULT_SEED = bytes(32)
+"""The seed when `--seed` is absent: 32 zero bytes, so runs repeat."""
+
+
+def add_request_options(parser: argparse.ArgumentParser) -> None:
+    """The inputs shared by `decide` and `explain`."""
+    add_catalog_options(parser, required=True)
+    parser.add_argument("--policy", required=True, metavar="POLICY", help=POLICY_HELP)
+    parser.add_argument("--entry", choices=ENTRIES, help="entry point (default prompt)")
+    parser.add_argument("--format", choices=FORMATS, help="response format")
+    parser.add_argument("--images", type=int, metavar="N", help="number of images")
+    parser.add_argument("--prompt-bytes", type=int, metavar="N", help="prompt size in bytes")
+    parser.add_argument("--seed", metavar="HEX", help="the call key: 1 to 64 bytes as hex")
+    parser.add_argument("--request", metavar="FILE", help="a request as a map (YAML/TOML/JSON)")
+
+
+def request_of(args: argparse.Namespace) -> Request | None:
+    """The request the flags describe, or None when no request input is given."""
+    flags = {
+        "entry": args.entry,
+        "format": args.format,
+        "images": args.images,
+        "prompt_bytes": args.prompt_bytes,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    if args.request is None and not given:
+        return None
+    base = make_request()
+    if args.request is not None:
+        base = request_from_value(load_document(args.request, what="request"))
+    fields: dict[str, Any] = {
+        "entry": base.entry,
+        "format": None if "entry" in given else base.format,
+        "images": base.images,
+        "prompt_bytes": base.prompt_bytes,
+        "temperature": base.temperature,
+        "max_tokens": base.max_tokens,
+    }
+    fields.update(given)
+    return make_request(**fields)
+
+
+def seed_of(args: argparse.Namespace) -> bytes:
+    """The `--seed` bytes; `PRNG_KEY` unless 1 … 64 bytes of hex."""
+    if args.seed is None:
+        return DEFAULT_SEED
+    try:
+        seed = bytes.fromhex(args.seed)
+    except ValueError:
+        seed = b""
+    if not 1 <= len(seed) <= 64:
+        raise PolicyError(
+            "PRNG_KEY",
+            (),
+            f"`--seed {args.seed}` is not 1 to 64 bytes of hex",
+            "e.g. `--seed 00ff17`",
+        )
+    return seed
+
+
+def inputs(args: argparse.Namespace) -> tuple[Catalog, Policy, str]:
+    """Load the catalog and admit the policy against it; also the catalog identity."""
+    from genvm_policy.commands.check import catalog_of
+
+    catalog = catalog_of(args)
+    assert catalog is not None  # --catalog is required by the parser
+    return catalog, load_policy(args.policy, catalog), catalog_identity(catalog)
+
+
+def render(request: Request, d: Decision) -> str:
+    """A readable table of one decision."""
+    lines = [
+        f"request  entry={request.entry} format={request.format} images={request.images} "
+        f"prompt_bytes={request.prompt_bytes} temperature={format_units(request.temperature, 3)} "
+        f"max_tokens={request.max_tokens}",
+        "  attempts (in order):",
+    ]
+    for n, a in enumerate(d.attempts):
+        p = a.params
+        extra = (" max_completion_tokens" if p.use_max_completion_tokens else "") + (
+            " filters=" + ",".join(p.text_filters) if p.text_filters else ""
+        )
+        lines.append(
+            f"    {n + 1:>2}. {a.provider}/{a.model}  temperature="
+            f"{format_units(p.temperature, 3)} max_tokens={p.max_tokens} "
+            f"seed={p.seed}{extra}"
+        )
+    if not d.attempts:
+        lines.append("    (none: the call fails with NO_PROVIDER_FOR_PROMPT)")
+    lines.append("  rejected:")
+    for provider, model, reason in d.rejected:
+        lines.append(f"    {provider}/{model}  failed {json.dumps(reason)}")
+    lines.append("  scores:")
+    for provider, model, points in d.scores:
+        lines.append(f"    {points:>20}  {provider}/{model}")
+    lines.append("  identities:")
+    for name, value in (
+        ("catalog", d.catalog_id),
+        ("policy", d.policy_id),
+        ("request", d.request_id),
+        ("seed", d.seed_id),
+        ("decision", d.identity),
+    ):
+        lines.append(f"    {name:<9} {value}")
+    return "\n".join(lines)
+
+
+def _decide(args: argparse.Namespace) -> int:
+    catalog, policy, catalog_id = inputs(args)
+    request = request_of(args) or make_request()
+    d = decide(catalog, policy, request, seed_of(args), catalog_id=catalog_id)
+    if args.json:
+        report = decision_report(d)
+        report["request"] = {
+            "entry": request.entry,
+            "format": request.format,
+            "images": request.images,
+            "prompt_bytes": request.prompt_bytes,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        print(json.dumps(report, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    else:
+        print(render(request, d))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `decide --catalog NODE_CONFIG --policy POLICY [request options] [--json]`."""
+    parser = subparsers.add_parser(
+        "decide",
+        help="decide one call: ordered attempts, rejections, scores, identities",
+        description="Run the policy on one request and print the decision.",
+    )
+    add_request_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=_decide)

@@ -1,0 +1,101 @@
+"""CLI `check`, `hash policy`, `decide --json` and `explain`, through a subprocess."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
+OVERLAY = str(ROOT / "examples/node/overlay.yaml")
+POLICIES = sorted((ROOT / "examples/policies").iterdir())
+ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genvm_policy.cli", *args],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_examples_pass_check_against_the_example_catalog(policy: Path) -> None:
+    out = cli("check", str(policy), "--catalog", NODE, "--overlay", OVERLAY)
+    assert out.returncode == 0, out.stderr
+    assert ID.fullmatch(out.stdout.strip())
+    assert cli("hash", "policy", str(policy)).stdout == out.stdout
+
+
+def test_stock_chain_example_is_the_builtin() -> None:
+    example = cli("hash", "policy", "examples/policies/stock-chain.yaml").stdout
+    assert example == cli("hash", "policy", "stock-greybox").stdout
+
+
+def test_respelled_file_has_the_same_identity(tmp_path: Path) -> None:
+    a = tmp_path / "a.yaml"
+    a.write_text("filter: [json, {le: {price_in: 0.150}}]\n")
+    b = tmp_path / "b.json"
+    b.write_text('{"filter": [{"le": {"price_in": "0.15"}}, "json", "json"]}')
+    c = tmp_path / "c.toml"
+    c.write_text('filter = [{ le = { price_in = 0.15 } }, "json"]\n')
+    outs = {cli("hash", "policy", str(p)).stdout for p in (a, b, c)}
+    assert len(outs) == 1 and ID.fullmatch(outs.pop().strip())
+
+
+def test_check_reports_code_path_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("filter:\n  - {ge: {speed: 3}}\n")
+    out = cli("check", str(bad), "--catalog", NODE, "--overlay", OVERLAY)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "POL_FIELD at $.filter[0].ge.speed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_decide_json_contract_and_determinism() -> None:
+    args = ("decide", "--catalog", NODE, "--overlay", OVERLAY, "--policy", "stock-greybox",
+            "--format", "json", "--images", "1", "--seed", "00ff17", "--json")
+    first, second = cli(*args), cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout and first.stdout.count("\n") == 1
+    doc = json.loads(first.stdout)
+    assert doc["attempts"] and all({"provider", "model", "params"} <= set(a)
+                                   for a in doc["attempts"])
+    assert all(isinstance(v, int) for a in doc["attempts"] for k, v in a["params"].items()
+               if k in ("temperature", "max_tokens", "seed"))
+    assert all({"provider", "model", "reason"} <= set(r) for r in doc["rejected"])
+    assert isinstance(doc["scores"], list)
+    for name in ("catalog", "policy", "request", "decision"):
+        assert ID.fullmatch(doc["identities"][name])
+    assert "." not in re.sub(r'"[^"]*"', "", first.stdout)  # no floats anywhere
+    other = cli(*args[:-3], "--seed", "01", "--json")
+    assert json.loads(other.stdout)["identities"]["decision"] != doc["identities"]["decision"]
+
+
+def test_decide_rejects_a_bad_seed() -> None:
+    out = cli("decide", "--catalog", NODE, "--policy", "stock-greybox", "--seed", "zz", "--json")
+    assert out.returncode == 2 and "PRNG_KEY" in out.stderr
+
+
+def test_decide_reads_a_request_file(tmp_path: Path) -> None:
+    req = tmp_path / "req.yaml"
+    req.write_text("entry: EqComparative\ntemperature: 0.2\n")
+    out = cli("decide", "--catalog", NODE, "--overlay", OVERLAY, "--policy", "stock-greybox",
+              "--request", str(req), "--json")
+    doc = json.loads(out.stdout)
+    assert doc["request"]["format"] == "bool" and doc["request"]["temperature"] == 200
+
+
+def test_explain_shows_every_sample_request() -> None:
+    out = cli("explain", "--catalog", NODE, "--overlay", OVERLAY,
+              "--policy", "examples/policies/cheap-first.yaml")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("request  entry=") == 7
+    for word in ("attempts (in order):", "rejected:", "scores:", "decision  sha256:",
+                 "EqNonComparativeValidator", "images=1"):
+        assert word in out.stdout

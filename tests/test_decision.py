@@ -1,0 +1,103 @@
+"""Decision (§9): purity, invariances, identities, and sound interval analysis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from test_policy_support import ROWS, SEED, catalog
+
+from genvm_policy.admission import admit
+from genvm_policy.catalog import Catalog
+from genvm_policy.decision import decide, decision_report, decision_value
+from genvm_policy.errors import PolicyError
+from genvm_policy.identity import identity
+from genvm_policy.numeric import MAX
+from genvm_policy.request import make_request
+
+CAT = catalog()
+JITTERED = {
+    "score": {"sum": [{"normalize": {"of": "quality", "to": 50}}, {"neg": "price_in"}]},
+    "select": {"sample": 2},
+    "mutate": [{"jitter": {"temperature": ["-0.1", "0.1"]}}],
+}
+
+
+def test_identity_covers_the_record_and_nothing_recomputable() -> None:
+    d = decide(CAT, admit(JITTERED, CAT), make_request(), SEED)
+    assert d.identity == identity("decision", decision_value(d))
+    value = decision_value(d)
+    assert set(value) == {"version", "identities", "max_attempts", "attempts"}
+    report = decision_report(d)
+    assert report["identities"]["decision"] == d.identity
+    assert {"rejected", "scores"} <= set(report)
+
+
+def test_seed_changes_the_decision_and_is_committed() -> None:
+    a = decide(CAT, admit(JITTERED, CAT), make_request(), SEED)
+    b = decide(CAT, admit(JITTERED, CAT), make_request(), bytes(32))
+    assert a.seed_id != b.seed_id and a.identity != b.identity
+    assert a == decide(CAT, admit(JITTERED, CAT), make_request(), SEED)
+
+
+@given(st.permutations(range(len(ROWS))), st.binary(min_size=1, max_size=64))
+def test_invariant_under_catalog_input_order(perm: list[int], seed: bytes) -> None:
+    rows = [ROWS[i] for i in perm]
+    shuffled = catalog(rows)
+    scrambled = Catalog(tuple(CAT.routes[i] for i in perm), CAT.tiers, CAT.default_tier,
+                        CAT.fields)
+    policy = admit(JITTERED, CAT)
+    want = decide(CAT, policy, make_request(format="json"), seed)
+    assert decide(shuffled, policy, make_request(format="json"), seed) == want
+    assert decide(scrambled, policy, make_request(format="json"), seed).attempts == want.attempts
+
+
+def _respell(doc: dict[str, Any], perm: list[int]) -> dict[str, Any]:
+    terms = [doc["filter"][i % len(doc["filter"])] for i in perm]
+    return {**doc, "filter": [{"all": terms[:1]}, "true", *terms[1:], "needs"]}
+
+
+@given(st.permutations(range(3)), st.binary(min_size=1, max_size=8))
+def test_invariant_under_respellings(perm: list[int], seed: bytes) -> None:
+    doc = {**JITTERED, "filter": ["json", {"le": {"price_in": "1.0"}}, {"not": {"not": "json"}}]}
+    a = decide(CAT, admit(doc, CAT), make_request(), seed)
+    b = decide(CAT, admit(_respell(doc, perm), CAT), make_request(), seed)
+    assert a == b
+
+
+def test_empty_survivors_give_no_attempts() -> None:
+    d = decide(CAT, admit({"filter": ["false"]}, CAT), make_request(), SEED)
+    assert d.attempts == () and len(d.rejected) == len(CAT.routes)
+
+
+# -- interval analysis is sound ----------------------------------------------
+fields = st.sampled_from(["price_in", "price_out", "context", "priority", "quality", 7, -3])
+scorers = st.recursive(
+    fields,
+    lambda kid: st.one_of(
+        st.builds(lambda s: {"neg": s}, kid),
+        st.builds(lambda k, d, s: {"scale": {"by": k, "div": d, "of": s}},
+                  st.integers(-10**6, 10**6), st.integers(1, 10**6), kid),
+        st.builds(lambda xs: {"sum": xs}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"max": xs}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda r, s: {"normalize": {"of": s, "to": r}}, st.integers(1, 10**6), kid),
+        st.builds(lambda s: {"gate": {"if": "has_tee", "then": s}}, kid),
+    ),
+    max_leaves=6,
+)
+prices = st.one_of(st.none(), st.integers(0, 10**6).map(str))
+
+
+@given(scorers, st.lists(st.tuples(prices, st.integers(0, 100)), min_size=6, max_size=6))
+def test_admitted_scorers_never_leave_the_bound(score: Any, facts: Any) -> None:
+    rows = [(*row[:6], price, row[7], quality, row[9])
+            for row, (price, quality) in zip(ROWS, facts, strict=True)]
+    cat = catalog(rows)
+    try:
+        policy = admit({"score": score}, cat)
+    except PolicyError as err:
+        assert err.code == "POL_BOUND"
+        return
+    d = decide(cat, policy, make_request(), SEED)  # would raise NUM_RANGE if unsound
+    assert all(-MAX <= s <= MAX for _, _, s in d.scores)

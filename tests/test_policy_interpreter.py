@@ -1,0 +1,172 @@
+"""Interpreter (§8): each filter, scorer, selector and mutation on a real catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_policy_support import SEED, catalog
+
+from genvm_policy.admission import admit
+from genvm_policy.decision import decide
+from genvm_policy.interpreter import bind, filter_routes, score
+from genvm_policy.request import make_request
+
+CAT = catalog()
+TEXT = make_request()
+
+
+def order(doc: Any, req: Any = TEXT, seed: bytes = SEED) -> list[str]:
+    d = decide(CAT, admit({"max_attempts": 64, **doc}, CAT), req, seed)
+    return [f"{a.provider}/{a.model}" for a in d.attempts]
+
+
+def scores(doc: Any, req: Any = TEXT) -> dict[str, int]:
+    d = decide(CAT, admit(doc, CAT), req, SEED)
+    return {f"{p}/{m}": s for p, m, s in d.scores}
+
+
+@pytest.mark.parametrize(
+    ("pred", "req", "kept"),
+    [
+        ("json", TEXT, 5),
+        ("image", TEXT, 3),
+        ("has_tee", TEXT, 2),
+        ({"provider_in": ["direct"]}, TEXT, 2),
+        ({"model_not_in": ["anthropic/haiku"]}, TEXT, 4),
+        ({"route_in": ["router/qwen/qwen3", "direct/llama/70b"]}, TEXT, 2),
+        ({"family_in": ["anthropic/haiku"]}, TEXT, 2),
+        ({"tier_at_least": "standard"}, TEXT, 3),
+        ({"le": {"price_in": "0.27"}}, TEXT, 2),  # a missing price fails a ceiling
+        ({"gt": {"price_in": 0}}, TEXT, 5),  # and a floor
+        ({"has": "price_in"}, TEXT, 5),
+        ({"eq": {"quality": 80}}, TEXT, 2),
+        ({"format_in": ["json"]}, TEXT, 0),
+        ({"entry_in": ["prompt"]}, TEXT, 6),
+        ("has_images", make_request(images=1), 3),  # needs vision too
+        ({"not": "has_tee"}, make_request(format="json"), 4),
+        ({"any": ["has_tee", {"provider_in": ["router"]}]}, TEXT, 6),
+    ],
+)
+def test_filter_predicates(pred: Any, req: Any, kept: int) -> None:
+    b = bind(CAT, admit({"filter": [pred]}, CAT))
+    survivors, rejected = filter_routes(b, req)
+    assert len(survivors) == kept
+    assert len(survivors) + len(rejected) == len(CAT.routes)
+
+
+def test_rejection_reason_is_first_failing_predicate() -> None:
+    b = bind(CAT, admit({"filter": ["has_tee", {"provider_in": ["router"]}]}, CAT))
+    _, rejected = filter_routes(b, make_request(format="json"))
+    reasons = {b.routes[i].provider + "/" + b.routes[i].model: r for i, r in rejected}
+    assert reasons["direct/llama/70b"] == ["needs"]
+    assert reasons["router/qwen/qwen3"] in (["has_tee"], ["provider_in", ["router"]])
+    assert reasons["direct/anthropic/haiku"] == ["provider_in", ["router"]]
+
+
+def test_scorers() -> None:
+    s = scores({"score": {"sum": [{"neg": "price_in"}, 5]}, "filter": [{"has": "price_in"}]})
+    assert s["router/qwen/qwen3"] == -150000 + 5
+    s = scores({"score": {"scale": {"by": 3, "div": 2, "of": {"neg": "quality"}}}})
+    assert s["router/qwen/qwen3"] == (-65 * 3) // 2  # floor, toward −∞
+    s = scores({"score": {"gate": {"if": "has_tee", "then": 7}}})
+    assert s["direct/llama/70b"] == 7 and s["router/qwen/qwen3"] == 0
+    s = scores({"score": {"min": ["quality", 75]}})
+    assert s["router/anthropic/haiku"] == 75 and s["router/qwen/qwen3"] == 65
+    s = scores({"score": {"route_value": {"routes": {"router/qwen/qwen3": 9}, "default": -1}}})
+    assert s["router/qwen/qwen3"] == 9 and s["direct/llama/70b"] == -1
+    s = scores({"score": {"field": {"name": "price_in", "default": "5"}}})
+    assert s["direct/llama/70b"] == 5_000_000
+
+
+def test_normalize_population_and_degenerate_cases() -> None:
+    s = scores({"score": {"normalize": {"of": "quality", "to": 100}}})
+    assert s["direct/llama/70b"] == 0 and s["router/anthropic/haiku"] == 100
+    assert s["router/deepseek/v3"] == (70 - 60) * 100 // 20
+    one = scores({"filter": [{"pin": "router/qwen/qwen3"}],
+                  "score": {"normalize": {"of": "quality", "to": 100}}})
+    assert one == {"router/qwen/qwen3": 100}
+    same = scores({"score": {"normalize": {"of": 3, "to": 10}}})
+    assert set(same.values()) == {10}
+    b = bind(CAT, admit({}, CAT))
+    assert score(["normalize", 10, ["const", 1]], b, [], TEXT) == []
+
+
+def test_argmax_and_byte_tie_break() -> None:
+    assert order({"score": "quality"})[:2] == ["direct/anthropic/haiku", "router/anthropic/haiku"]
+    assert order({}) == sorted(order({}), key=lambda r: r.split("/", 1)[0].encode())
+
+
+def test_chain_and_greybox() -> None:
+    chain = ["router/qwen/qwen3", "direct/llama/70b", "router/openai/mini"]
+    assert order({"select": {"chain": chain}}) == chain
+    assert order({"select": {"chain": chain}}, make_request(format="json")) == [chain[0], chain[2]]
+    assert order({"select": "greybox"}) == [
+        "router/deepseek/v3", "router/qwen/qwen3", "router/anthropic/haiku",
+        "direct/anthropic/haiku", "direct/llama/70b",
+    ]
+    assert order({"select": "greybox"}, make_request(images=2)) == [
+        "router/openai/mini", "direct/anthropic/haiku", "router/anthropic/haiku",
+    ]
+
+
+def test_top_k_and_tiers() -> None:
+    assert order({"select": {"top_k": {"k": 2}}, "score": "quality"}) == \
+        order({"score": "quality"})[:2]
+    tiers = {"select": {"tiers": [
+        {"filter": "has_tee", "select": {"chain": ["direct/llama/70b", "direct/anthropic/haiku"]}},
+        {"filter": {"tier_at_least": "standard"}},
+    ]}}
+    assert order(tiers) == [
+        "direct/llama/70b", "direct/anthropic/haiku", "router/anthropic/haiku",
+        "router/openai/mini",
+    ]
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(0, 40))
+def test_sample_is_a_permutation_and_zero_spread_is_argmax(seed: bytes, spread: int) -> None:
+    got = order({"select": {"sample": spread}, "score": "quality"}, seed=seed)
+    best = order({"score": "quality"}, seed=seed)
+    assert sorted(got) == sorted(best)
+    if spread == 0:
+        assert got == best
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_weighted_draws_only_positive_weights_without_replacement(seed: bytes) -> None:
+    weights = {"router/qwen/qwen3": 5, "router/deepseek/v3": 1, "direct/llama/70b": 0}
+    got = order({"select": {"weighted": {"route_value": {"routes": weights}}}}, seed=seed)
+    assert sorted(got) == ["router/deepseek/v3", "router/qwen/qwen3"]
+
+
+def test_weighted_follows_weights() -> None:
+    weights = {"router/qwen/qwen3": 9, "router/deepseek/v3": 1}
+    firsts = [order({"select": {"weighted": {"route_value": {"routes": weights}}}},
+                    seed=bytes([n]))[0] for n in range(60)]
+    assert 40 <= firsts.count("router/qwen/qwen3") <= 60
+
+
+def test_mutations() -> None:
+    doc = {"mutate": [{"set": {"temperature": 1, "max_tokens": 5000}},
+                      {"clamp": {"max_tokens": [1, 3000]}},
+                      {"when": {"if": "image", "then": ["use_max_completion_tokens"]}},
+                      {"text_filters": ["NFKC"]}], "max_attempts": 64}
+    d = decide(CAT, admit(doc, CAT), TEXT, SEED)
+    for a in d.attempts:
+        assert (a.params.temperature, a.params.max_tokens) == (1000, 3000)
+        assert a.params.text_filters == ("NFKC",)
+        assert not a.params.use_max_completion_tokens
+        assert 0 <= a.params.seed < 2**53
+    assert len({a.params.seed for a in d.attempts}) == len(d.attempts)
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
+    doc = {"mutate": [{"jitter": {"temperature": ["-0.05", "0.05"], "max_tokens": [-10, 10]}}],
+           "max_attempts": 64}
+    d = decide(CAT, admit(doc, CAT), make_request(temperature=20), seed)
+    temps = [a.params.temperature for a in d.attempts]
+    assert all(0 <= t <= 70 for t in temps)  # clamped to the parameter's range
+    assert all(7990 <= a.params.max_tokens <= 8010 for a in d.attempts)
