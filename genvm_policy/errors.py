@@ -121,6 +121,13 @@ CODES: dict[str, str] = {
     # -- golden vectors (docs/VECTORS.md) -----------------------------------
     "VEC_FORMAT": "a vector file breaks the vector format (field, type, count, kind or input shape)",
     "VEC_IO": "a vector directory or file is missing or cannot be read or written",
+    # -- the GenVM hook, compiled policy and bundle (docs/HOOK.md) -------------
+    "HOOK_FORMAT": "a compiled policy file is not the data-only chunk of format 1",
+    "HOOK_VALUE": "a compiled policy decodes to a value of the wrong shape",
+    "HOOK_IDENTITY": "an identity recorded in a compiled policy does not match its content",
+    "HOOK_SALT": "a node salt is not 32 bytes (raw) or 64 lower-case hex digits",
+    "HOOK_BUNDLE": "the hook cannot be bundled (a runtime module or a path is unusable)",
+    "HOOK_RECORD": "a decision record logged by the hook is malformed or unknown",
 }
 
 
@@ -137,7 +144,15 @@ def render_path(path: Sequence[str | int]) -> str:
     return out
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 
 
 def _quote(text: str) -> str:
