@@ -103,6 +103,9 @@ CODES: dict[str, str] = {
     "RELOAD_UNREACHABLE": "the GenVM manager did not answer (refused, timed out)",
     "RELOAD_REFUSED": "the GenVM manager answered with an error or an unexpected result",
     "RELOAD_LINE": "a reload through the manager is asked for a GenVM line that has none",
+    # -- operator commands: install, replay (docs/OPERATOR.md) ---------------
+    "INSTALL_SALT": "install finds no node salt file (none given and none beside the policy)",
+    "REPLAY_EMPTY": "a log given to `replay` holds no decision record of the hook",
     # -- §6 request ---------------------------------------------------------
     "REQ_FIELD": "a request field is unknown, of the wrong kind, or not allowed with its entry",
     # -- §7 policy language and admission -------------------------------------
@@ -119,7 +122,7 @@ CODES: dict[str, str] = {
     "POL_LIMIT": "the policy is nested too deep, has too many terms or too long a list",
     "POL_BOUND": "interval analysis cannot prove a scorer stays within ±(2^53 − 1)",
     # -- golden vectors (docs/VECTORS.md) -----------------------------------
-    "VEC_FORMAT": "a vector file breaks the vector format (field, type, count, kind or input shape)",
+    "VEC_FORMAT": "a vector file breaks the format (field, type, count, kind, name, input shape)",
     "VEC_IO": "a vector directory or file is missing or cannot be read or written",
     # -- the GenVM hook, compiled policy and bundle (docs/HOOK.md) -------------
     "HOOK_FORMAT": "a compiled policy file is not the data-only chunk of format 1",
@@ -128,6 +131,15 @@ CODES: dict[str, str] = {
     "HOOK_SALT": "a node salt is not 32 bytes (raw) or 64 lower-case hex digits",
     "HOOK_BUNDLE": "the hook cannot be bundled (a runtime module or a path is unusable)",
     "HOOK_RECORD": "a decision record logged by the hook is malformed or unknown",
+    # -- §11 starter policies and §12 diversity -----------------------------------
+    "INIT_EXISTS": "`init` would replace an existing policy file and `--force` is not given",
+    "INIT_IO": "`init` cannot create its folder, the salt file or the policy file",
+    "INIT_SALT_MODE": "an existing salt file can be read or written by group or others",
+    "DIV_INPUT": "`diversity` gets neither or both of a policy folder and `--generate N`, or N "
+    "is outside 1 … 100,000",
+    "DIV_EMPTY": "a policy folder for `diversity` holds no policy file, or cannot be listed",
+    "DIV_REQUESTS": "a requests file is not a non-empty list or map of at most 1,000 requests",
+    "DIV_IO": "`diversity` cannot write its SVG or JSON file",
 }
 
 

@@ -22,3 +22,16 @@ COMMANDS += [catalog_command.register, hash_command.register]
 from genvm_policy.commands import check, decide, explain  # noqa: E402
 
 COMMANDS += [check.register, decide.register, explain.register]
+from genvm_policy.commands import compile as compile_command  # noqa: E402
+
+COMMANDS += [compile_command.register]
+from genvm_policy.commands import diversity, init  # noqa: E402
+
+COMMANDS += [init.register, diversity.register]
+from genvm_policy.commands import vectors as vectors_command  # noqa: E402
+
+COMMANDS += [vectors_command.register]
+from genvm_policy.commands import install as install_command  # noqa: E402
+from genvm_policy.commands import replay as replay_command  # noqa: E402
+
+COMMANDS += [install_command.register, replay_command.register]
