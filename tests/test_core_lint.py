@@ -24,7 +24,10 @@ SHELL_MODULES = [
     "yamledit.py",
     "reload.py",
     "runtimes.py",
-    "vectors/",
+    "bundle.py",
+    "demohost.py",  # host shell: drives a Lua state that reads the installed hook
+    "diversity.py",  # tooling: float entropy for display (SPEC §12)
+    "svgplot.py",  # tooling: float layout of the chart (SPEC §12)
 ]
 
 FORBIDDEN_IMPORTS = {

@@ -1,0 +1,586 @@
+--- GenVM host glue: load the compiled policy and the salt, decide, run the cascade, log.
+--
+-- Spec: docs/HOOK.md (all sections). The Python model is genvm_policy/hookmodel.py.
+-- This is the only Lua module allowed `io` and the host globals, and the only place
+-- a float is made (milli-units become GenVM's numbers at the call boundary).
+--
+-- Rules:
+-- 1. `load` runs once per VM, at the top level of the hook file: it reads the
+--    salt and the compiled policy with `io.open`, verifies them (HOOK.md §3) and
+--    compares the GenVM view with the compiled catalog (§4). Any fault is logged
+--    once and the VM falls back to the stock policy (§7); it never raises.
+-- 2. Per-session state lives only on `ctx[STATE]`; the table `M.load` returns
+--    is a per-VM cache that no call mutates, so interleaved sessions cannot
+--    see each other.
+-- 3. Host calls happen only in this file's own call path: never in a sort
+--    comparator, a gsub callback, a module body or a coroutine of our own.
+-- 4. The provider's result table is returned untouched; a non-module error is
+--    re-raised as is; an `abort` re-raises the provider's own error; running out
+--    of routes is the fatal user error `NO_PROVIDER_FOR_PROMPT` (§9).
+-- 5. One decision record per call through `__dflt.log_json` (§8).
+local encoding = require("genvm_policy.encoding")
+local identity = require("genvm_policy.identity")
+local prng = require("genvm_policy.prng")
+local sha256 = require("genvm_policy.sha256")
+-- The core is required here, at load, so no module body ever runs inside a call.
+local catalog = require("genvm_policy.catalog")
+local policy = require("genvm_policy.policy")
+local builtin = require("genvm_policy.builtin")
+local request = require("genvm_policy.request")
+local decision = require("genvm_policy.decision")
+local cascade = require("genvm_policy.cascade")
+
+local M = {}
+
+M.RECORD_MESSAGE = "genvm-policy decision"
+M.FAULT_MESSAGE = "genvm-policy fallback"
+M.FORMAT = 1
+M.SPEC = 1
+--- Catalogs up to this many canonical bytes are hashed in pure Lua at load (~10 ms).
+M.SMALL_CATALOG = 16384
+M.PUBLIC_SALT = string.rep("\0", 32)
+M.STATE = "genvm_policy"
+
+local PREFIX = 'return { format = '
+local SUFFIX = '" }\n'
+local TEMPLATE_KEY = {
+  EqComparative = "eq_comparative",
+  EqNonComparativeLeader = "eq_non_comparative_leader",
+  EqNonComparativeValidator = "eq_non_comparative_validator",
+}
+local TEMPLATE_FORMAT = {
+  EqComparative = "bool", EqNonComparativeLeader = "text", EqNonComparativeValidator = "bool",
+}
+local JSON_SYSTEM = "Answer with one valid JSON object and nothing else."
+local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
+local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
+local MAX = 9007199254740991
+local null = encoding.null
+
+-- -- host helpers -------------------------------------------------------------
+
+local function log(t)
+  if type(__dflt) == "table" and type(__dflt.log_json) == "function" then
+    pcall(__dflt.log_json, t)
+  end
+end
+
+local function read_file(path)
+  if type(io) ~= "table" or type(io.open) ~= "function" then
+    return nil, "io.open is not available"
+  end
+  local ok, f = pcall(io.open, path, "rb")
+  if not ok or f == nil then return nil, "cannot open `" .. path .. "`" end
+  local ok2, data = pcall(f.read, f, "a")
+  pcall(f.close, f)
+  if not ok2 or type(data) ~= "string" then return nil, "cannot read `" .. path .. "`" end
+  return data
+end
+
+local function fault_text(e)
+  if type(e) == "table" and e.code then return e.code .. ": " .. tostring(e.message) end
+  return tostring(e)
+end
+
+-- A SHA-256 the host offers (newest GenVM), trusted only after a known vector.
+local function host_sha256()
+  local f = type(__dflt) == "table" and __dflt.sha2_256 or nil
+  if type(f) ~= "function" then return nil end
+  local ok, got = pcall(f, "abc")
+  if ok and got == sha256.sha256("abc") then return f end
+  return nil
+end
+
+local function digest_text(kind, value, hash)
+  local raw = hash(identity.TAG .. kind .. "\0" .. encoding.encode(value))
+  return identity.PREFIX .. string.format(string.rep("%02x", 32), string.byte(raw, 1, 32))
+end
+
+-- -- the GenVM view ---------------------------------------------------------------
+
+local function view_int(t, key, lo)
+  if type(t) ~= "table" then return null end
+  local v = t[key]
+  if math.type(v) == "integer" and v >= lo and v <= MAX then return v end
+  return null
+end
+
+local function route_less(a, b)
+  if a.provider ~= b.provider then return encoding.bytes_less(a.provider, b.provider) end
+  return encoding.bytes_less(a.model, b.model)
+end
+
+-- Every route of `__llm.providers` as a view route (SPEC §5.6), keyed by
+-- provider NUL model: no order is needed until something is listed.
+local function live_index(providers)
+  local index = {}
+  for provider, backend in pairs(type(providers) == "table" and providers or {}) do  -- order-free: builds a keyed index
+    local meta = type(backend) == "table" and backend.meta or nil
+    local models = type(backend) == "table" and backend.models or nil
+    for model, spec in pairs(type(models) == "table" and models or {}) do  -- order-free: builds a keyed index
+      if type(spec) == "table" and spec.enabled ~= false then
+        local chains = type(spec.meta) == "table" and spec.meta.greybox or nil
+        index[provider .. "\0" .. model] = {
+          provider = provider, model = model,
+          json = spec.supports_json == true, image = spec.supports_image == true,
+          max_completion_tokens = spec.use_max_completion_tokens == true,
+          greybox_text = view_int(chains, "text", 0),
+          greybox_image = view_int(chains, "image", 0),
+          priority = view_int(type(meta) == "table" and meta or nil, "priority", -MAX),
+        }
+      end
+    end
+  end
+  return index
+end
+
+-- The routes of `index` in route order (the stock path and the drift log only).
+local function sorted_routes(index, pick)
+  local routes = {}
+  for _, r in pairs(index) do  -- order-free: sorted right after
+    if pick == nil or pick[r] then routes[#routes + 1] = r end
+  end
+  table.sort(routes, route_less)
+  return routes
+end
+
+local function same_view(a, b)
+  for _, k in ipairs(VIEW_FLAGS) do
+    if a[k] ~= b[k] then return false end
+  end
+  for _, k in ipairs(VIEW_INTS) do
+    if a[k] ~= b[k] then return false end
+  end
+  return true
+end
+
+-- `(kept, unavailable, drift, extra)` of HOOK.md §4: one walk over the compiled
+-- routes (already in route order) with hash look-ups, O(N), no sort.
+local function compare_views(compiled, index)
+  local kept, unavailable, drift, seen, left = {}, {}, {}, {}, {}
+  for i, c in ipairs(compiled) do
+    local l = index[c.provider .. "\0" .. c.model]
+    if l == nil then
+      unavailable[#unavailable + 1] = { c.provider, c.model }
+    else
+      seen[l] = true
+      if same_view(c, l) then
+        kept[#kept + 1] = i
+      else
+        drift[#drift + 1] = { c.provider, c.model }
+      end
+    end
+  end
+  for _, l in pairs(index) do  -- order-free: builds a set
+    if not seen[l] then left[l] = true end
+  end
+  local extra = {}
+  for n, l in ipairs(sorted_routes(index, left)) do extra[n] = { l.provider, l.model } end
+  return kept, unavailable, drift, extra
+end
+
+-- -- loading (rule 1) ---------------------------------------------------------------
+
+local function read_salt(path)
+  local data, why = read_file(path)
+  if data == nil then return nil, "salt_missing", why end
+  if #data == 32 then return data end
+  local hex = data:match("^(%x+)\n?$")
+  if hex and #hex == 64 and not hex:find("[A-F]") then
+    return (hex:gsub("..", function(pair) return string.char(tonumber(pair, 16)) end))
+  end
+  return nil, "salt_invalid", "the salt is neither 32 bytes nor 64 lower-case hex digits"
+end
+
+-- The compiled file's bytes after the grammar check of HOOK.md §3: no code can run.
+local function compiled_bytes(text)
+  if text:sub(1, #PREFIX) ~= PREFIX or text:sub(-#SUFFIX) ~= SUFFIX then
+    return nil, "policy_format", "this is not a compiled genvm-policy file"
+  end
+  local format, start = text:match('^(%d+), bytes = "()', #PREFIX + 1)
+  if format ~= tostring(M.FORMAT) then
+    return nil, "policy_version", "the file has format `" .. tostring(format) .. "`"
+  end
+  local body = text:sub(start, -#SUFFIX - 1)
+  -- With no `"` inside, the literal can only close at the suffix, so the chunk is one
+  -- table constructor around one string (or fails to load): no code can run.
+  if body:find('"', 1, true) then
+    return nil, "policy_format", "the byte string is not in the compiled spelling"
+  end
+  local chunk = load(text, "=policy", "t", {})
+  local ok, t = pcall(chunk)
+  if not ok or type(t) ~= "table" or type(t.bytes) ~= "string" then
+    return nil, "policy_format", "the chunk does not give the byte string"
+  end
+  return t.bytes
+end
+
+local function check_keys(t, keys)
+  if encoding.kind(t) ~= "map" then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end  -- order-free: counts keys
+  for _, k in ipairs(keys) do
+    if t[k] == nil then return false end
+  end
+  return n == #keys
+end
+
+-- Load and verify the compiled policy against the live view; a fault is (nil, name, detail).
+local function load_policy(path, live, hash)
+  local text, why = read_file(path)
+  if text == nil then return nil, "policy_missing", why end
+  local raw, name, detail = compiled_bytes(text)
+  if raw == nil then return nil, name, detail end
+  local ok, value = pcall(encoding.decode, raw)
+  if not ok then return nil, "policy_corrupt", fault_text(value) end
+  if not check_keys(value, { "format", "spec", "policy", "catalog", "identities" })
+      or not check_keys(value.identities, { "policy", "catalog", "genvm-view" }) then
+    return nil, "policy_corrupt", "the compiled value has the wrong keys"
+  end
+  if value.format ~= M.FORMAT or value.spec ~= M.SPEC then
+    return nil, "policy_version", "compiled for another format or spec version"
+  end
+  local ids = value.identities
+  local ok2, pid = pcall(identity.identity, "policy", value.policy)
+  if not ok2 or pid ~= ids.policy then
+    return nil, "policy_identity", "the policy does not match its recorded identity"
+  end
+  local cat = value.catalog
+  local routes = encoding.kind(cat) == "map" and cat.routes
+  if encoding.kind(routes) ~= "array" then
+    return nil, "policy_corrupt", "the compiled catalog has no routes"
+  end
+  if hash ~= nil or #raw <= M.SMALL_CATALOG then
+    local h = hash or sha256.sha256
+    local view = encoding.map({ version = cat.version, routes = encoding.array({}) })
+    for i, r in ipairs(routes) do
+      local v = {}
+      for _, k in ipairs({ "provider", "model", table.unpack(VIEW_FLAGS) }) do v[k] = r[k] end
+      for _, k in ipairs(VIEW_INTS) do v[k] = r[k] end
+      view.routes[i] = encoding.map(v)
+    end
+    local ok3, cid = pcall(digest_text, "catalog", cat, h)
+    local ok4, vid = pcall(digest_text, "genvm-view", view, h)
+    if not (ok3 and ok4) or cid ~= ids.catalog or vid ~= ids["genvm-view"] then
+      return nil, "policy_identity", "the catalog does not match its recorded identity"
+    end
+  end
+  local kept, unavailable, drift, extra = compare_views(routes, live)
+  local restricted = {}
+  for k, v in pairs(cat) do restricted[k] = v end  -- order-free: copies a map
+  restricted.routes = encoding.array({})
+  for n, i in ipairs(kept) do restricted.routes[n] = routes[i] end
+  local ok5, engine_catalog = pcall(catalog.from_value, encoding.map(restricted))
+  local ok6, engine_policy = pcall(policy.from_value, value.policy)
+  if not (ok5 and ok6) then
+    return nil, "policy_corrupt", fault_text(ok5 and engine_policy or engine_catalog)
+  end
+  return {
+    mode = "policy", catalog = engine_catalog, policy = engine_policy,
+    ids = { view = ids["genvm-view"], catalog = ids.catalog, policy = ids.policy },
+    unavailable = unavailable, drift = drift, extra = extra,
+  }
+end
+
+-- The stock fallback over the live view (HOOK.md §7).
+local function load_stock(index, hash)
+  local live = sorted_routes(index)
+  local h = hash or sha256.sha256
+  local routes = encoding.array({})
+  local chains = false
+  for i, v in ipairs(live) do
+    encoding.map(v)
+    local r = { kind = "genvm", family = v.model, tier = null, price_in = null,
+      price_out = null, context = null, has_tee = false, no_log = false,
+      fields = encoding.map({}) }
+    for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
+    routes[i] = encoding.map(r)
+    chains = chains or v.greybox_text ~= null or v.greybox_image ~= null
+  end
+  local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
+    default_tier = null, fields = encoding.array({}), routes = routes })
+  local view = encoding.map({ version = 1, routes = encoding.array(live) })
+  local name = chains and "stock-greybox" or "stock-default"
+  local cid = digest_text("catalog", cat, h)
+  local value = {}
+  for k, v in pairs(builtin.builtin("stock-greybox").value) do value[k] = v end  -- order-free: copies a map
+  if name == "stock-default" then value.select = encoding.array({ "argmax" }) end
+  value = encoding.map(value)
+  return {
+    mode = "stock", stock = name, catalog = catalog.from_value(cat),
+    policy = policy.from_value(value),
+    ids = { view = digest_text("genvm-view", view, h), catalog = cid,
+      policy = identity.identity("policy", value) },
+    unavailable = {}, drift = {}, extra = {},
+  }
+end
+
+--- Load the salt and the compiled policy once per VM (rule 1). Never raises.
+function M.load(paths)
+  local providers = type(__llm) == "table" and __llm.providers or nil
+  local live = live_index(providers)
+  local hash = host_sha256()
+  local salt, salt_fault, salt_why = read_salt(paths.salt)
+  local vm, fault, why
+  if salt == nil then
+    fault, why = salt_fault, salt_why
+  else
+    local ok, a, b, c = pcall(load_policy, paths.policy, live, hash)
+    if not ok then
+      fault, why = "policy_corrupt", fault_text(a)
+    else
+      vm, fault, why = a, b, c
+    end
+  end
+  if vm == nil then
+    log({ level = "warning", message = M.FAULT_MESSAGE, fault = fault, detail = why,
+      policy_path = paths.policy })
+    local ok, stock = pcall(load_stock, live, hash)
+    vm = ok and stock or { mode = "broken", ids = {}, unavailable = {}, drift = {}, extra = {} }
+    vm.fault = fault
+  end
+  vm.live, vm.hash = live, hash
+  vm.salt = salt or M.PUBLIC_SALT
+  vm.salt_state = salt and "node" or "none"
+  if #vm.drift > 0 or #vm.extra > 0 then
+    log({ level = "warning", message = "genvm-policy drift", drift = vm.drift,
+      extra = vm.extra })
+  end
+  return vm
+end
+
+
+-- -- one call (rules 2-5) -----------------------------------------------------------
+
+local function text_of(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  return type(v) == "string" and v or null
+end
+
+local function session_state(ctx)
+  local state = rawget(ctx, M.STATE)
+  if type(state) ~= "table" then
+    state = { calls = 0 }
+    rawset(ctx, M.STATE, state)
+  end
+  return state
+end
+
+--- The session's state on `ctx`, made on first use (Setup may never run).
+M.session = session_state
+
+-- Fill `#{name}` placeholders from the flat template args, without gsub callbacks.
+local function fill(template, args)
+  if type(template) ~= "string" then return "" end
+  local out, pos = {}, 1
+  while true do
+    local s, e, name = template:find("#{([%w_]+)}", pos)
+    if s == nil then
+      break
+    end
+    out[#out + 1] = template:sub(pos, s - 1)
+    local v = args[name]
+    out[#out + 1] = type(v) == "string" and v or (v == nil and "" or tostring(v))
+    pos = e + 1
+  end
+  out[#out + 1] = template:sub(pos)
+  return table.concat(out)
+end
+
+-- The messages, format and request value of HOOK.md §6.
+local function build_request(ctx, entry, args)
+  local v1 = ctx.cookie ~= nil
+  local images = type(args.images) == "table" and args.images or {}
+  local msg = {}
+  local format, max_tokens
+  if entry == "prompt" then
+    format = args.response_format == "json" and "json" or "text"
+    msg.user = type(args.prompt) == "string" and args.prompt or ""
+    msg.system = format == "json" and JSON_SYSTEM or nil
+    max_tokens = v1 and 1000 or 8000
+  else
+    format = TEMPLATE_FORMAT[entry]
+    local t = type(__llm.templates) == "table" and __llm.templates[TEMPLATE_KEY[entry]] or {}
+    msg.user = fill(type(t) == "table" and t.user or nil, args)
+    msg.system = fill(type(t) == "table" and t.system or nil, args)
+    max_tokens = 1000
+  end
+  local n = #images
+  local value = encoding.map({
+    entry = entry, format = format, images = n < 16 and n or 16,
+    prompt_bytes = #msg.user + (msg.system and #msg.system or 0),
+    temperature = 700, max_tokens = max_tokens,
+  })
+  return value, msg, images
+end
+
+-- Non-negative milli-units as the number GenVM wants: the double nearest to the exact
+-- decimal, read from its text (the core stays integer; no division anywhere).
+local function milli(n)
+  return tonumber(string.format("%d.%03d", n // 1000, n % 1000))
+end
+
+local function filtered(s, names)
+  if s == nil or #names == 0 or type(__dflt.filter_text) ~= "function" then return s end
+  return __dflt.filter_text(s, names)
+end
+
+local function provider_request(attempt, format, msg, images)
+  local p = attempt.params
+  local names = {}
+  for i, name in ipairs(p.text_filters) do names[i] = name end
+  return {
+    provider = attempt.provider, model = attempt.model, format = format,
+    prompt = {
+      system_message = filtered(msg.system, names),
+      user_message = filtered(msg.user, names),
+      temperature = milli(p.temperature),
+      images = images, max_tokens = p.max_tokens,
+      use_max_completion_tokens = p.use_max_completion_tokens, seed = p.seed,
+    },
+  }
+end
+
+-- `(kind, status)` of a module error (SPEC §10.1, HOOK.md §9).
+local function failure_of(err)
+  local causes = type(err.causes) == "table" and err.causes or {}
+  local kind = type(causes[1]) == "string" and causes[1] or "unknown"
+  local status = type(err.ctx) == "table" and err.ctx.status or nil
+  status = type(status) == "number" and math.tointeger(status) or nil
+  if kind == "SENDING_REQUEST" then
+    kind = "network"
+  end
+  return kind, status
+end
+
+local function exhausted(remaining)
+  if type(__llm.exhaust) ~= "function" then return false end
+  if type(remaining) == "number" then return remaining <= 0 end
+  local ok, zero = pcall(function() return rat.zero end)
+  local ok2, le = pcall(function() return remaining <= zero end)
+  return ok and ok2 and le == true
+end
+
+local RERAISE = setmetatable({}, { __name = "genvm-policy reraise" })
+
+local function record_of(vm, material, request_value, key)
+  local shown = {}
+  for k, v in pairs(material) do  -- order-free: copies a map
+    if v ~= null then shown[k] = v end
+  end
+  return {
+    level = "info", message = M.RECORD_MESSAGE, record = 1, mode = vm.mode,
+    stock = vm.stock, fault = vm.fault, salt = vm.salt_state,
+    identities = { view = vm.ids.view, catalog = vm.ids.catalog, policy = vm.ids.policy,
+      request = identity.identity("request", request_value) },
+    seed = prng.seed_commitment(key),
+    material = shown, request = request_value,
+    unavailable = vm.unavailable, drift = vm.drift, attempts = {},
+  }
+end
+
+--- One entry point call: decide, run the cascade, log, return or raise (rules 2-5).
+function M.exec(vm, ctx, entry, args, remaining)
+  local state = session_state(ctx)
+  local call_index = state.calls
+  state.calls = call_index + 1
+  local host = type(ctx.host_data) == "table" and ctx.host_data or {}
+  local material = encoding.map({
+    tx_id = text_of(host.tx_id), node_address = text_of(host.node_address),
+    session = text_of(ctx.genvm_id ~= nil and ctx.genvm_id or ctx.cookie),
+    call = call_index,
+  })
+  if material.tx_id == null and not state.warned then
+    state.warned = true
+    log({ level = "warning", message = "genvm-policy: no tx_id in host_data",
+      detail = "seeds derive from the session id and the call counter" })
+  end
+  if vm.mode == "broken" then
+    log({ level = "error", message = M.FAULT_MESSAGE, fault = "runtime_broken" })
+    return __dflt.user_error({ causes = { "NO_PROVIDER_FOR_PROMPT" }, fatal = true,
+      ctx = { fault = vm.fault } })
+  end
+  local request_value, msg, images = build_request(ctx, entry, args)
+  local key = prng.call_key(vm.salt, material)
+  local record = record_of(vm, material, request_value, key)
+  local req = request.from_value(request_value)
+  local ok_d, d = pcall(decision.decide, vm.catalog, vm.policy, req, key, vm.ids.catalog)
+  if not ok_d then
+    -- a policy that cannot decide this call: logged once per VM, stock for this call
+    if not vm.stock_vm then
+      log({ level = "warning", message = M.FAULT_MESSAGE, fault = "decide_failed",
+        detail = fault_text(d) })
+      vm.stock_vm = load_stock(vm.live, vm.hash)
+      vm.stock_vm.fault, vm.stock_vm.salt, vm.stock_vm.salt_state = "decide_failed", vm.salt,
+        vm.salt_state
+    end
+    vm = vm.stock_vm
+    record = record_of(vm, material, request_value, key)
+    d = decision.decide(vm.catalog, vm.policy, req, key, vm.ids.catalog)
+  end
+  record.identities.decision = decision.identity(d)
+  if exhausted(remaining) then
+    record.outcome = { kind = "exhausted" }
+    log(record)
+    return __llm.exhaust()
+  end
+  local result, raised, seen = nil, nil, record.attempts
+  local function call(attempt)
+    local step = { provider = attempt.provider, model = attempt.model }
+    seen[#seen + 1] = step
+    local ok, res = pcall(__llm.exec_prompt_in_provider, ctx,
+      provider_request(attempt, request_value.format, msg, images))
+    if ok then
+      result, step.result = res, "ok"
+      return cascade.success(res.data)
+    end
+    raised = res
+    local err = __dflt.as_user_error(res)
+    if err == nil then
+      step.result, step.action = "non_user", "reraise"
+      error(RERAISE, 0)
+    end
+    step.kind, step.status = failure_of(err)
+    local failure = cascade.failure(step.kind, step.status)
+    step.result = cascade.classify(failure)
+    return failure
+  end
+  local function wait(ms)
+    __dflt.sleep_seconds(milli(ms))
+  end
+  local ok, outcome = pcall(cascade.run, d, call, wait)
+  if not ok and outcome ~= RERAISE then
+    error(outcome, 0)
+  end
+  for i, step in ipairs(ok and outcome.trace or {}) do
+    seen[i].action = step.action
+  end
+  return M.finish(record, ok and outcome or nil, result, raised, decision.identity(d))
+end
+
+--- Log the record and end the call as HOOK.md §9 says (rule 4).
+function M.finish(record, outcome, result, raised, decision_id)
+  if outcome == nil then
+    record.outcome = { kind = "reraised" }
+    log(record)
+    error(raised, 0)
+  end
+  if outcome.ok then
+    record.outcome = { kind = "ok" }
+    log(record)
+    return result
+  end
+  local last = outcome.error_class
+  if outcome.code == "abort" then
+    record.outcome = { kind = "abort", class = last }
+    log(record)
+    error(raised, 0)
+  end
+  record.outcome = { kind = "no_provider", class = last }
+  log(record)
+  return __dflt.user_error({ causes = { "NO_PROVIDER_FOR_PROMPT" }, fatal = true,
+    ctx = { attempts = #record.attempts, last_class = last or "none",
+      decision = decision_id } })
+end
+
+return M

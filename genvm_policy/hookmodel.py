@@ -1,0 +1,204 @@
+"""The Python model of the GenVM hook: what it decides per call, and its decision records.
+
+Spec: docs/HOOK.md §4 (availability and drift), §5 (per-call seed), §6 (the
+request), §7 (stock fallback), §8 (the decision record).
+
+Rules:
+1. Availability: the hook decides over the compiled catalog's routes that GenVM
+   offers now with the same view facts. A catalog route GenVM lacks is
+   *unavailable*; one whose view facts differ is *drift*; both are left out
+   (`restrict`), and the record lists them. A route GenVM offers that the
+   catalog lacks is drift too, but it changes nothing: it was never a candidate.
+2. The decision's catalog identity stays the compiled catalog's: the record's
+   lists say exactly which routes were left out, so `restrict` recomputes the rest.
+3. Per-call material is the canonical map `{tx_id, node_address, session,
+   call}`: text (an integer as its decimal text) or null, and the session's
+   call counter from 0. The call key is `call_key(salt, material)` (SPEC §4.2);
+   without a node salt the hook uses `PUBLIC_SALT` and says so (`salt: none`).
+4. Stock fallback: `stock-greybox` over the catalog made from the GenVM view
+   (`stock_catalog`), or `stock-default` (the same policy with `select:
+   argmax`, so route bytes order) when no route has a greybox position.
+5. `check_record` recomputes a record from (catalog, policy, salt) and names
+   the first field that differs, or None when the record is exactly what the
+   reference decides and what the cascade does with the logged outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from genvm_policy.admission import admit
+from genvm_policy.builtin import BUILTINS, builtin
+from genvm_policy.cascade import Failure, Success, run
+from genvm_policy.catalog import Catalog, Route, catalog_identity
+from genvm_policy.decision import Attempt, decide
+from genvm_policy.encoding import Value
+from genvm_policy.errors import PolicyError
+from genvm_policy.policy import Policy
+from genvm_policy.prng import call_key, seed_commitment
+from genvm_policy.request import make_request, request_identity
+
+__all__ = [
+    "PUBLIC_SALT",
+    "RECORD_MESSAGE",
+    "STOCK_KIND",
+    "call_material",
+    "check_record",
+    "excluded_routes",
+    "restrict",
+    "stock_catalog",
+    "stock_policy",
+]
+
+PUBLIC_SALT = bytes(32)
+"""The salt used when the node salt is missing: public, so seeds are predictable."""
+
+RECORD_MESSAGE = "genvm-policy decision"
+"""The `message` of every decision record the hook logs."""
+
+STOCK_KIND = "genvm"
+"""The provider kind of every stock-catalog route: GenVM never shows the real one."""
+
+STOCK_DEFAULT: dict[str, object] = {**BUILTINS["stock-greybox"], "select": "argmax"}
+
+_VIEW_KEYS = (
+    "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
+    "greybox_image", "priority",
+)  # fmt: skip
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def call_material(host_data: Mapping[str, object], session: object, call: int) -> dict[str, Value]:
+    """The per-call material of rule 3 from `ctx.host_data`, the session id and the counter."""
+    return {
+        "tx_id": _text(host_data.get("tx_id")),
+        "node_address": _text(host_data.get("node_address")),
+        "session": _text(session),
+        "call": call,
+    }
+
+
+def excluded_routes(
+    catalog_view: Any, live_view: Any
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """`(unavailable, drift)` of rule 1: catalog routes GenVM lacks or shows otherwise.
+
+    Both arguments are GenVM views (SPEC §5.6), e.g. `genvm_view(catalog)` and
+    `view_from_providers(...)`.
+    """
+    live = {(r["provider"], r["model"]): r for r in live_view["routes"]}
+    unavailable, drift = [], []
+    for r in catalog_view["routes"]:
+        key = (r["provider"], r["model"])
+        if key not in live:
+            unavailable.append(key)
+        elif any(live[key][k] != r[k] for k in _VIEW_KEYS):
+            drift.append(key)
+    return unavailable, drift
+
+
+def restrict(catalog: Catalog, excluded: Iterable[tuple[str, str]]) -> Catalog:
+    """The catalog without the `excluded` routes (rule 1); tiers and fields unchanged."""
+    gone = set(excluded)
+    kept = tuple(r for r in catalog.routes if (r.provider, r.model) not in gone)
+    return replace(catalog, routes=kept)
+
+
+def stock_catalog(view: Any) -> Catalog:
+    """The catalog the stock fallback decides over: the GenVM view's routes, nothing more."""
+    routes = tuple(
+        Route(
+            **{k: r[k] for k in _VIEW_KEYS},
+            kind=STOCK_KIND,
+            family=r["model"],
+            tier=None,
+            price_in=None,
+            price_out=None,
+            context=None,
+            has_tee=False,
+            no_log=False,
+            fields=(),
+        )
+        for r in view["routes"]
+    )
+    return Catalog(routes, ("basic", "standard", "premium"), None, ())
+
+
+def stock_policy(catalog: Catalog) -> tuple[str, Policy]:
+    """The stock fallback's name and policy for `catalog` (rule 4)."""
+    if any(r.greybox_text is not None or r.greybox_image is not None for r in catalog.routes):
+        return "stock-greybox", builtin("stock-greybox")
+    return "stock-default", admit(STOCK_DEFAULT)
+
+
+def _routes(value: object) -> list[tuple[str, str]]:
+    if not isinstance(value, list | dict) or (isinstance(value, dict) and value):
+        raise PolicyError("HOOK_RECORD", (), "a route list must be a list")
+    return [(p, m) for p, m in value] if isinstance(value, list) else []
+
+
+def _outcomes(steps: list[dict[str, Any]]) -> list[Success | Failure]:
+    out: list[Success | Failure] = []
+    for s in steps:
+        if s["result"] == "ok":
+            out.append(Success(None))
+        else:
+            out.append(Failure(s.get("kind", s["result"]), s.get("status")))
+    return out
+
+
+def check_record(
+    record: Mapping[str, Any], catalog: Catalog, policy: Policy, salt: bytes
+) -> str | None:
+    """The first field of `record` the reference computes otherwise, or None (rule 5).
+
+    `catalog` and `policy` are the compiled ones (or, for a stock record, the
+    stock catalog of the GenVM view and its stock policy); `salt` is the node salt.
+    """
+    material = record["material"]
+    full = {k: material.get(k) for k in ("tx_id", "node_address", "session", "call")}
+    key = call_key(PUBLIC_SALT if record.get("salt") == "none" else salt, full)
+    if seed_commitment(key) != record["seed"]:
+        return "seed"
+    # The record holds the canonical request value (temperature in milli-units).
+    request = make_request(**record["request"])
+    ids = record["identities"]
+    if request_identity(request) != ids["request"]:
+        return "identities.request"
+    catalog_id = catalog_identity(catalog)
+    if catalog_id != ids["catalog"]:
+        return "identities.catalog"
+    gone = _routes(record["unavailable"]) + _routes(record["drift"])
+    d = decide(restrict(catalog, gone), policy, request, key, catalog_id=catalog_id)
+    if d.policy_id != ids["policy"]:
+        return "identities.policy"
+    if d.identity != ids["decision"]:
+        return "identities.decision"
+    steps = record["attempts"] if isinstance(record["attempts"], list) else []
+    if record["outcome"].get("kind") == "exhausted":
+        # The budget was spent before any provider call: nothing else to replay.
+        return "attempts" if steps else None
+    outcomes = iter(_outcomes(steps))
+
+    def call(_: Attempt) -> Success | Failure:
+        return next(outcomes, Failure("unknown"))
+
+    trace = run(d, call).trace
+    got = [(s["provider"], s["model"], s["result"], s.get("action")) for s in steps]
+    want = [(s.provider, s.model, s.result, s.action) for s in trace]
+    if record["outcome"].get("kind") == "reraised" and got:
+        # The hook stops at a non-module error without taking the plan's action.
+        want = want[: len(got)]
+        want[-1] = (*want[-1][:3], "reraise")
+    if got != want:
+        return "attempts"
+    return None

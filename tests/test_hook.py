@@ -1,0 +1,399 @@
+"""The bundled GenVM hook under the GenVM fake, in every profile (docs/HOOK.md).
+
+Every VM runs the real bundle (`bundle.build_hook`) in a fresh sandboxed lupa Lua 5.3
+state with a compiled policy and a salt in a temporary node folder. Every decision
+record the hook logs is recomputed by the Python model (`hookmodel.check_record`):
+the hook's decision identity must equal the reference's for the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from genvmfake import (
+    PROFILES,
+    CallResult,
+    FakeGenVM,
+    LogRecord,
+    PlainError,
+    ReadingBody,
+    SendingRequest,
+    StatusNotOk,
+    Success,
+)
+
+from genvm_policy.admission import admit
+from genvm_policy.bundle import build_hook
+from genvm_policy.catalog import Catalog, build_catalog, genvm_view, view_from_providers
+from genvm_policy.compile import compile_policy
+from genvm_policy.hookmodel import (
+    RECORD_MESSAGE,
+    check_record,
+    excluded_routes,
+    stock_catalog,
+    stock_policy,
+)
+from genvm_policy.policy import Policy
+from genvm_policy.sources import load_document
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "genvm"
+YAML = {"v1": FIXTURES / "llm-default-config.yaml",
+        "v2": FIXTURES / "genvm-module-llm.v2-greybox.yaml"}  # fmt: skip
+KEYS = {"v1": ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY", "GEMINIKEY", "ATOMAKEY"],
+        "v2": ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY", "ANTHROPICKEY", "GEMINIKEY"]}  # fmt: skip
+SALT = bytes(range(100, 132))
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
+POLICY = {
+    "mutate": [
+        {"jitter": {"temperature": ["-0.1", "0.1"]}},
+        {"text_filters": ["NFKC"]},
+        "use_max_completion_tokens",
+    ],
+    "on_failure": {"overloaded": "next", "server": {"retry": {"attempts": 1, "backoff_ms": 250}}},
+}
+PROMPT = {"prompt": "  Hello\u200b world ", "response_format": "text", "images": []}
+TEMPLATES = {
+    "EqComparative": {"leader_answer": "a", "validator_answer": "b", "principle": "same"},
+    "EqNonComparativeValidator": {"task": "t", "criteria": "c", "input": "i", "output": "o"},
+    "EqNonComparativeLeader": {"task": "t", "criteria": "c", "input": "i"},
+}
+
+
+def line(profile: str) -> str:
+    return "v1" if profile == "v1" else "v2"
+
+
+class Node:
+    """A node folder: compiled policy, salt, bundled hook; builds fake VMs on it."""
+
+    def __init__(self, tmp: Path, profile: str, source: Path | None = None) -> None:
+        self.profile = profile
+        source = source or YAML[line(profile)]
+        self.catalog: Catalog = build_catalog(load_document(str(source), what="node config"))
+        self.policy: Policy = admit(POLICY, self.catalog)
+        self.policy_path, self.salt_path = tmp / "policy.lua", tmp / "salt"
+        self.policy_path.write_bytes(compile_policy(self.catalog, self.policy))
+        self.salt_path.write_bytes(SALT)
+        self.hook = tmp / "genvm-policy-hook.lua"
+        self.hook.write_bytes(build_hook(str(self.policy_path), str(self.salt_path)))
+
+    def vm(self, drop: tuple[str, ...] = (), seed: int = 0, **kw: Any) -> FakeGenVM:
+        env = {k: "key" for k in KEYS[line(self.profile)] if k not in drop}
+        return FakeGenVM(self.hook, YAML[line(self.profile)], profile=self.profile, env=env,
+                         seed=seed, **kw)  # fmt: skip
+
+
+def records(logs: list[LogRecord]) -> list[dict[str, Any]]:
+    return [r.fields for r in logs if r.message == RECORD_MESSAGE]
+
+
+def live_view(vm: FakeGenVM) -> Any:
+    providers = {
+        name: {"meta": b.meta if vm.line == "v2" else None,
+               "models": {mid: {"supports_json": m.supports_json,
+                                "supports_image": m.supports_image,
+                                "use_max_completion_tokens": m.use_max_completion_tokens,
+                                "meta": m.meta} for mid, m in b.models.items()}}
+        for name, b in vm.config.backends.items()
+    }  # fmt: skip
+    return view_from_providers(providers)
+
+
+def verify(node: Node, vm: FakeGenVM, result: CallResult) -> dict[str, Any]:
+    """The call's one record, recomputed by the reference (every scenario goes through here)."""
+    found = records(result.logs)
+    assert len(found) == 1
+    rec = found[0]
+    if rec["mode"] == "policy":
+        catalog, policy = node.catalog, node.policy
+    else:
+        catalog = stock_catalog(live_view(vm))
+        name, policy = stock_policy(catalog)
+        assert rec["stock"] == name
+    assert check_record(rec, catalog, policy, SALT) is None
+    for req in result.requests:
+        prompt = req.raw["prompt"]
+        assert type(prompt["seed"]) is int and 0 <= prompt["seed"] < 2**53
+        assert type(prompt["max_tokens"]) is int and prompt["images"] is not None
+    return rec
+
+
+def first_route(node: Node, entry: str, args: dict[str, Any], **kw: Any) -> tuple[str, str]:
+    """The route a fresh VM tries first for a session's first call (decisions replay)."""
+    vm = node.vm(**kw)
+    result = vm.session().call(entry, args)
+    rec = verify(node, vm, result)
+    return rec["attempts"][0]["provider"], rec["attempts"][0]["model"]
+
+
+@pytest.fixture(params=PROFILES)
+def node(request: pytest.FixtureRequest, tmp_path: Path) -> Node:
+    return Node(tmp_path, request.param)
+
+
+# -- answers of every kind ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_prompt_answers_with_the_provider_result(node: Node, fmt: str) -> None:
+    vm = node.vm()
+    result = vm.session().call("ExecPrompt", {**PROMPT, "response_format": fmt})
+    assert result.kind == "ok", result.message
+    rec = verify(node, vm, result)
+    assert rec["mode"] == "policy" and rec["outcome"] == {"kind": "ok"}
+    assert rec["request"]["format"] == fmt
+    (call,) = result.requests
+    assert call.request is not None and call.request["format"] == fmt
+    expected_tokens = 1000 if node.profile == "v1" else 8000
+    assert call.request["max_tokens"] == expected_tokens
+    if fmt == "json":  # the newest line answers JSON as text; returned untouched either way
+        assert isinstance(result.data, str if node.profile == "v2-new" else dict)
+    else:
+        assert isinstance(result.data, str) and result.data.startswith("text answer from")
+
+
+def test_image_prompt_goes_to_an_image_route(node: Node) -> None:
+    vm = node.vm()
+    result = vm.session().call("ExecPrompt", {**PROMPT, "images": [PNG]})
+    assert result.kind == "ok", result.message
+    rec = verify(node, vm, result)
+    route = node.catalog.route(rec["attempts"][0]["provider"], rec["attempts"][0]["model"])
+    assert route is not None and route.image and rec["request"]["images"] == 1
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_each_template(node: Node, template: str) -> None:
+    vm = node.vm()
+    result = vm.session().call("ExecPromptTemplate", {"template": template, **TEMPLATES[template]})
+    assert result.kind == "ok", result.message
+    rec = verify(node, vm, result)
+    want = "text" if template == "EqNonComparativeLeader" else "bool"
+    assert rec["request"]["format"] == want
+    assert isinstance(result.data, str if want == "text" else bool)
+
+
+# -- the failure cascade ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 503, 504, 529])
+@pytest.mark.parametrize("shape", [StatusNotOk, ReadingBody])
+def test_overloaded_status_falls_through(
+    node: Node, status: int, shape: Callable[..., Any]
+) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, shape(status))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok", result.message
+    rec = verify(node, vm, result)
+    assert [a["result"] for a in rec["attempts"]] == ["overloaded", "ok"]
+    assert rec["attempts"][0]["status"] == status
+
+
+def test_server_error_retries_after_a_pause(node: Node) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, StatusNotOk(500))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok" and result.sleeps == [0.25]
+    rec = verify(node, vm, result)
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "retry"),
+                                                                      ("ok", "done")]
+
+
+@pytest.mark.parametrize("outcome", [StatusNotOk(400), SendingRequest()])
+def test_bad_request_and_network_error_stop(node: Node, outcome: Any) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, outcome)
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "fatal_error" and len(result.requests) == 1
+    assert result.causes and result.causes[0] in ("STATUS_NOT_OK", "SENDING_REQUEST")
+    rec = verify(node, vm, result)
+    assert rec["outcome"]["kind"] == "abort"
+
+
+def test_non_module_error_is_reraised(node: Node) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, PlainError("boom from the host"))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "fatal_error" and "boom from the host" in (result.message or "")
+    rec = verify(node, vm, result)
+    assert rec["outcome"] == {"kind": "reraised"}
+
+
+def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
+    vm = node.vm()
+    for name, backend in vm.config.backends.items():
+        for mid in backend.models:
+            vm.script(name, mid, StatusNotOk(503))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "fatal_error" and result.causes == ["NO_PROVIDER_FOR_PROMPT"]
+    rec = verify(node, vm, result)
+    assert rec["outcome"] == {"kind": "no_provider", "class": "overloaded"}
+
+
+def test_exhausted_budget(node: Node) -> None:
+    vm = node.vm()
+    result = vm.session().call("ExecPrompt", PROMPT, remaining_gen=0)
+    rec = verify(node, vm, result)
+    if node.profile == "v2-new":
+        assert (result.kind, result.data, result.requests) == ("ok", "", [])
+        assert rec["outcome"] == {"kind": "exhausted"}
+    else:  # no `exhaust` in this line: the host enforces the budget
+        assert result.kind == "ok" and rec["outcome"] == {"kind": "ok"}
+
+
+# -- availability and install faults --------------------------------------------------
+
+
+def test_backend_without_key_is_unavailable(node: Node) -> None:
+    dropped = KEYS[line(node.profile)][0]
+    vm = node.vm(drop=(dropped,))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok", result.message
+    rec = verify(node, vm, result)
+    want = excluded_routes(genvm_view(node.catalog), live_view(vm))
+    assert ([tuple(r) for r in rec["unavailable"]], rec["drift"]) == (want[0], {})
+    gone = {p for p, _ in rec["unavailable"]}
+    assert gone and gone.isdisjoint(vm.config.backends)
+    assert rec["attempts"][0]["provider"] not in gone
+
+
+def test_changed_capabilities_are_drift(node: Node, tmp_path: Path) -> None:
+    edited = tmp_path / "compiled-from.yaml"
+    text = YAML[line(node.profile)].read_text(encoding="utf-8")
+    edited.write_text(text.replace("supports_json: true", "supports_json: false", 1), "utf-8")
+    node = Node(tmp_path, node.profile, source=edited)
+    vm = node.vm()
+    assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == 1
+    s = vm.session()
+    for fmt in ("text", "json"):
+        result = s.call("ExecPrompt", {**PROMPT, "response_format": fmt})
+        rec = verify(node, vm, result)
+        assert [tuple(r) for r in rec["drift"]] == excluded_routes(
+            genvm_view(node.catalog), live_view(vm))[1]
+        assert len(rec["drift"]) == 1
+        assert tuple(rec["drift"][0]) not in {(a["provider"], a["model"]) for a in rec["attempts"]}
+    assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == 1
+
+
+FAULTS: dict[str, Callable[[Node], None]] = {
+    "policy_missing": lambda n: n.policy_path.unlink(),
+    "policy_format": lambda n: n.policy_path.write_bytes(n.policy_path.read_bytes()[:200]),
+    "policy_identity": lambda n: n.policy_path.write_bytes(
+        n.policy_path.read_bytes().replace(b"overloaded", b"overloadex", 1)),
+    "policy_version": lambda n: n.policy_path.write_bytes(
+        n.policy_path.read_bytes().replace(b"format = 1", b"format = 7", 1)),
+    "salt_missing": lambda n: n.salt_path.unlink(),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_install_fault_falls_back_to_stock(node: Node, fault: str) -> None:
+    FAULTS[fault](node)
+    vm = node.vm()
+    warnings = [r for r in vm.logs if r.message == "genvm-policy fallback"]
+    assert [w.fields["fault"] for w in warnings] == [fault]
+    session = vm.session()
+    for _ in range(2):
+        result = session.call("ExecPrompt", PROMPT)
+        assert result.kind in ("ok", "fatal_error")
+        rec = verify(node, vm, result)
+        assert rec["mode"] == "stock" and rec["fault"] == fault
+        assert rec["salt"] == ("none" if fault == "salt_missing" else "node")
+    assert len([r for r in vm.logs if r.message == "genvm-policy fallback"]) == 1
+
+
+# -- seeds, sessions, lifecycle -----------------------------------------------------
+
+
+def test_two_calls_differ_and_a_replayed_session_decides_alike(node: Node) -> None:
+    def session_records(seed: int) -> list[dict[str, Any]]:
+        vm = node.vm(seed=seed)
+        s = vm.session()
+        return [verify(node, vm, s.call("ExecPrompt", PROMPT)) for _ in range(2)]
+
+    first, second = session_records(0), session_records(5)
+    assert first[0]["seed"] != first[1]["seed"]
+    assert [r["material"]["call"] for r in first] == [0, 1]
+    assert [r["identities"]["decision"] for r in first] == [
+        r["identities"]["decision"] for r in second
+    ]
+
+
+def test_missing_tx_id_still_gives_distinct_seeds(node: Node) -> None:
+    vm = node.vm()
+    s = vm.session(host_data={"tx_id": None})
+    recs = [verify(node, vm, s.call("ExecPrompt", PROMPT)) for _ in range(2)]
+    assert "tx_id" not in recs[0]["material"] and recs[0]["seed"] != recs[1]["seed"]
+    assert len([r for r in vm.logs if "no tx_id" in r.message]) == 1
+
+
+def test_setup_and_teardown(node: Node) -> None:
+    vm = node.vm()
+    s = vm.session()
+    setup = s.setup()
+    result = s.call("ExecPrompt", PROMPT)
+    teardown = s.teardown()
+    assert result.kind == "ok"
+    verify(node, vm, result)
+    if node.profile == "v2-new":
+        assert setup is not None and setup.kind == "ok"
+        assert teardown is not None and teardown.kind == "ok"
+    else:
+        assert setup is None and teardown is None
+
+
+def test_interleaved_sessions_do_not_cross_talk(node: Node) -> None:
+    vm = node.vm()
+    a, b = vm.session(), vm.session()
+    a.call("ExecPrompt", PROMPT)  # session a is one call ahead
+    ca, cb = a.begin("ExecPrompt", PROMPT), b.begin("ExecPrompt", PROMPT)
+    while not (ca.done and cb.done):
+        for c in (ca, cb):
+            if not c.done:
+                c.step()
+    ra, rb = ca.run(), cb.run()
+    assert ra.kind == rb.kind == "ok"
+    rec_a, rec_b = verify(node, vm, ra), verify(node, vm, rb)
+    assert (rec_a["material"]["call"], rec_b["material"]["call"]) == (1, 0)
+    assert rec_a["material"]["session"] != rec_b["material"]["session"]
+    assert all(p.session == 1 for p in ra.requests) and all(p.session == 2 for p in rb.requests)
+
+
+def test_success_answer_is_returned_untouched(node: Node) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, Success(text="exact words", tokens=7))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert (result.kind, result.data) == ("ok", "exact words")
+    verify(node, vm, result)
+
+
+def test_entry_script_runs_from_the_source_tree(node: Node) -> None:
+    """Unbundled, with `dispatch/?.lua` on the path: the relative default paths are absent
+    here, so the hook reports the fault once and serves through the stock fallback."""
+    vm = FakeGenVM(ROOT / "dispatch" / "genvm-policy-hook.lua", YAML[line(node.profile)],
+                   profile=node.profile, env={k: "key" for k in KEYS[line(node.profile)]},
+                   lua_path=str(ROOT / "dispatch" / "?.lua"))  # fmt: skip
+    assert [r.fields["fault"] for r in vm.logs if r.message == "genvm-policy fallback"] == [
+        "salt_missing"
+    ]
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok", result.message
+    assert verify(node, vm, result)["mode"] == "stock"
+
+
+def test_bundle_is_deterministic_and_preloads_every_module(tmp_path: Path) -> None:
+    first = build_hook(str(tmp_path / "p.lua"), str(tmp_path / "s"))
+    assert first == build_hook(str(tmp_path / "p.lua"), str(tmp_path / "s"))
+    names = sorted(p.stem for p in (ROOT / "dispatch" / "genvm_policy").glob("*.lua"))
+    for name in names:
+        assert f'package.preload["genvm_policy.{name}"] = function(...)'.encode() in first
+    assert f'local POLICY_PATH = "{tmp_path}/p.lua"'.encode() in first
