@@ -1,0 +1,159 @@
+"""`genvm-policy init`: write a starter policy unique to this validator.
+
+Spec: docs/SPEC.md §11 (Starter policies). Shell: reads the node config and
+overlay, creates the node salt once and reuses it, writes `policy.yaml`.
+
+Rules:
+1. The salt is 32 random bytes in a file of mode 0600. It is created
+   atomically: written to a private temporary file, then linked into place,
+   which fails when the name exists, so a salt is never half written and never
+   replaced. A salt file that exists is reused; it must hold 32 bytes (or 64
+   lower-case hex digits) and be readable by its owner only.
+2. The salt is never printed, logged or put into the policy; the report says
+   only where it is and whether it was created.
+3. An existing policy file is never overwritten without `--force`; the policy
+   is written through a temporary file and a rename, so a reader sees the old
+   file or the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+from genvm_policy.admission import admit
+from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.errors import PolicyError
+from genvm_policy.initpolicy import starter_policy
+from genvm_policy.policy import policy_identity
+from genvm_policy.prng import SALT_BYTES
+
+__all__ = ["POLICY_NAME", "SALT_NAME", "read_salt", "register", "salt_once"]
+
+POLICY_NAME = "policy.yaml"
+SALT_NAME = "salt"
+_HEX = re.compile(rb"[0-9a-f]{64}\n?")
+
+
+def _io(path: Path, err: OSError, doing: str) -> PolicyError:
+    return PolicyError("INIT_IO", (), f"cannot {doing} `{path}`: {err.strerror or err}")
+
+
+def read_salt(path: Path) -> bytes:
+    """The salt in `path` (rule 1): 32 raw bytes or 64 lower-case hex digits."""
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as err:
+        raise _io(path, err, "read the salt file") from None
+    if stat.S_IMODE(mode) & 0o077:
+        raise PolicyError(
+            "INIT_SALT_MODE",
+            (),
+            f"the salt file `{path}` can be read by others (mode {stat.S_IMODE(mode):04o})",
+            f"make it private: chmod 600 {path}",
+        )
+    if _HEX.fullmatch(data):
+        return bytes.fromhex(data[:64].decode("ascii"))
+    if len(data) != SALT_BYTES:
+        raise PolicyError(
+            "HOOK_SALT",
+            (),
+            f"the salt file `{path}` holds {len(data)} bytes, not a 32-byte salt",
+            "move it away to make a new salt, or restore the node's own salt",
+        )
+    return data
+
+
+def salt_once(path: Path) -> tuple[bytes, bool]:
+    """The node salt at `path`, made now if absent (rule 1); also whether it was made."""
+    if path.exists():
+        return read_salt(path), False
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    salt = secrets.token_bytes(SALT_BYTES)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, salt)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            # Another run made the salt first: that one is the node's salt.
+            return read_salt(path), False
+    except OSError as err:
+        raise _io(path, err, "create the salt file") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return salt, True
+
+
+def _write_policy(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        raise _io(path, err, "write the policy") from None
+
+
+def _init(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.node_config, args.overlay)
+    out = Path(args.output)
+    target = out / POLICY_NAME
+    if target.exists() and not args.force:
+        raise PolicyError(
+            "INIT_EXISTS",
+            (),
+            f"`{target}` already exists",
+            "edit it, or pass --force to replace it with a fresh starter policy",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _io(out, err, "create the folder") from None
+    salt_path = Path(args.salt) if args.salt else out / SALT_NAME
+    salt, made = salt_once(salt_path)
+    document, text = starter_policy(catalog, salt)
+    identity = policy_identity(admit(document, catalog))
+    _write_policy(target, text)
+    state = "created (32 random bytes, mode 0600)" if made else "reused"
+    print(f"salt    {salt_path}  {state}; keep it secret and keep it: it makes the policy yours")
+    print(f"policy  {target}  {identity}")
+    print("next    review the comments in the policy, then preview it:")
+    overlay = f" --overlay {args.overlay}" if args.overlay else ""
+    print(f"        genvm-policy explain --catalog {args.node_config}{overlay} --policy {target}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `init --node-config FILE [--overlay FILE] [-o DIR] [--salt FILE] [--force]`."""
+    parser = subparsers.add_parser(
+        "init",
+        help="write a starter policy unique to this validator",
+        description="Write DIR/policy.yaml: a commented starter policy for this node's catalog "
+        "whose choices are drawn from the node's secret salt (created once, mode 0600, never "
+        "printed). The same salt gives the same policy; another node's salt gives another.",
+    )
+    parser.add_argument("--node-config", required=True, metavar="FILE", help=NODE_CONFIG_HELP)
+    parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
+    parser.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default .)")
+    parser.add_argument(
+        "--salt", metavar="FILE", help=f"the node salt (default DIR/{SALT_NAME}; made if absent)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing policy.yaml")
+    parser.set_defaults(handler=_init)
