@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from genvm_policy.admission import admit
 from genvm_policy.errors import PolicyError
-from genvm_policy.policy import LIMITS, Policy
+from genvm_policy.policy import Policy
 
 __all__ = ["BUILTINS", "builtin"]
 
@@ -29,7 +29,7 @@ BUILTINS: dict[str, dict[str, object]] = {
             "use_max_completion_tokens",
         ],
         "on_failure": {"overloaded": "next"},
-        "max_attempts": LIMITS["max_attempts"],
+        "max_attempts": 8,
     },
 }
 

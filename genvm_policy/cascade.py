@@ -11,12 +11,14 @@ Rules:
    (up to `attempts` more calls to the same route, pausing `backoff_ms`
    before each, then its follow-up action), `skip_provider` (this provider's
    later routes are passed over) or `abort`.
-3. Bound: the whole call makes at most `max_attempts` (≤ 64) provider calls,
+3. Bound: the whole call makes at most `max_attempts` (≤ 16) provider calls,
    retries included, and never calls past the end of the planned attempts; a
    hostile plan cannot loop.
 4. When the routes or the budget run out the outcome is GenVM's user error
    `NO_PROVIDER_FOR_PROMPT`; `abort` ends with the class of the last failure.
 5. Sans-I/O: the provider call and the pause are functions passed in.
+6. An attempt's parameters are computed (`decision.attempt`) only when the
+   route is called, once per route however often it is retried.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genvm_policy.decision import Attempt, Decision
+from genvm_policy.decision import Attempt, Decision, attempt
 
 __all__ = [
     "KIND_CLASS",
@@ -118,16 +120,16 @@ def run(
 ) -> Outcome:
     """Walk the attempts under the failure plan (rules 2-5)."""
     plan = dict(decision.on_failure)
-    attempts = decision.attempts
+    routes = decision.routes
     trace: list[Step] = []
     skipped: set[str] = set()
     last: str | None = None
     pos = 0
-    while pos < len(attempts) and len(trace) < decision.max_attempts:
-        a = attempts[pos]
-        if a.provider in skipped:
+    while pos < len(routes) and len(trace) < decision.max_attempts:
+        if routes[pos][0] in skipped:
             pos += 1
             continue
+        a = attempt(decision, pos)
         retries: int | None = None
         while True:
             result = call(a)
@@ -154,8 +156,8 @@ def run(
         if action[0] == "next_same_family":
             same = [
                 k
-                for k in range(pos + 1, len(attempts))
-                if attempts[k].family == a.family and attempts[k].provider not in skipped
+                for k in range(pos + 1, len(routes))
+                if routes[k][2] == a.family and routes[k][0] not in skipped
             ]
             nxt = same[0] if same else nxt
         pos = nxt

@@ -3,32 +3,44 @@
 Spec: docs/SPEC.md §9 (Decision).
 
 Rules:
-1. `decide` binds the policy to the catalog, filters, scores the survivors,
-   selects the failover order and mutates the first `max_attempts` routes of
-   it, attempt by attempt. Nothing else is read: no clock, no host order.
-2. The record's canonical value (`decision_value`) holds what an auditor needs
+1. `decide` binds the policy to the catalog, filters, scores the survivors
+   and selects the failover order, keeping its first `max_attempts` routes.
+   Nothing else is read: no clock, no host order.
+2. An attempt's parameters are not part of the decision: `attempt_params(d, a)`
+   computes those of attempt `a` on demand, a pure function of (catalog,
+   policy, request, seed, a). The cascade pays only for the calls it makes.
+3. The record's canonical value (`decision_value`) holds what an auditor needs
    to replay the call and nothing it can recompute: the identities of the
    catalog, the policy, the request and the seed commitment, the cap on
-   attempts, and the ordered attempts (provider, model, family, params). Its
-   identity is `identity("decision", decision_value(d))`.
-3. Rejections (with the first failing predicate) and every survivor's score
-   are part of the `Decision` and of `decision_report`, but not of the
+   attempts, and the ordered routes `[provider, model]`. Its identity is
+   `identity("decision", decision_value(d))`: about 600 bytes, so the node
+   hashes a few blocks per call, never a block per parameter.
+4. Rejections (with the first failing predicate), every survivor's score and
+   every planned attempt's parameters are in `decision_report`, not in the
    identity: `replay` recomputes them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.identity import identity
-from genvm_policy.interpreter import Params, bind, filter_routes, mutate, score, select
+from genvm_policy.interpreter import Bound, Params, bind, filter_routes, mutate, score, select
 from genvm_policy.policy import Policy, Term, policy_identity
-from genvm_policy.prng import Stream, seed_commitment
+from genvm_policy.prng import seed_commitment
 from genvm_policy.request import Request, request_identity
 
-__all__ = ["Attempt", "Decision", "decide", "decision_report", "decision_value"]
+__all__ = [
+    "Attempt",
+    "Decision",
+    "attempt",
+    "attempt_params",
+    "decide",
+    "decision_report",
+    "decision_value",
+]
 
 
 @dataclass(frozen=True)
@@ -43,9 +55,15 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Decision:
-    """The immutable result of `decide` (§9)."""
+    """The immutable result of `decide` (§9).
 
-    attempts: tuple[Attempt, ...]
+    `routes` is the failover order `(provider, model, family)`, at most
+    `max_attempts` long; `ranks` are the same routes as ranks of the bound
+    catalog. `bound`, `request` and `seed` are kept to compute parameters on
+    demand (rule 2) and take no part in equality.
+    """
+
+    routes: tuple[tuple[str, str, str], ...]
     rejected: tuple[tuple[str, str, Term], ...]
     scores: tuple[tuple[str, str, int], ...]
     on_failure: tuple[tuple[str, Term], ...]
@@ -55,6 +73,15 @@ class Decision:
     request_id: str
     seed_id: str
     identity: str
+    ranks: tuple[int, ...] = field(repr=False)
+    bound: Bound = field(repr=False, compare=False)
+    request: Request = field(repr=False, compare=False)
+    seed: bytes = field(repr=False, compare=False)
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """Every planned attempt with its parameters (tooling; the node uses `attempt`)."""
+        return tuple(attempt(self, a) for a in range(len(self.routes)))
 
 
 def decide(
@@ -76,22 +103,16 @@ def decide(
     survivors, rejected = filter_routes(bound, request)
     values = score(policy.score, bound, survivors, request)
     by_rank = dict(zip(survivors, values, strict=True))
-    order = select(bound, survivors, by_rank, request, seed)
-    seeds = Stream(seed, "attempt/seed")
-    attempts = []
-    for n, i in enumerate(order[: policy.max_attempts]):
-        route = bound.routes[i]
-        params = mutate(bound, i, n, request, seed, seeds)
-        attempts.append(Attempt(route.provider, route.model, route.family, params))
+    order = tuple(select(bound, survivors, by_rank, request, seed)[: policy.max_attempts])
+    routes = tuple((r.provider, r.model, r.family) for r in (bound.routes[i] for i in order))
     ids = {
         "catalog": catalog_id or catalog_identity(catalog),
         "policy": policy_identity(policy),
         "request": request_identity(request),
         "seed": seed_id,
     }
-    record = _record(ids, policy.max_attempts, attempts)
     return Decision(
-        attempts=tuple(attempts),
+        routes=routes,
         rejected=tuple(
             (bound.routes[i].provider, bound.routes[i].model, reason) for i, reason in rejected
         ),
@@ -105,42 +126,55 @@ def decide(
         policy_id=ids["policy"],
         request_id=ids["request"],
         seed_id=seed_id,
-        identity=identity("decision", record),
+        identity=identity("decision", _record(ids, policy.max_attempts, routes)),
+        ranks=order,
+        bound=bound,
+        request=request,
+        seed=seed,
     )
 
 
-def _record(ids: dict[str, str], cap: int, attempts: list[Attempt]) -> dict[str, Any]:
+def attempt_params(d: Decision, a: int) -> Params:
+    """The parameters of attempt `a` (0-based, below `len(d.routes)`) (rule 2)."""
+    return mutate(d.bound, d.ranks[a], a, d.request, d.seed)
+
+
+def attempt(d: Decision, a: int) -> Attempt:
+    """Attempt `a` with its route and its parameters, as the cascade calls it."""
+    provider, model, family = d.routes[a]
+    return Attempt(provider, model, family, attempt_params(d, a))
+
+
+def _record(
+    ids: dict[str, str], cap: int, routes: tuple[tuple[str, str, str], ...]
+) -> dict[str, Any]:
     return {
         "version": 1,
         "identities": ids,
         "max_attempts": cap,
-        "attempts": [
-            {
-                "provider": a.provider,
-                "model": a.model,
-                "family": a.family,
-                "params": a.params.value(),
-            }
-            for a in attempts
-        ],
+        "routes": [[provider, model] for provider, model, _ in routes],
     }
 
 
 def decision_value(d: Decision) -> dict[str, Any]:
-    """The canonical value the decision identity covers (rule 2)."""
+    """The canonical value the decision identity covers (rule 3)."""
     ids = {
         "catalog": d.catalog_id,
         "policy": d.policy_id,
         "request": d.request_id,
         "seed": d.seed_id,
     }
-    return _record(ids, d.max_attempts, list(d.attempts))
+    return _record(ids, d.max_attempts, d.routes)
 
 
 def decision_report(d: Decision) -> dict[str, Any]:
-    """Everything `decide` found (rule 3), as the `decide --json` contract prints it."""
+    """Everything `decide` found (rule 4), as the `decide --json` contract prints it."""
     value = decision_value(d)
     value["identities"] = {**value["identities"], "decision": d.identity}
+    value["attempts"] = [
+        {"provider": a.provider, "model": a.model, "family": a.family, "params": a.params.value()}
+        for a in d.attempts
+    ]
     value["rejected"] = [{"provider": p, "model": m, "reason": r} for p, m, r in d.rejected]
     value["scores"] = [{"provider": p, "model": m, "score": s} for p, m, s in d.scores]
     value["on_failure"] = dict(d.on_failure)

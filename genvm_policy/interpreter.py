@@ -19,7 +19,9 @@ Rules:
    evaluated (pre-order of the select term).
 5. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
    jitter on parameter `p` draws from `mutate/jitter/<p>/<a>`; the provider
-   seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`.
+   seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
+   read straight from block `a // 4`, so attempt `a` costs the same whether
+   or not the attempts before it were computed.
 """
 
 from __future__ import annotations
@@ -32,10 +34,19 @@ from genvm_policy.catalog import Catalog, Route
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import add, floordiv, mul, neg, sub
 from genvm_policy.policy import BUILTIN_FIELDS, PARAMS, Policy, Term
-from genvm_policy.prng import Stream
+from genvm_policy.prng import Stream, stream_block
 from genvm_policy.request import Request
 
-__all__ = ["Bound", "Params", "bind", "filter_routes", "mutate", "score", "select"]
+__all__ = [
+    "Bound",
+    "Params",
+    "bind",
+    "filter_routes",
+    "mutate",
+    "provider_seed",
+    "score",
+    "select",
+]
 
 COMPARE = {
     "lt": lambda a, b: a < b,
@@ -320,11 +331,10 @@ class Params:
         }
 
 
-def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes, seeds: Stream) -> Params:
+def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
     """Apply the mutate slot for attempt `attempt` on route `i` (rule 5).
 
-    `seeds` is the stream `attempt/seed`; attempts call this in order 0, 1, …
-    so attempt `a` takes its `a`-th `u53()`.
+    A pure function of its arguments: any attempt can be computed alone.
     """
     state: dict[str, Any] = {
         "temperature": req.temperature,
@@ -334,14 +344,20 @@ def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes, seeds: Str
     }
     streams: dict[str, Stream] = {}
     _apply(list(b.policy.mutate), b, i, attempt, req, seed, state, streams)
-    provider_seed = seeds.u53()
     return Params(
         state["temperature"],
         state["max_tokens"],
-        provider_seed,
+        provider_seed(seed, attempt),
         state["use_max_completion_tokens"],
         state["text_filters"],
     )
+
+
+def provider_seed(seed: bytes, attempt: int) -> int:
+    """The `attempt`-th `u53()` of the stream `attempt/seed` (rule 5): four per block."""
+    block = stream_block(seed, "attempt/seed", attempt // 4)
+    at = attempt % 4 * 8
+    return int.from_bytes(block[at : at + 8], "big") >> 11
 
 
 def _apply(

@@ -15,15 +15,20 @@ Rules:
    identity; `not not p` is `p`; set-valued arguments (names, routes) are
    sorted by bytes and deduplicated.
 4. Identity = `identity("policy", policy_value(p))` (§3).
+5. Every text and map key of an authored policy is in NFC (§7.4): `check_nfc`
+   raises `POL_NFC` at the path of the first one that is not, before admission
+   reads anything, so the canonical encoding never meets non-NFC text.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from genvm_policy.encoding import encode
+from genvm_policy.errors import Path, PolicyError, quote
 from genvm_policy.identity import identity
 from genvm_policy.numeric import add
 
@@ -36,6 +41,7 @@ __all__ = [
     "TEXT_FILTERS",
     "Policy",
     "Term",
+    "check_nfc",
     "normalize",
     "policy_identity",
     "policy_value",
@@ -113,7 +119,9 @@ LIMITS: dict[str, int] = {
     "depth": 16,  # nesting of terms
     "nodes": 1024,  # terms in the whole policy
     "list": 256,  # items in any one list
-    "max_attempts": 64,  # hard cap on provider calls per LLM call
+    # Hard cap on provider calls per LLM call; small because the node hashes
+    # the ordered routes into every decision identity (§9).
+    "max_attempts": 16,
     "retry_attempts": 5,  # extra calls one retry action may make
     "backoff_ms": 60_000,  # longest pause before a retry
     "factor": 1_000_000,  # |k| and d of `scale`; R of `normalize`
@@ -268,3 +276,31 @@ def _group(op: str, children: list[Term]) -> Term:
     else:
         flat = _sorted_unique(flat)
     return flat[0] if len(flat) == 1 else [op, *flat]
+
+
+def check_nfc(document: object) -> None:
+    """Raise `POL_NFC` at the first text or key not in NFC (rule 5, SPEC §7.4).
+
+    The walk is depth first, map entries in key bytes order, so the path is the
+    same whatever order the file wrote them in; it uses a stack, not recursion,
+    so a deep document cannot exhaust Python's stack here.
+    """
+    stack: list[tuple[Path, object]] = [((), document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            # Keys that are not text are left to admission, which refuses them.
+            items = [(k, v) for k, v in node.items() if isinstance(k, str)]
+            items.sort(key=lambda item: item[0].encode("utf-8", "surrogatepass"), reverse=True)
+            for key, value in items:
+                # The key is checked at its entry's path, before the entry's value.
+                stack += [((*path, key), value), ((*path, key), key)]
+        elif isinstance(node, list):
+            stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(node))))
+        if isinstance(node, str) and not unicodedata.is_normalized("NFC", node):
+            raise PolicyError(
+                "POL_NFC",
+                path,
+                f"text {quote(node, 64)} is not in unicode nfc",
+                "save the file in nfc (composed) form",
+            )

@@ -106,7 +106,7 @@ any_action = actions | st.builds(
 )
 
 
-@given(st.dictionaries(st.sampled_from(CLASSES), any_action), st.integers(1, 64),
+@given(st.dictionaries(st.sampled_from(CLASSES), any_action), st.integers(1, 16),
        st.lists(st.sampled_from([400, 401, 404, 429, 500, 503]), min_size=1, max_size=8))
 def test_calls_never_exceed_max_attempts(on_failure: Any, cap: int, statuses: list[int]) -> None:
     d = decide(CAT, admit({"on_failure": on_failure, "max_attempts": cap}, CAT),

@@ -10,7 +10,7 @@ from test_policy_support import ROWS, SEED, catalog
 
 from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog
-from genvm_policy.decision import decide, decision_report, decision_value
+from genvm_policy.decision import attempt_params, decide, decision_report, decision_value
 from genvm_policy.errors import PolicyError
 from genvm_policy.identity import identity
 from genvm_policy.numeric import MAX
@@ -28,10 +28,34 @@ def test_identity_covers_the_record_and_nothing_recomputable() -> None:
     d = decide(CAT, admit(JITTERED, CAT), make_request(), SEED)
     assert d.identity == identity("decision", decision_value(d))
     value = decision_value(d)
-    assert set(value) == {"version", "identities", "max_attempts", "attempts"}
+    assert set(value) == {"version", "identities", "max_attempts", "routes"}
+    assert value["routes"] == [[a.provider, a.model] for a in d.attempts]
     report = decision_report(d)
     assert report["identities"]["decision"] == d.identity
-    assert {"rejected", "scores"} <= set(report)
+    assert {"rejected", "scores", "attempts"} <= set(report)
+    assert [a["params"] for a in report["attempts"]] == [a.params.value() for a in d.attempts]
+
+
+@given(st.binary(min_size=1, max_size=64), st.permutations(range(len(ROWS))))
+def test_attempt_params_are_computed_alone_in_any_order(seed: bytes, order: list[int]) -> None:
+    d = decide(CAT, admit({**JITTERED, "max_attempts": 16}, CAT), make_request(), seed)
+    planned = d.attempts
+    assert len(planned) == len(d.routes) == len(CAT.routes)
+    for a in order:
+        assert attempt_params(d, a) == planned[a].params
+    assert len({p.params.seed for p in planned}) == len(planned)
+
+
+def test_identity_ignores_params_but_not_route_order() -> None:
+    policy = admit({"mutate": [{"jitter": {"temperature": ["-0.5", "0.5"]}}]}, CAT)
+    a = decide(CAT, policy, make_request(), SEED)
+    b = decide(CAT, admit({}, CAT), make_request(), SEED)
+    assert a.routes == b.routes and a.identity != b.identity  # policy identity differs
+    assert a.attempts[0].params != b.attempts[0].params
+    cheap = decide(CAT, admit({"score": {"neg": "price_in"}}, CAT), make_request(), SEED)
+    dear = decide(CAT, admit({"score": "price_in"}, CAT), make_request(), SEED)
+    assert cheap.routes != dear.routes
+    assert decision_value(cheap)["routes"] == [[p, m] for p, m, _ in cheap.routes]
 
 
 def test_seed_changes_the_decision_and_is_committed() -> None:

@@ -123,7 +123,7 @@ def test_different_policies_differ() -> None:
          "POL_VALUE", ("on_failure", "server", "retry", "then")),
         ({"on_failure": {"server": {"retry": {"attempts": 6}}}}, "NUM_RANGE",
          ("on_failure", "server", "retry", "attempts")),
-        ({"max_attempts": 65}, "NUM_RANGE", ("max_attempts",)),
+        ({"max_attempts": 17}, "NUM_RANGE", ("max_attempts",)),
         ({"score": {"sum": [{"scale": {"by": 5000, "of": "price_in"}}, {"neg": "price_in"},
                             {"scale": {"by": 5000, "of": "price_out"}}]}},
          "POL_BOUND", ("score", "sum")),

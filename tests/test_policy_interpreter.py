@@ -19,7 +19,7 @@ TEXT = make_request()
 
 
 def order(doc: Any, req: Any = TEXT, seed: bytes = SEED) -> list[str]:
-    d = decide(CAT, admit({"max_attempts": 64, **doc}, CAT), req, seed)
+    d = decide(CAT, admit({"max_attempts": 16, **doc}, CAT), req, seed)
     return [f"{a.provider}/{a.model}" for a in d.attempts]
 
 
@@ -152,7 +152,7 @@ def test_mutations() -> None:
     doc = {"mutate": [{"set": {"temperature": 1, "max_tokens": 5000}},
                       {"clamp": {"max_tokens": [1, 3000]}},
                       {"when": {"if": "image", "then": ["use_max_completion_tokens"]}},
-                      {"text_filters": ["NFKC"]}], "max_attempts": 64}
+                      {"text_filters": ["NFKC"]}], "max_attempts": 16}
     d = decide(CAT, admit(doc, CAT), TEXT, SEED)
     for a in d.attempts:
         assert (a.params.temperature, a.params.max_tokens) == (1000, 3000)
@@ -165,7 +165,7 @@ def test_mutations() -> None:
 @given(st.binary(min_size=1, max_size=64))
 def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
     doc = {"mutate": [{"jitter": {"temperature": ["-0.05", "0.05"], "max_tokens": [-10, 10]}}],
-           "max_attempts": 64}
+           "max_attempts": 16}
     d = decide(CAT, admit(doc, CAT), make_request(temperature=20), seed)
     temps = [a.params.temperature for a in d.attempts]
     assert all(0 <= t <= 70 for t in temps)  # clamped to the parameter's range

@@ -47,6 +47,18 @@ M.CODES = {
   PRNG_KEY = true,
   PRNG_MATERIAL = true,
   PRNG_INDEX = true,
+  -- -- §5 catalog, §6 request, §7 policy (raised by the engine modules) -----
+  CAT_TYPE = true, -- a catalog value of the wrong shape (catalog.from_value)
+  REQ_FIELD = true,
+  POL_TYPE = true,
+  POL_KEY = true,
+  POL_OP = true,
+  POL_SORT = true,
+  POL_ARITY = true,
+  POL_VALUE = true,
+  POL_FIELD = true,
+  POL_TIER = true,
+  POL_LIMIT = true,
 }
 
 local Error = {}

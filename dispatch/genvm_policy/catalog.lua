@@ -1,0 +1,169 @@
+--- The validator catalog: the routes GenVM offers, with the operator's facts.
+--
+-- Spec: docs/SPEC.md §5 (The validator catalog), "Lua runtime notes".
+-- Mirrors genvm_policy/catalog.py, read side only: the node never builds a
+-- catalog from YAML, it reads the canonical catalog value (§5.5) that
+-- `genvm-policy compile` wrote, decoded by `encoding.decode`.
+--
+-- Rules:
+-- 1. `from_value` accepts exactly the shape of §5.5 and fails closed with
+--    `CAT_TYPE` at the path of the first wrong item, in value order.
+-- 2. Routes must be strictly increasing by (provider bytes, model bytes)
+--    (§5.2 rule 4), compared byte by byte: the array position is the rank
+--    of §8, so no sort runs on the node and no order depends on the locale.
+-- 3. Per-route facts are read once here into plain Lua fields; absent facts
+--    (null) become nil. The identity is hashed only when asked for.
+
+local encoding = require("genvm_policy.encoding")
+local errors = require("genvm_policy.errors")
+local identity = require("genvm_policy.identity")
+
+local M = {}
+
+M.VERSION = 1
+M.MAX_ROUTES = 10000
+M.MAX_NAME_BYTES = 256
+
+local kind, null, bytes_less = encoding.kind, encoding.null, encoding.bytes_less
+
+local ROUTE_KEYS = { "provider", "model", "kind", "json", "image", "max_completion_tokens",
+  "greybox_text", "greybox_image", "priority", "family", "tier", "price_in", "price_out",
+  "context", "has_tee", "no_log", "fields" }
+-- key -> what it holds: "text", "flag", "int?" (integer or null), "text?", "map".
+local ROUTE_KINDS = { provider = "text", model = "text", kind = "text", json = "flag",
+  image = "flag", max_completion_tokens = "flag", greybox_text = "int?",
+  greybox_image = "int?", priority = "int?", family = "text", tier = "text?",
+  price_in = "int?", price_out = "int?", context = "int?", has_tee = "flag",
+  no_log = "flag", fields = "map" }
+
+local function bad(path, message)
+  errors.raise("CAT_TYPE", path, message, "compile the policy again with `genvm-policy compile`")
+end
+
+-- The map `v` with exactly the keys `keys`; the first missing or extra key fails.
+local function exact_map(v, keys, path)
+  if kind(v) ~= "map" then
+    bad(path, "expected a map")
+  end
+  local known = {}
+  for i = 1, #keys do
+    known[keys[i]] = true
+    if v[keys[i]] == nil then
+      bad(path, "the key `" .. keys[i] .. "` is missing")
+    end
+  end
+  local extra = {}
+  for k in pairs(v) do  -- order-free: collected, then sorted by bytes
+    if not known[k] then
+      extra[#extra + 1] = k
+    end
+  end
+  if #extra > 0 then
+    table.sort(extra, bytes_less)
+    bad(path, "the key `" .. extra[1] .. "` is unknown")
+  end
+  return v
+end
+
+local function array_of(v, path)
+  if kind(v) ~= "array" then
+    bad(path, "expected an array")
+  end
+  return v
+end
+
+local function fact(v, what, path)
+  local k = kind(v)
+  if what == "text" and k == "text" or what == "flag" and k == "boolean"
+      or what == "map" and k == "map" then
+    return v
+  end
+  if what == "int?" and (k == "integer" or k == "null")
+      or what == "text?" and (k == "text" or k == "null") then
+    return v ~= null and v or nil
+  end
+  bad(path, "expected " .. what:gsub("%?", " or null"))
+end
+
+local function read_route(raw, path)
+  exact_map(raw, ROUTE_KEYS, path)
+  local r = {}
+  for i = 1, #ROUTE_KEYS do
+    local key = ROUTE_KEYS[i]
+    local p = { path[1], path[2], key }
+    r[key] = fact(raw[key], ROUTE_KINDS[key], p)
+  end
+  local fields = {}
+  for name, value in pairs(r.fields) do  -- order-free: copies a map
+    if kind(value) ~= "integer" then
+      bad({ path[1], path[2], "fields", name }, "expected an integer")
+    end
+    fields[name] = value
+  end
+  r.fields = fields
+  return r
+end
+
+--- The catalog whose canonical value (§5.5) is `v` (rules 1 to 3). `CAT_TYPE`
+--- on a malformed value. Returns `{routes, tiers, tier_rank, default_tier,
+--- fields, value}`; routes are in rank order.
+function M.from_value(v)
+  exact_map(v, { "version", "tiers", "default_tier", "fields", "routes" }, {})
+  if v.version ~= M.VERSION then
+    bad({ "version" }, "expected version `1`")
+  end
+  local tiers, tier_rank = array_of(v.tiers, { "tiers" }), {}
+  for i = 1, #tiers do
+    tier_rank[fact(tiers[i], "text", { "tiers", i - 1 })] = i - 1
+  end
+  local decls = array_of(v.fields, { "fields" })
+  local fields = {}
+  for i = 1, #decls do
+    local d = exact_map(decls[i], { "name", "scale", "min", "max" }, { "fields", i - 1 })
+    for _, key in ipairs({ "scale", "min", "max" }) do
+      if kind(d[key]) ~= "integer" then
+        bad({ "fields", i - 1, key }, "expected an integer")
+      end
+    end
+    fields[i] = { name = fact(d.name, "text", { "fields", i - 1, "name" }), scale = d.scale,
+      lo = d.min, hi = d.max }
+  end
+  local raw = array_of(v.routes, { "routes" })
+  if #raw > M.MAX_ROUTES then
+    bad({ "routes" }, "more than " .. M.MAX_ROUTES .. " routes")
+  end
+  local routes, index = {}, {}
+  for i = 1, #raw do
+    local r = read_route(raw[i], { "routes", i - 1 })
+    local prev = routes[i - 1]
+    if prev and not (bytes_less(prev.provider, r.provider)
+        or prev.provider == r.provider and bytes_less(prev.model, r.model)) then
+      bad({ "routes", i - 1 }, "routes are not in provider-then-model byte order")
+    end
+    routes[i] = r
+    index[r.provider .. "\0" .. r.model] = r
+  end
+  return { routes = routes, tiers = tiers, tier_rank = tier_rank,
+    default_tier = fact(v.default_tier, "text?", { "default_tier" }), fields = fields,
+    value = v, index = index }
+end
+
+--- The route `(provider, model)`, or nil when the catalog does not offer it.
+function M.route(c, provider, model)
+  return c.index[provider .. "\0" .. model]
+end
+
+--- The catalog's canonical value (§5.5): the value it was read from.
+function M.catalog_value(c)
+  return c.value
+end
+
+--- `identity("catalog", catalog_value(c))`, hashed once per catalog (rule 3).
+function M.catalog_identity(c)
+  if not c.identity then
+    c.identity = identity.identity("catalog", c.value)
+  end
+  return c.identity
+end
+
+return M
