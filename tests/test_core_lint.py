@@ -25,6 +25,7 @@ SHELL_MODULES = [
     "reload.py",
     "runtimes.py",
     "bundle.py",
+    "vectors/fixtures.py",  # reads the bundled examples at generation time
     "demohost.py",  # host shell: drives a Lua state that reads the installed hook
     "diversity.py",  # tooling: float entropy for display (SPEC §12)
     "svgplot.py",  # tooling: float layout of the chart (SPEC §12)

@@ -22,6 +22,7 @@ local errors = require("genvm_policy.errors")
 local identity = require("genvm_policy.identity")
 local numeric = require("genvm_policy.numeric")
 local prng = require("genvm_policy.prng")
+local policy_runners = require("vectors.runner_policy")
 
 local M = {}
 
@@ -205,6 +206,12 @@ local RUNNERS = {
   numeric = run_numeric, cbor = run_cbor, identity = run_identity, sha256 = run_sha256,
   hmac = run_hmac, prng = run_prng, seed = run_seed,
 }
+-- The policy kinds (dispatch/vectors/runner_policy.lua) read inputs with these helpers.
+for name, runner in pairs(policy_runners.runners({ field = field, host = host, raw = raw,
+    bad = bad })) do
+  RUNNERS[name] = runner
+  M.KINDS[name] = policy_runners.KINDS[name]
+end
 
 --- The result of the decoded case input `data` of `kind` (rule 1), as a value.
 function M.run_value(kind_name, data)

@@ -18,12 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from genvm_policy.vectors.generate import Generated, gen_cbor, gen_decimal, gen_numeric
+from genvm_policy.vectors.generate_admission import gen_admission
+from genvm_policy.vectors.generate_catalog import gen_catalog, gen_request
+from genvm_policy.vectors.generate_flow import gen_cascade, gen_decision, gen_mutate
 from genvm_policy.vectors.generate_hash import (
     gen_hmac,
     gen_identity,
     gen_prng,
     gen_seed,
     gen_sha256,
+)
+from genvm_policy.vectors.generate_policy import (
+    gen_predicate,
+    gen_scorer,
+    gen_selector,
 )
 
 __all__ = ["KINDS", "Kind", "spec_sections"]
@@ -57,6 +65,24 @@ KINDS: tuple[Kind, ...] = (
          "stream bytes, u53 and bounded draws over many labels; key, label, bound, index errors"),
     Kind("seed", "§4.2", BOTH, gen_seed,
          "call keys from salt and material, seed commitments, and their rejections"),
+    Kind("catalog", "§5.5", BOTH, gen_catalog,
+         "catalog and GenVM view identities; views of `__llm.providers`; Lua decoder rejections"),
+    Kind("request", "§6", BOTH, gen_request,
+         "request values, defaults and identities; each limit at and past its edge"),
+    Kind("admission", "§7.4", ("python",), gen_admission,
+         "authored policies at and past every admission bound; normal forms and identities"),
+    Kind("predicate", "§8.1", BOTH, gen_predicate,
+         "every predicate op on routes × requests: survivors and first failing reasons"),
+    Kind("scorer", "§8.2", BOTH, gen_scorer,
+         "every scorer op over whole, one-route and empty populations; sums at the bound"),
+    Kind("selector", "§8.3", BOTH, gen_selector,
+         "each selector's failover order: byte-order ties, chains, top_k, weighted, sample, tiers"),
+    Kind("mutate", "§8.4", BOTH, gen_mutate,
+         "parameters per attempt and route for set, clamp, jitter, text filters, when"),
+    Kind("cascade", "§10", BOTH, gen_cascade,
+         "scripted provider outcomes to the calls made and the outcome, per class and action"),
+    Kind("decision", "§9", BOTH, gen_decision,
+         "end-to-end decision reports: example policies and stock-greybox on GenVM catalogs"),
 )  # fmt: skip
 
 

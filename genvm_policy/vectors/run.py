@@ -21,66 +21,19 @@ Rules:
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from genvm_policy import encoding, identity, numeric, prng
 from genvm_policy.encoding import Value
-from genvm_policy.errors import Path, PolicyError
+from genvm_policy.errors import PolicyError
+from genvm_policy.vectors.escapes import Runner, host
+from genvm_policy.vectors.escapes import bad as _bad
+from genvm_policy.vectors.escapes import field as _field
+from genvm_policy.vectors.escapes import path_of as _path
+from genvm_policy.vectors.run_policy import POLICY_RUNNERS
 
 __all__ = ["RUNNERS", "host", "run"]
-
-Runner = Callable[[dict[str, Any]], Any]
-
-
-def _bad(path: Path, message: str) -> PolicyError:
-    return PolicyError("VEC_FORMAT", path, message)
-
-
-def _escape(key: str, arg: Any, path: Path) -> Any:
-    """The host value of one escape map `{key: arg}` (rule 2)."""
-    if key == "$int" and isinstance(arg, bytes) and 1 <= len(arg) <= 8:
-        return int.from_bytes(arg, "big", signed=True)
-    if key == "$float" and isinstance(arg, bytes) and len(arg) == 8:
-        return struct.unpack(">d", arg)[0]
-    if key == "$text" and isinstance(arg, bytes):
-        # Invalid UTF-8 becomes lone surrogates, which the reference rejects as
-        # the Lua runtime rejects the raw bytes.
-        return arg.decode("utf-8", "surrogateescape")
-    if key == "$entry" and isinstance(arg, list) and len(arg) == 2:
-        return {host(arg[0], (*path, key, 0)): host(arg[1], (*path, key, 1))}
-    if key == "$nest" and isinstance(arg, list) and len(arg) == 3 and arg[1] in ("array", "map"):
-        value = host(arg[2], (*path, key, 2))
-        for _ in range(arg[0]):
-            value = [value] if arg[1] == "array" else {"k": value}
-        return value
-    raise _bad(path, f"the host escape `{key}` has a wrong argument")
-
-
-def host(value: Any, path: Path = ()) -> Any:
-    """Replace the host escapes inside `value` by the host values they stand for (rule 2)."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            key = next(iter(value))
-            if key.startswith("$"):
-                return _escape(key, value[key], path)
-        return {k: host(v, (*path, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [host(v, (*path, i)) for i, v in enumerate(value)]
-    return value
-
-
-def _field(data: Mapping[str, Any], name: str, default: Any = None) -> Any:
-    if name in data:
-        return data[name]
-    if default is None:
-        raise _bad((name,), f"the input lacks `{name}`")
-    return default
-
-
-def _path(data: Mapping[str, Any]) -> Path:
-    return tuple(_field(data, "path", []))
 
 
 # -- §1 numeric -----------------------------------------------------------
@@ -203,6 +156,7 @@ RUNNERS: dict[str, Runner] = {
     "hmac": run_hmac,
     "prng": run_prng,
     "seed": run_seed,
+    **POLICY_RUNNERS,
 }
 """The reference runner of each kind, by kind name."""
 
