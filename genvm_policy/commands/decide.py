@@ -16,7 +16,7 @@ from genvm_policy.commands.check import POLICY_HELP, add_catalog_options, load_p
 from genvm_policy.decision import Decision, decide, decision_report
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import format_units
-from genvm_policy.policy import Policy
+from genvm_policy.policy import OPS, Policy, Term
 from genvm_policy.request import ENTRIES, FORMATS, Request, make_request, request_from_value
 from genvm_policy.sources import load_document
 
@@ -49,9 +49,11 @@ def request_of(args: argparse.Namespace) -> Request | None:
     given = {k: v for k, v in flags.items() if v is not None}
     if args.request is None and not given:
         return None
-    base = make_request()
-    if args.request is not None:
-        base = request_from_value(load_document(args.request, what="request"))
+    if args.request is None:
+        # No request file: GenVM's defaults for the entry point (a template
+        # gets 1000 max tokens, a prompt 8000) apply to what the flags leave out.
+        return make_request(**given)
+    base = request_from_value(load_document(args.request, what="request"))
     fields: dict[str, Any] = {
         "entry": base.entry,
         "format": None if "entry" in given else base.format,
@@ -91,6 +93,38 @@ def inputs(args: argparse.Namespace) -> tuple[Catalog, Policy, str]:
     return catalog, load_policy(args.policy, catalog), catalog_identity(catalog)
 
 
+NEEDS = "needs (the request's capabilities: JSON support for json/bool, vision for images)"
+
+
+def describe_term(term: Term) -> str:
+    """A policy term in the authored spelling people read: `le(price_in, 2.5)`."""
+    op, args = term[0], term[1:]
+    if op == "needs":
+        return NEEDS
+    kinds = OPS[op][1]
+    parts = []
+    for n, arg in enumerate(args):
+        kind = kinds[min(n, len(kinds) - 1)].rstrip("*")
+        if kind in ("P", "S", "L", "M", "A"):
+            parts.append(describe_term(arg))
+        elif kind == "dec":
+            parts.append(_decimal(arg[0], arg[1]))
+        elif kind == "routes" or kind == "routes_ordered":
+            parts.append("[" + ", ".join(f"{r[0]}/{r[1]}" for r in arg) + "]")
+        elif isinstance(arg, list):
+            parts.append("[" + ", ".join(str(x) for x in arg) + "]")
+        else:
+            parts.append(str(arg))
+    return f"{op}({', '.join(parts)})" if parts else op
+
+
+def _decimal(mantissa: int, exponent: int) -> str:
+    """`mantissa × 10^exponent` as exact decimal text."""
+    if exponent >= 0:
+        return str(mantissa * 10**exponent)
+    return format_units(mantissa, -exponent)
+
+
 def render(request: Request, d: Decision) -> str:
     """A readable table of one decision."""
     lines = [
@@ -113,7 +147,7 @@ def render(request: Request, d: Decision) -> str:
         lines.append("    (none: the call fails with NO_PROVIDER_FOR_PROMPT)")
     lines.append("  rejected:")
     for provider, model, reason in d.rejected:
-        lines.append(f"    {provider}/{model}  failed {json.dumps(reason)}")
+        lines.append(f"    {provider}/{model}  fails {describe_term(reason)}")
     lines.append("  scores:")
     for provider, model, points in d.scores:
         lines.append(f"    {points:>20}  {provider}/{model}")
