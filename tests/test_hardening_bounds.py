@@ -1,0 +1,116 @@
+"""Resource bounds on the node: the largest admissible policy on the largest catalog.
+
+Reliability page: docs/RELIABILITY.md §7. Spec: SPEC §7.4 (limits: 1,024 terms, depth 16,
+256 items per list, `max_attempts`), §5 (at most 10,000 routes), §8 (the interpreter).
+
+The per-call work of `decision.decide` in Lua 5.3 is counted in VM instructions with
+`debug.sethook(f, "", STEP)` and memory with `collectgarbage("count")`, in a lupa Lua 5.3
+state built *with* `debug` for this test only (GenVM's sandbox has none). Counts, not wall
+time: they do not depend on the machine or its load. The bound is the algorithm's: one
+filter and score pass over every route with every term (`N · T`), a sort of `N` precomputed
+keys (`N · log2 N` comparisons) and per-route PRNG draws for `sample`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lupa.lua53
+from luasandbox import DISPATCH
+from test_lua_engine import blob
+
+from genvm_policy.admission import admit
+from genvm_policy.catalog import Catalog, build_catalog
+from genvm_policy.policy import LIMITS
+from genvm_policy.request import make_request
+
+STEP = 1000
+ROUTES = 10_000
+# Instructions per (route × term) and per (route × log2 routes) comparison, and KiB per route:
+# the constants of the stated bound (RELIABILITY.md §7), measured and rounded up.
+PER_ROUTE_TERM, PER_COMPARE, FIXED = 40, 400, 2_000_000
+KIB_PER_ROUTE = 8
+
+COUNTER = b"""
+local decision = require("genvm_policy.decision")
+local encoding = require("genvm_policy.encoding")
+local catalog = require("genvm_policy.catalog")
+local policy = require("genvm_policy.policy")
+local request = require("genvm_policy.request")
+return function(blob, step)
+  local v = encoding.decode(blob)
+  local c, p = catalog.from_value(v.catalog), policy.from_value(v.policy)
+  local r = request.from_value(v.request)
+  collectgarbage("collect")
+  local before = collectgarbage("count")
+  local ticks, peak = 0, before
+  debug.sethook(function()
+    ticks = ticks + 1
+    local now = collectgarbage("count")
+    if now > peak then peak = now end
+  end, "", step)
+  local d = decision.decide(c, p, r, v.seed[1])
+  debug.sethook()
+  return ticks * step, peak - before, #d.routes
+end
+"""
+
+
+def big_catalog(n: int) -> Catalog:
+    per = 100
+    backends = {f"b{i:03d}": {"provider": "openai-compatible", "key": "k", "models": {
+        f"m{j:04d}": {"supports_json": j % 3 != 0, "supports_image": j % 5 == 0,
+                      "meta": {"greybox": {"text": j}}}
+        for j in range(i * per, min(n, (i + 1) * per))}} for i in range(-(-n // per))}
+    routes = {b: {m: {"tier": ["basic", "standard", "premium"][k % 3], "price_in": f"0.{k % 97}",
+                      "fields": {"quality": k % 101}}
+                  for k, m in enumerate(spec["models"])} for b, spec in backends.items()}
+    return build_catalog({"backends": backends}, {
+        "version": 1, "tiers": ["basic", "standard", "premium"], "default_tier": "basic",
+        "fields": {"quality": {"scale": 0, "min": 0, "max": 100}}, "routes": routes})
+
+
+def largest_policy() -> dict[str, Any]:
+    """A policy at the term limit: wide filters and scores that touch every route."""
+    filters = [{"ge": {"quality": k}} for k in range(0, 60)]
+    filters += [{"not": {"provider_in": [f"b{k:03d}"]}} for k in range(60)]
+    scores = [{"scale": {"by": k + 1, "div": 7, "of": {"field": "quality"}}} for k in range(120)]
+    scores += [{"gate": {"if": {"tier_at_least": "standard"}, "then": {"neg": "price_in"}}}] * 1
+    scores += [{"normalize": {"of": {"sum": [{"field": "quality"}, {"neg": "price_in"}]},
+                              "to": 1000}}]  # fmt: skip
+    return {"filter": [{"any": filters[i:i + 40]} for i in range(0, 120, 40)],
+            "score": {"sum": scores},
+            "select": {"top_k": {"k": 64, "of": {"sample": 2**20}}},
+            "mutate": [{"jitter": {"temperature": ["-0.5", "0.5"], "max_tokens": [-100, 100]}},
+                       {"text_filters": ["NFKC"]}, "use_max_completion_tokens"],
+            "on_failure": {"server": {"retry": {"attempts": 5, "backoff_ms": 100}}},
+            "max_attempts": LIMITS["max_attempts"]}
+
+
+def count(n: int) -> tuple[int, float, int, int]:
+    cat = big_catalog(n)
+    pol = admit(largest_policy(), cat)
+    lua = lupa.lua53.LuaRuntime(encoding=None, unpack_returned_tuples=True)
+    lua.execute(b"package.path = ...", str(DISPATCH / "?.lua").encode())
+    req = make_request("prompt", "json", 0, 0, 700, 1000)
+    ticks, kib, planned = lua.execute(COUNTER)(blob(cat, pol, req, bytes(32)), STEP)
+    return ticks, kib, planned, len(pol_terms(pol.value))
+
+
+def pol_terms(term: Any) -> list[Any]:
+    if isinstance(term, list) and term and isinstance(term[0], str):
+        return [term] + [t for x in term[1:] for t in pol_terms(x)]
+    if isinstance(term, list | dict):
+        items = term.values() if isinstance(term, dict) else term
+        return [t for x in items for t in pol_terms(x)]
+    return []
+
+
+def test_largest_policy_on_largest_catalog_stays_within_the_bound() -> None:
+    ticks, kib, planned, terms = count(ROUTES)
+    log2 = ROUTES.bit_length()
+    bound = PER_ROUTE_TERM * ROUTES * terms + PER_COMPARE * ROUTES * log2 + FIXED
+    print(f"routes {ROUTES} terms {terms} instructions {ticks} bound {bound} KiB {kib:.0f}")
+    assert planned == LIMITS["max_attempts"]
+    assert ticks <= bound
+    assert kib <= KIB_PER_ROUTE * ROUTES
