@@ -41,6 +41,7 @@ from genvm_policy.policy import (
     TEXT_FILTERS,
     Policy,
     Term,
+    check_nfc,
     normalize,
 )
 from genvm_policy.request import ENTRIES, FORMATS
@@ -521,6 +522,7 @@ class _Admit:
 
 def admit(document: object, catalog: Catalog | None = None) -> Policy:
     """Admit an authored policy (rules 1-5) and return it in normal form (§7.3)."""
+    check_nfc(document)
     run = _Admit(catalog)
     doc = run.mapping(document, (), SLOTS, ())
     if "version" in doc:

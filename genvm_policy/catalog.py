@@ -7,11 +7,15 @@ Rules:
    model id under it. A backend that is disabled, whose `key` is empty or
    absent, or that has no enabled model offers no route; a disabled model
    offers none. `${...}` templates stay text: a templated key counts as set.
-2. Names are 1 … 256 bytes of NFC UTF-8 without control characters
-   (`CAT_NAME`); at most 10,000 routes (`CAT_TOO_MANY`); none is `CAT_EMPTY`.
+2. Names are 1 … 256 bytes of NFC UTF-8 without an invisible or control
+   character: none of categories Cc, Cf, Zl, Zp, nor a space other than U+0020
+   (`CAT_NAME`). At most 10,000 model entries in all (counted before any is
+   checked, so an oversized config is refused in time linear in its backends)
+   and so at most 10,000 routes (`CAT_TOO_MANY`); no route is `CAT_EMPTY`.
 3. Greybox chain positions (`meta.greybox.text`, `.image`) are integers in
    0 … MAX and a backend's `meta.priority` in −MAX … MAX, written as integer
-   tokens (`CAT_INTEGER`): the hook reads them as Lua integers.
+   tokens (`CAT_INTEGER`): the hook reads them as Lua integers. A token of more
+   digits than MAX has is out of range before it is converted.
 4. Routes are sorted by provider bytes, then model bytes. Backends and models
    are checked in that order too, so the first error is the same every run.
 5. Overlay facts apply per model id, then per route (a route's fact wins);
@@ -32,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from genvm_policy.encoding import Value
-from genvm_policy.errors import Path, PolicyError
+from genvm_policy.errors import Path, PolicyError, quote
 from genvm_policy.identity import identity
 from genvm_policy.numeric import MAX, NumberText
 from genvm_policy.overlay import Facts, FieldDecl, Overlay, parse_overlay
@@ -55,9 +59,11 @@ __all__ = [
 VERSION = 1
 MAX_ROUTES = 10_000
 MAX_NAME_BYTES = 256
-# C0 controls, DEL and C1 controls: invisible in logs and tables.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters that are invisible or move text in logs and tables (rule 2): controls,
+# format characters (zero-width, bidi overrides, BOM), line and paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _INT_TOKEN = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_MAX_DIGITS = len(str(MAX))
 
 
 @dataclass(frozen=True)
@@ -120,13 +126,23 @@ def _name(name: object, path: Path, what: str) -> str:
     problem = None
     if not 1 <= size <= MAX_NAME_BYTES:
         problem = f"is {size} bytes long; 1 … {MAX_NAME_BYTES} are allowed"
-    elif _CONTROL.search(name):
-        problem = "holds a control character"
+    elif (hidden := _hidden(name)) is not None:
+        problem = f"holds the invisible or control character U+{ord(hidden):04X}"
     elif unicodedata.normalize("NFC", name) != name:
         problem = "is not in unicode nfc"
     if problem is not None:
-        raise PolicyError("CAT_NAME", path, f"{what} name `{name!s:.64}` {problem}")
+        raise PolicyError("CAT_NAME", path, f"{what} name {quote(name, 64)} {problem}")
     return name
+
+
+def _hidden(name: str) -> str | None:
+    if name.isprintable():
+        return None  # `isprintable` is false for every character rule 2 refuses
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category in _HIDDEN or (category == "Zs" and ch != " "):
+            return ch
+    return None
 
 
 def _map(value: object, path: Path, what: str) -> Mapping[str, object]:
@@ -147,6 +163,9 @@ def _flag(entry: Mapping[str, object], key: str, default: bool, path: Path) -> b
 def _integer(value: object, path: Path, lo: int) -> int:
     """An integer token the hook will read as a Lua integer (rule 3)."""
     if isinstance(value, NumberText) and _INT_TOKEN.fullmatch(value):
+        if len(value.lstrip("-")) > _MAX_DIGITS:
+            # Out of range whatever the digits; also keeps Python's int-text limit away.
+            raise PolicyError("CAT_INTEGER", path, f"{quote(value, 32)} is outside {lo} … {MAX}")
         number = int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -154,11 +173,11 @@ def _integer(value: object, path: Path, lo: int) -> int:
         raise PolicyError(
             "CAT_INTEGER",
             path,
-            f"`{value}` is not an integer",
+            f"{quote(value, 64)} is not an integer",
             "write a whole number without quotes, like `1`",
         )
     if not lo <= number <= MAX:
-        raise PolicyError("CAT_INTEGER", path, f"`{value}` is outside {lo} … {MAX}")
+        raise PolicyError("CAT_INTEGER", path, f"{quote(value, 64)} is outside {lo} … {MAX}")
     return number
 
 
@@ -190,7 +209,7 @@ def _backend_offers(name: str, entry: Mapping[str, object], path: Path) -> list[
     for model, raw in _sorted_items(models):
         where = (*path, "models", model)
         _name(model, where, "model")
-        spec = _map(raw, where, f"model `{model}`")
+        spec = _map(raw, where, f"model {quote(model, 64)}")
         json = _flag(spec, "supports_json", False, where)
         image = _flag(spec, "supports_image", False, where)
         completion = _flag(spec, "use_max_completion_tokens", False, where)
@@ -215,13 +234,20 @@ def _offers(node_config: Mapping[str, object]) -> list[Route]:
             "the node config has no `backends` map",
             "pass GenVM's LLM module config (genvm-module-llm.yaml)",
         )
+    maps = [e.get("models") for e in backends.values() if isinstance(e, Mapping)]
+    entries = sum(len(models) for models in maps if isinstance(models, Mapping))
+    if entries > MAX_ROUTES:
+        raise PolicyError(
+            "CAT_TOO_MANY",
+            ("backends",),
+            f"{entries} model entries; at most {MAX_ROUTES} are allowed",
+            "disabled models count too: remove the ones GenVM should not offer",
+        )
     offers: list[Route] = []
     for name, entry in _sorted_items(backends):
         path: Path = ("backends", name)
         _name(name, path, "provider")
-        offers.extend(_backend_offers(name, _map(entry, path, f"backend `{name}`"), path))
-        if len(offers) > MAX_ROUTES:
-            raise PolicyError("CAT_TOO_MANY", ("backends",), f"more than {MAX_ROUTES} routes")
+        offers.extend(_backend_offers(name, _map(entry, path, f"backend {quote(name, 64)}"), path))
     if not offers:
         raise PolicyError(
             "CAT_EMPTY",
@@ -262,7 +288,7 @@ def _check_entries(overlay: Overlay, offers: list[Route]) -> None:
             raise PolicyError(
                 "OVL_UNKNOWN_ROUTE",
                 path,
-                f"the node config offers no route for `{'` `'.join(path[1:])}`",
+                "the node config offers no route for " + " ".join(quote(p, 64) for p in path[1:]),
                 "fix the name or remove the entry; disabled backends and models offer none",
             )
 

@@ -17,6 +17,11 @@ Rules:
    (`HOOK_FORMAT`), a value of the wrong shape (`HOOK_VALUE`) and any identity
    that does not match its content (`HOOK_IDENTITY`), and rebuilds the catalog
    and the policy from their canonical values.
+5. Shapes are checked before any value is used: every catalog entry and
+   route fact has its kind (text, boolean, integer, or null where a fact may
+   be absent), routes are in strictly increasing provider-then-model bytes
+   order, and every term starts with an op name, so a hand-edited file gets
+   `HOOK_VALUE` at the path of the first wrong item and never another error.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from genvm_policy.catalog import (
     view_identity,
 )
 from genvm_policy.encoding import Value, decode, encode
-from genvm_policy.errors import PolicyError
+from genvm_policy.errors import PolicyError, quote
 from genvm_policy.identity import identity
 from genvm_policy.policy import CLASSES, LIMITS, OPS, Policy, policy_identity, policy_value
 
@@ -60,11 +65,16 @@ SPEC_VERSION = 1
 PREFIX = b'return { format = %d, bytes = "'
 SUFFIX = b'" }\n'
 _PRINTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
-_ROUTE_KEYS = (
-    "provider", "model", "kind", "json", "image", "max_completion_tokens", "greybox_text",
-    "greybox_image", "priority", "family", "tier", "price_in", "price_out", "context",
-    "has_tee", "no_log", "fields",
-)  # fmt: skip
+# Route key -> kind (rule 5): `text`, `bool`, `int`, `int?` (an integer or null),
+# `text?`, `ints` (a map of integers).
+_ROUTE_KINDS = {
+    "provider": "text", "model": "text", "kind": "text", "json": "bool", "image": "bool",
+    "max_completion_tokens": "bool", "greybox_text": "int?", "greybox_image": "int?",
+    "priority": "int?", "family": "text", "tier": "text?", "price_in": "int?",
+    "price_out": "int?", "context": "int?", "has_tee": "bool", "no_log": "bool",
+    "fields": "ints",
+}  # fmt: skip
+_ROUTE_KEYS = tuple(_ROUTE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -152,24 +162,59 @@ def _map(value: object, keys: tuple[str, ...], path: tuple[str | int, ...]) -> d
     return value
 
 
+def _kind(value: object, kind: str, path: tuple[str | int, ...]) -> None:
+    """Check `value` against a kind of `_ROUTE_KINDS` (rule 5)."""
+    if kind.endswith("?") and value is None:
+        return
+    base = kind.rstrip("?")
+    if base == "ints" and isinstance(value, dict):
+        for key, item in sorted(value.items()):
+            _kind(item, "int", (*path, key))
+        return
+    ok = {"text": isinstance(value, str), "bool": isinstance(value, bool)}.get(
+        base, isinstance(value, int) and not isinstance(value, bool)
+    )
+    if not ok:
+        wanted = {"text": "text", "bool": "a boolean", "ints": "a map of integers"}
+        raise _value_error(path, "expected " + wanted.get(base, "an integer") + " here")
+
+
+def _list(value: object, path: tuple[str | int, ...]) -> list[Any]:
+    if not isinstance(value, list):
+        raise _value_error(path, "expected a list")
+    return value
+
+
 def catalog_from_value(value: Value) -> Catalog:
     """The catalog whose canonical value (SPEC §5.5) is `value`; `HOOK_VALUE` otherwise."""
     top = _map(value, ("version", "tiers", "default_tier", "fields", "routes"), ("catalog",))
-    routes = []
-    for n, raw in enumerate(top["routes"] if isinstance(top["routes"], list) else ()):
+    for n, tier in enumerate(_list(top["tiers"], ("catalog", "tiers"))):
+        _kind(tier, "text", ("catalog", "tiers", n))
+    _kind(top["default_tier"], "text?", ("catalog", "default_tier"))
+    routes: list[Route] = []
+    for n, raw in enumerate(_list(top["routes"], ("catalog", "routes"))):
         r = _map(raw, _ROUTE_KEYS, ("catalog", "routes", n))
-        fields = r["fields"]
-        if not isinstance(fields, dict):
-            raise _value_error(("catalog", "routes", n, "fields"), "expected a map")
-        routes.append(Route(**{**r, "fields": tuple(sorted(fields.items()))}))
+        for key, kind in _ROUTE_KINDS.items():
+            _kind(r[key], kind, ("catalog", "routes", n, key))
+        route = Route(**{**r, "fields": tuple(sorted(r["fields"].items()))})
+        # Strictly increasing bytes order: the hook's ranks and lookups rely on it.
+        if routes and _order(routes[-1]) >= _order(route):
+            raise _value_error(("catalog", "routes", n), "routes are not in bytes order")
+        routes.append(route)
     decls = []
-    for n, raw in enumerate(top["fields"] if isinstance(top["fields"], list) else ()):
+    for n, raw in enumerate(_list(top["fields"], ("catalog", "fields"))):
         d = _map(raw, ("name", "scale", "min", "max"), ("catalog", "fields", n))
+        for key in ("name", "scale", "min", "max"):
+            _kind(d[key], "text" if key == "name" else "int", ("catalog", "fields", n, key))
         decls.append(FieldDecl(d["name"], d["scale"], d["min"], d["max"]))
     catalog = Catalog(tuple(routes), tuple(top["tiers"]), top["default_tier"], tuple(decls))
     if catalog_value(catalog) != value:
         raise _value_error(("catalog",), "the catalog value is not in canonical form")
     return catalog
+
+
+def _order(r: Route) -> tuple[bytes, bytes]:
+    return r.provider.encode("utf-8"), r.model.encode("utf-8")
 
 
 def policy_from_value(value: Value) -> Policy:
@@ -187,8 +232,9 @@ def policy_from_value(value: Value) -> Policy:
         *((("policy", "on_failure", c), plan[c], "A") for c in CLASSES),
     ]
     for path, term, sort in slots:
-        if not isinstance(term, list) or not term or OPS.get(term[0], ("",))[0] != sort:
-            raise _value_error(path, f"expected a term of sort `{sort}`")
+        op = term[0] if isinstance(term, list) and term else None
+        if not isinstance(op, str) or OPS.get(op, ("",))[0] != sort:
+            raise _value_error(path, f"expected a term of sort {quote(sort)}")
     cap = top["max_attempts"]
     if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= LIMITS["max_attempts"]:
         raise _value_error(("policy", "max_attempts"), "expected an integer within the limit")
@@ -215,7 +261,10 @@ def read_compiled(text: bytes) -> Compiled:
     value = decode(_unescape(text[len(head) : -len(SUFFIX)]))
     top = _map(value, ("format", "spec", "policy", "catalog", "identities"), ())
     if top["format"] != FORMAT or top["spec"] != SPEC_VERSION:
-        raise _format(f"the file was compiled for format `{top['format']}`, spec `{top['spec']}`")
+        raise _format(
+            f"the file was compiled for format {quote(top['format'], 16)}, "
+            f"spec {quote(top['spec'], 16)}"
+        )
     ids: Mapping[str, Any] = _map(top["identities"], ("policy", "catalog", "genvm-view"), ())
     catalog = catalog_from_value(top["catalog"])
     policy = policy_from_value(top["policy"])

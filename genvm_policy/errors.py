@@ -10,14 +10,20 @@ Rules:
    Lua runtime raises the same (code, path) pair for the same input.
 3. A path is a tuple of segments: text for map keys, integers for array
    positions. `render_path` prints it for people; vectors store the tuple.
+4. A message is one line: user text goes in through `quote`, which escapes
+   controls, line and paragraph separators, spaces other than U+0020 and
+   format characters (zero-width, bidi overrides); `PolicyError` applies the
+   same escape to the whole message and hint, so text quoted without `quote`
+   cannot break a line either.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
-__all__ = ["CODES", "Path", "PolicyError", "render_path"]
+__all__ = ["CODES", "Path", "PolicyError", "quote", "render_path"]
 
 Path = tuple[str | int, ...]
 
@@ -140,6 +146,8 @@ CODES: dict[str, str] = {
     "DIV_EMPTY": "a policy folder for `diversity` holds no policy file, or cannot be listed",
     "DIV_REQUESTS": "a requests file is not a non-empty list or map of at most 1,000 requests",
     "DIV_IO": "`diversity` cannot write its SVG or JSON file",
+    # -- §7.4 admission: text of a policy (hardening) -------------------------------
+    "POL_NFC": "a text or map key of an authored policy is not in Unicode NFC",
 }
 
 
@@ -181,6 +189,40 @@ def _quote(text: str) -> str:
     return "".join(out)
 
 
+# Categories a reader cannot see, or that break or reorder a line of text:
+# controls (Cc), format characters (Cf: zero-width, bidi overrides, BOM), the
+# line and paragraph separators (Zl, Zp) that `str.splitlines` breaks at, and
+# spaces (Zs) other than U+0020, which pass for it.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(text: str) -> str:
+    if text.isprintable():
+        return text  # the common case: `isprintable` is false for every hidden category
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _HIDDEN and ch != " ":
+            code = ord(ch)
+            wide = f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+            out.append(_NAMED.get(ch, wide))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote(value: object, limit: int | None = None) -> str:
+    """`value` as text between backticks for a message, on one line (rule 4).
+
+    Hidden characters become `\\n`, `\\t`, `\\r`, `\\uXXXX` or `\\UXXXXXXXX`;
+    with `limit`, text longer than `limit` characters is cut and ends in `…`.
+    """
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    return "`" + _escape(text) + "`"
+
+
 class PolicyError(Exception):
     """An error the user caused, with a stable code, a path and a plain message."""
 
@@ -192,8 +234,8 @@ class PolicyError(Exception):
             raise KeyError(f"unregistered error code {code}")
         self.code = code
         self.path: Path = tuple(path)
-        self.message = message
-        self.hint = hint
+        self.message = _escape(message)
+        self.hint = None if hint is None else _escape(hint)
         super().__init__(self.render())
 
     def render(self) -> str:

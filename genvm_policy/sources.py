@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from genvm_policy.errors import Path as ErrorPath
-from genvm_policy.errors import PolicyError
+from genvm_policy.errors import PolicyError, quote
 from genvm_policy.numeric import NumberText
 
 __all__ = ["FORMATS", "MAX_BYTES", "MAX_DEPTH", "Document", "load_document", "parse_document"]
@@ -67,7 +67,7 @@ def load_document(path: str | PathLike[str], *, what: str) -> Document:
         raise PolicyError(
             "SRC_FORMAT",
             (),
-            f"{what} `{name}` has no known file type",
+            f"{what} {quote(name)} has no known file type",
             "name it with .yaml, .yml, .json or .toml",
         )
     try:
@@ -75,21 +75,21 @@ def load_document(path: str | PathLike[str], *, what: str) -> Document:
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise PolicyError(
-            "SRC_IO", (), f"{what} `{name}` does not exist", "check the path and try again"
+            "SRC_IO", (), f"{what} {quote(name)} does not exist", "check the path and try again"
         ) from None
     except IsADirectoryError:
         raise PolicyError(
-            "SRC_IO", (), f"{what} `{name}` is a directory", "give the path of a file"
+            "SRC_IO", (), f"{what} {quote(name)} is a directory", "give the path of a file"
         ) from None
     except PermissionError:
         raise PolicyError(
-            "SRC_IO", (), f"{what} `{name}` cannot be read", "check the file's permissions"
+            "SRC_IO", (), f"{what} {quote(name)} cannot be read", "check the file's permissions"
         ) from None
     except OSError as err:
         raise PolicyError(
-            "SRC_IO", (), f"{what} `{name}` cannot be read: {err.strerror or 'i/o error'}"
+            "SRC_IO", (), f"{what} {quote(name)} cannot be read: {err.strerror or 'i/o error'}"
         ) from None
-    return parse_document(data, fmt, what=f"{what} `{name}`")
+    return parse_document(data, fmt, what=f"{what} {quote(name)}")
 
 
 def parse_document(data: bytes, fmt: str, *, what: str = "document") -> Document:
@@ -118,7 +118,7 @@ def parse_document(data: bytes, fmt: str, *, what: str = "document") -> Document
         return _parse_json(text, what)
     if fmt == "toml":
         return _parse_toml(text, what)
-    raise PolicyError("SRC_FORMAT", (), f"{what} has unknown format `{fmt}`")
+    raise PolicyError("SRC_FORMAT", (), f"{what} has unknown format {quote(fmt)}")
 
 
 # -- YAML ------------------------------------------------------------------
@@ -212,7 +212,10 @@ def _check_tag(tag: str | None, allowed: tuple[str, ...], path: ErrorPath) -> No
     if tag is None or tag == "!" or tag in {_TAG + a for a in allowed}:
         return
     raise PolicyError(
-        "SRC_TAG", path, f"yaml tag `{tag}` is not allowed", "remove the tag; only plain values"
+        "SRC_TAG",
+        path,
+        f"yaml tag {quote(tag, 64)} is not allowed",
+        "remove the tag; only plain values",
     )
 
 
@@ -238,7 +241,9 @@ def _scalar(event: yaml.ScalarEvent, path: ErrorPath) -> Document:
         _check_tag(tag, (), path)
     value = _plain(text, path)
     if fits is None or not fits(value, text):
-        raise PolicyError("SRC_TAG", path, f"`{text}` does not match its tag `{tag}`")
+        raise PolicyError(
+            "SRC_TAG", path, f"{quote(text, 64)} does not match its tag {quote(tag, 64)}"
+        )
     return value
 
 
@@ -255,17 +260,19 @@ def _plain(text: str, path: ErrorPath) -> Document:
 
 
 def _not_finite(text: str, path: ErrorPath) -> PolicyError:
-    return PolicyError("SRC_NUMBER", path, f"`{text}` is not a finite number")
+    return PolicyError("SRC_NUMBER", path, f"{quote(text, 64)} is not a finite number")
 
 
 def _set_key(frame: _Frame, key: Document, path: ErrorPath) -> None:
     if not isinstance(key, str) or isinstance(key, NumberText):
         raise PolicyError(
-            "SRC_KEY", path, f"map key `{_show(key)}` is not text", "put the key in quotes"
+            "SRC_KEY", path, f"map key {quote(_show(key), 64)} is not text", "put the key in quotes"
         )
     assert isinstance(frame.value, dict)
     if key in frame.value:
-        raise PolicyError("SRC_DUPLICATE_KEY", (*frame.path, key), f"key `{key}` appears twice")
+        raise PolicyError(
+            "SRC_DUPLICATE_KEY", (*frame.path, key), f"key {quote(key, 64)} appears twice"
+        )
     frame.key = key
 
 
@@ -325,6 +332,10 @@ def _parse_toml(text: str, what: str) -> Document:
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         raise PolicyError("SRC_SYNTAX", (), f"{what}: {message[:1].lower()}{message[1:]}") from None
+    except ValueError:
+        # tomllib converts decimal integer tokens itself, so Python's limit on the
+        # digits of an integer text (4,300) surfaces here; no such integer is in range.
+        raise _too_long((), what) from None
     except RecursionError:
         raise PolicyError("SRC_DEPTH", (), f"nesting is deeper than {MAX_DEPTH} levels") from None
     return _tree(raw, (), 0)
@@ -342,7 +353,9 @@ def _tree(raw: object, path: ErrorPath, depth: int) -> Document:
         for key, item in pairs:
             _check_text(key, (*path, key))
             if key in out:
-                raise PolicyError("SRC_DUPLICATE_KEY", (*path, key), f"key `{key}` appears twice")
+                raise PolicyError(
+                    "SRC_DUPLICATE_KEY", (*path, key), f"key {quote(key, 64)} appears twice"
+                )
             out[key] = _tree(item, (*path, key), depth + 1)
         return out
     if isinstance(raw, _NonFinite):
@@ -355,15 +368,32 @@ def _tree(raw: object, path: ErrorPath, depth: int) -> Document:
         return raw
     if isinstance(raw, int):
         # tomllib gives integers as int; their decimal text keeps the value exactly.
-        return NumberText(str(raw))
+        # A hex, octal or binary token is converted without the digit limit, so the
+        # limit can first bite when the decimal text is written.
+        try:
+            return NumberText(str(raw))
+        except ValueError:
+            raise _too_long(path, "the document") from None
     if isinstance(raw, str):
         _check_text(raw, path)
         return raw
     if isinstance(raw, (datetime, date, time)):
         raise PolicyError(
-            "SRC_VALUE", path, f"date or time `{raw}` is not allowed", "write it as quoted text"
+            "SRC_VALUE",
+            path,
+            f"date or time {quote(raw)} is not allowed",
+            "write it as quoted text",
         )
     raise PolicyError("SRC_VALUE", path, "value is outside the data model")
+
+
+def _too_long(path: ErrorPath, what: str) -> PolicyError:
+    return PolicyError(
+        "SRC_SYNTAX",
+        path,
+        f"{what} holds an integer of more than 4300 digits",
+        "integers in these files stay within ±(2^53 − 1)",
+    )
 
 
 def _check_text(text: str, path: ErrorPath) -> None:
