@@ -25,9 +25,18 @@ model for each call. genvm-policy lets an operator write a policy of their own
 """
 
 EPILOG = """\
-typical path:
-  genvm-policy catalog show genvm-module-llm.yaml     see the routes GenVM offers
-  genvm-policy hash catalog genvm-module-llm.yaml     the catalog's identity
+the operator's path (NODE = the node's genvm-module-llm.yaml):
+  genvm-policy catalog show NODE [--overlay FACTS]   the routes GenVM offers, with your facts
+  genvm-policy init --node-config NODE -o DIR        a starter policy unique to this node
+  genvm-policy explain --catalog NODE --policy DIR/policy.yaml
+                                                     what it decides for each sample request
+  genvm-policy vectors verify --runtime all          every runtime agrees with the reference
+  ./integrate.sh /opt/genlayer-node --policy DIR/policy.yaml
+                                                     verify, install and switch the hook
+  genvm-policy replay LOG --node-config NODE --policy DIR/policy.yaml
+                                                     recompute what the node logged
+
+Run `genvm-policy COMMAND --help` for each command's inputs and examples.
 
 exit status: 0 success, 1 a check found a difference, 2 bad input (the message
 names the code, the path into the file and what to do).
