@@ -14,7 +14,11 @@ Rules:
    once with checked integer arithmetic; `normalize` maps `v` to
    `(v − lo) × R // (hi − lo)` over the population's `[lo, hi]`, and to `R`
    when `hi = lo` (one route, or all equal).
-4. Select (§8.3) returns the whole failover order. Random selectors draw from
+4. Select (§8.3) returns the whole failover order, or with a limit `L` its
+   first `L` routes and nothing beyond. A limit stops only draws and picks:
+   every tier and scorer still runs, so it raises what the whole order raises;
+   `weighted` draws `min(L, routes with weight > 0)` times, `sample` only for
+   the first `L + spread` positions. Random selectors draw from
    `select/<op>/<n>`, `n` counting the random selectors in the order they are
    evaluated (pre-order of the select term).
 5. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
@@ -22,6 +26,12 @@ Rules:
    seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
    read straight from block `a // 4`, so attempt `a` costs the same whether
    or not the attempts before it were computed.
+6. `bind` checks the policy against the catalog before anything runs: every
+   field a term names is declared (`POL_FIELD`), every constant compared with
+   or defaulting a field is exact at its scale (`NUM_INEXACT`, `NUM_RANGE`),
+   every `tier_at_least` tier is declared (`POL_TIER`). Terms are visited in
+   pre-order (filter, score, select, then each mutation; arguments left to
+   right); the first failure is raised at its path in the policy value.
 """
 
 from __future__ import annotations
@@ -31,9 +41,9 @@ from typing import Any
 
 from genvm_policy.admission import decimal_units
 from genvm_policy.catalog import Catalog, Route
-from genvm_policy.errors import PolicyError
+from genvm_policy.errors import Path, PolicyError
 from genvm_policy.numeric import add, floordiv, mul, neg, sub
-from genvm_policy.policy import BUILTIN_FIELDS, PARAMS, Policy, Term
+from genvm_policy.policy import BUILTIN_FIELDS, OPS, PARAMS, Policy, Term
 from genvm_policy.prng import Stream, stream_block
 from genvm_policy.request import Request
 
@@ -74,6 +84,7 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
     scales = {name: decl[0] for name, decl in BUILTIN_FIELDS.items()}
     for decl in catalog.fields:
         scales[decl.name] = decl.scale
+    _check_names(policy, scales, set(catalog.tiers))
     used = _fields_used(policy.value)
     values = []
     for route in routes:
@@ -94,6 +105,55 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
         values.append(row)
     tiers = {name: i for i, name in enumerate(catalog.tiers)}
     return Bound(policy, routes, tuple(values), scales, tiers)
+
+
+def _check_names(policy: Policy, scales: dict[str, int], tiers: set[str]) -> None:
+    """Fail on the first field, tier or constant this catalog cannot serve (rule 6).
+
+    A policy admitted without its catalog may name what the decide-time catalog
+    lacks; checking every term here, in one pinned order, gives both runtimes
+    the same (code, path) whatever the population and the request.
+    """
+    slots: list[tuple[Path, Term]] = [
+        (("filter",), policy.filter),
+        (("score",), policy.score),
+        (("select",), policy.select),
+        *((("mutate", n), m) for n, m in enumerate(policy.mutate)),
+    ]
+    while slots:
+        path, term = slots.pop(0)
+        op = term[0]
+        if op in ("has", "field", *COMPARE) and term[1] not in scales:
+            raise PolicyError(
+                "POL_FIELD",
+                (*path, 1),
+                f"the catalog declares no field `{term[1]}`",
+                "declare the field in the overlay or admit the policy with its catalog",
+            )
+        if op in ("field", *COMPARE):
+            decimal_units(term[2], scales[term[1]], (*path, 2))
+        if op == "tier_at_least" and term[1] not in tiers:
+            raise PolicyError(
+                "POL_TIER",
+                (*path, 1),
+                f"the catalog declares no tier `{term[1]}`",
+                "declare the tier in the overlay or admit the policy with its catalog",
+            )
+        slots[:0] = _subterms(term, path)
+
+
+def _subterms(term: Term, path: Path) -> list[tuple[Path, Term]]:
+    """The child terms of `term` with their paths, in argument order (pre-order walk)."""
+    kinds = OPS[term[0]][1]
+    out: list[tuple[Path, Term]] = []
+    for n, arg in enumerate(term[1:], start=1):
+        kind = kinds[min(n, len(kinds)) - 1].rstrip("*")
+        if kind in ("P", "S", "L", "M"):
+            out.append(((*path, n), arg))
+        elif kind == "tiers":
+            for j, (pred, inner) in enumerate(arg):
+                out += [((*path, n, j, 0), pred), ((*path, n, j, 1), inner)]
+    return out
 
 
 def _fields_used(value: object) -> set[str]:
@@ -161,10 +221,7 @@ def _tier(b: Bound, name: str) -> int:
 
 
 def _field(b: Bound, i: int, name: str) -> int | None:
-    row = b.values[i]
-    if name not in b.scales:
-        raise PolicyError("POL_FIELD", (), f"the catalog declares no field `{name}`")
-    return row.get(name)
+    return b.values[i].get(name)  # `bind` checked that the catalog declares `name`
 
 
 def _const(b: Bound, term: Term) -> int:
@@ -244,10 +301,19 @@ class _Draws:
 
 
 def select(
-    b: Bound, pop: list[int], scores: dict[int, int], req: Request, seed: bytes
+    b: Bound,
+    pop: list[int],
+    scores: dict[int, int],
+    req: Request,
+    seed: bytes,
+    limit: int | None = None,
 ) -> list[int]:
-    """The failover order of the surviving routes `pop` (ranks), best first."""
-    return _select(b.policy.select, b, pop, scores, req, _Draws(seed))
+    """The failover order of the surviving routes `pop` (ranks), best first.
+
+    With `limit`, only the first `limit` routes of that order (rule 4).
+    """
+    cap = len(pop) if limit is None else limit
+    return _select(b.policy.select, b, pop, scores, req, _Draws(seed), cap)
 
 
 def _argmax(pop: list[int], scores: dict[int, int]) -> list[int]:
@@ -255,58 +321,100 @@ def _argmax(pop: list[int], scores: dict[int, int]) -> list[int]:
 
 
 def _select(
-    term: Term, b: Bound, pop: list[int], scores: dict[int, int], req: Request, draws: _Draws
+    term: Term,
+    b: Bound,
+    pop: list[int],
+    scores: dict[int, int],
+    req: Request,
+    draws: _Draws,
+    limit: int,
 ) -> list[int]:
     op = term[0]
     if op == "argmax":
-        return _argmax(pop, scores)
+        return _argmax(pop, scores)[:limit]
     if op == "chain":
         where = {(b.routes[i].provider, b.routes[i].model): i for i in pop}
-        return [where[(p, m)] for p, m in term[1] if (p, m) in where]
+        return [where[(p, m)] for p, m in term[1] if (p, m) in where][:limit]
     if op == "greybox":
         attr = "greybox_image" if req.needs_image else "greybox_text"
         keyed = [(getattr(b.routes[i], attr), i) for i in pop]
-        return [i for key, i in sorted((k, i) for k, i in keyed if k is not None)]
+        return [i for key, i in sorted((k, i) for k, i in keyed if k is not None)][:limit]
     if op == "top_k":
-        return _select(term[2], b, pop, scores, req, draws)[: term[1]]
+        return _select(term[2], b, pop, scores, req, draws, min(term[1], limit))
     if op == "tiers":
         placed: set[int] = set()
         order: list[int] = []
         for pred, inner in term[1]:
             members = [i for i in pop if i not in placed and holds(pred, b, i, req)]
             placed.update(members)
-            order.extend(_select(inner, b, members, scores, req, draws))
+            # A full order still runs the later tiers (limit 0): their scorers
+            # raise as before and their selectors keep their numbers (rule 4).
+            order.extend(_select(inner, b, members, scores, req, draws, limit - len(order)))
         return order
     if op == "weighted":
-        return _weighted(score(term[1], b, pop, req), pop, draws.stream("weighted"))
-    return _sample(term[1], _argmax(pop, scores), draws.stream("sample"))  # "sample"
+        weights = score(term[1], b, pop, req)
+        return _weighted(weights, pop, draws.stream("weighted"), limit)
+    ranked = _argmax(pop, scores)[: limit + term[1]]  # "sample"
+    return _sample(term[1], ranked, draws.stream("sample"), limit)
 
 
-def _weighted(weights: list[int], pop: list[int], stream: Stream) -> list[int]:
-    """Draw without replacement, chance proportional to weight; weight ≤ 0 is left out."""
+def _weighted(weights: list[int], pop: list[int], stream: Stream, limit: int) -> list[int]:
+    """Draw without replacement, chance proportional to weight; weight ≤ 0 is left out.
+
+    The first `limit` picks of §8.3's walk. A Fenwick tree over the weights in
+    rank order finds each pick in O(log N): the first position whose prefix sum
+    exceeds `r` is the route the walk stops at, and a picked route's weight
+    becomes 0, which is the walk over the routes that remain.
+    """
     left = [(i, w) for i, w in zip(pop, weights, strict=True) if w > 0]
+    n = len(left)
+    # tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j; each
+    # is a part of `total`, so checking `total` keeps every sum within MAX.
+    tree = [0] * (n + 1)
     total = 0
-    for _, w in left:
+    for j, (_, w) in enumerate(left, 1):
         total = add(total, w)
+        tree[j] += w
+        if j + (j & -j) <= n:
+            tree[j + (j & -j)] += tree[j]
+    top = 1
+    while top * 2 <= n:
+        top *= 2
     order: list[int] = []
-    while left:
+    for _ in range(min(limit, n)):
         r = stream.below(total)
-        k = 0
-        while r >= left[k][1]:
-            r -= left[k][1]
-            k += 1
-        order.append(left[k][0])
-        total -= left[k][1]
-        del left[k]
+        at, step = 0, top
+        while step:
+            if at + step <= n and tree[at + step] <= r:
+                at += step
+                r -= tree[at]
+            step >>= 1
+        # The first `at` positions sum to at most the draw, one more exceeds it:
+        # that route (0-based index `at`) is the pick.
+        i, w = left[at]
+        order.append(i)
+        total -= w
+        j = at + 1
+        while j <= n:
+            tree[j] -= w
+            j += j & -j
     return order
 
 
-def _sample(spread: int, ranked: list[int], stream: Stream) -> list[int]:
-    """Perturb each rank by a draw in `0 … spread`, re-sort by (key, rank)."""
+def _sample(spread: int, ranked: list[int], stream: Stream, limit: int) -> list[int]:
+    """Perturb each position by a draw in `0 … spread`, re-sort by (key, position).
+
+    `ranked` is argmax's first `limit + spread` routes: a later position's key
+    is at least `limit + spread`, above every key of the first `limit`
+    positions, so it cannot reach the first `limit` places; drawing in position
+    order takes the same prefix of the stream as the full order does.
+    """
+    if limit == 0:
+        return []
     if spread == 0:
         return ranked
-    keyed = [(r + stream.below(spread + 1), r, i) for r, i in enumerate(ranked)]
-    return [i for _, _, i in sorted(keyed)]
+    keyed = [(p + stream.below(spread + 1), p, i) for p, i in enumerate(ranked)]
+    return [i for _, _, i in sorted(keyed)][:limit]
 
 
 # -- mutate (§8.4) -----------------------------------------------------------

@@ -159,6 +159,10 @@ def request_from_value(value: object, path: Path = ()) -> Request:
         if raw is not None and not isinstance(raw, str):
             raise PolicyError("REQ_FIELD", (*path, name), f"`{name}` must be text")
         texts[name] = raw
+    # Only an absent entry defaults (an empty one is `REQ_FIELD`), and the entry and
+    # format are checked before any number: both as the canonical reader does.
+    entry = "prompt" if texts["entry"] is None else texts["entry"]
+    make_request(entry, texts["format"], path=path)
     numbers: dict[str, int | None] = {}
     for name, (lo, hi) in LIMITS.items():
         raw = value.get(name)
@@ -168,7 +172,7 @@ def request_from_value(value: object, path: Path = ()) -> Request:
             else to_int(raw, (*path, name), scale=3 if name == "temperature" else 0, lo=lo, hi=hi)
         )
     return make_request(
-        entry=texts["entry"] or "prompt",
+        entry=entry,
         format=texts["format"],
         images=numbers["images"] or 0,
         prompt_bytes=numbers["prompt_bytes"] or 0,

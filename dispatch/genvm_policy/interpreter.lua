@@ -12,11 +12,18 @@
 --    fails every comparison.
 -- 3. Score (§8.2): checked integer arithmetic over the surviving population;
 --    `normalize` maps `v` to `(v − lo) × R // (hi − lo)`, or `R` when `hi = lo`.
--- 4. Select (§8.3) returns the whole failover order. Random selectors draw
+-- 4. Select (§8.3) returns the whole failover order, or with a limit `L` its
+--    first `L` routes only: a limit stops draws and picks, never a tier or a
+--    scorer (so it raises what the whole order raises). Random selectors draw
 --    from `select/<op>/<n>`, `n` counting them in pre-order of evaluation.
 -- 5. Mutate (§8.4) runs per attempt `a` (0-based): jitter on `p` draws from
 --    `mutate/jitter/<p>/<a>`; the provider seed of attempt `a` is the `a`-th
 --    `u53()` of `attempt/seed`, read from block `a // 4`.
+-- 6. `bind` checks the policy against the catalog before anything runs:
+--    declared fields (`POL_FIELD`), constants exact at their field's scale
+--    (`NUM_INEXACT`, `NUM_RANGE`), declared `tier_at_least` tiers
+--    (`POL_TIER`), in pre-order (filter, score, select, each mutation;
+--    arguments left to right), at the path in the policy value.
 --
 -- Populations are arrays of ranks (0-based integers); a bound catalog keeps
 -- each route's numeric fields in `values[rank + 1]`. `bind` is cached per
@@ -54,8 +61,77 @@ local function fields_used(v, found)
   return found
 end
 
+-- Units of `10^-scale` of a `[mantissa, exponent]` pair (admission.decimal_units).
+local function units(pair, scale, path)
+  local shift = pair[2] + scale
+  if shift < 0 then
+    errors.raise("NUM_INEXACT", path, "the constant needs more than " .. scale
+      .. " fractional digits for this field")
+  end
+  local value = pair[1]
+  for _ = 1, shift do
+    value = mul(value, 10, path)
+  end
+  return value
+end
+
+local function at(path, ...)
+  local out = { table.unpack(path) }
+  for _, seg in ipairs({ ... }) do
+    out[#out + 1] = seg
+  end
+  return out
+end
+
+local NAMES_FIELD = { has = true, field = true, lt = true, le = true, eq = true, ge = true,
+  gt = true }
+
+-- Fail on the first field, tier or constant this catalog cannot serve (rule 6).
+local function check_names(policy, scales, tier_rank)
+  local stack = {}
+  for k = #policy.mutate, 1, -1 do
+    stack[#stack + 1] = { { "mutate", k - 1 }, policy.mutate[k] }
+  end
+  stack[#stack + 1] = { { "select" }, policy.select }
+  stack[#stack + 1] = { { "score" }, policy.score }
+  stack[#stack + 1] = { { "filter" }, policy.filter }
+  while #stack > 0 do
+    local path, term = stack[#stack][1], stack[#stack][2]
+    stack[#stack] = nil
+    local op = term[1]
+    if NAMES_FIELD[op] then
+      local scale = scales[term[2]]
+      if scale == nil then
+        errors.raise("POL_FIELD", at(path, 1), "the catalog declares no field `" .. term[2]
+          .. "`", "declare the field in the overlay or admit the policy with its catalog")
+      end
+      if op ~= "has" then
+        units(term[3], scale, at(path, 2))
+      end
+    elseif op == "tier_at_least" and tier_rank[term[2]] == nil then
+      errors.raise("POL_TIER", at(path, 1), "the catalog declares no tier `" .. term[2] .. "`",
+        "declare the tier in the overlay or admit the policy with its catalog")
+    end
+    -- Push the child terms last to first, so they pop in argument order.
+    local kinds = policy_mod.OPS[op][2]
+    for n = #term - 1, 1, -1 do
+      local kind = kinds[math.min(n, #kinds)]:gsub("%*$", "")
+      if kind == "P" or kind == "S" or kind == "L" or kind == "M" then
+        stack[#stack + 1] = { at(path, n), term[n + 1] }
+      elseif kind == "tiers" then
+        local rows = term[n + 1]
+        for j = #rows, 1, -1 do
+          stack[#stack + 1] = { at(path, n, j - 1, 1), rows[j][2] }
+          stack[#stack + 1] = { at(path, n, j - 1, 0), rows[j][1] }
+        end
+      end
+    end
+  end
+end
+
 --- Bind `policy` to `catalog` (rule 1): read each route's numeric fields once.
---- Raises `NUM_RANGE` for a built-in field the policy reads outside its bounds.
+--- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 6) and `NUM_RANGE`, for
+--- a constant or a built-in field the policy reads outside its bounds.
 function M.bind(catalog, policy)
   local cache = catalog.bound
   if not cache then
@@ -72,6 +148,7 @@ function M.bind(catalog, policy)
   for i = 1, #catalog.fields do
     scales[catalog.fields[i].name] = catalog.fields[i].scale
   end
+  check_names(policy, scales, catalog.tier_rank)
   local used = {}
   for name in pairs(fields_used(policy.value, {})) do  -- order-free: sorted below
     if scales[name] then
@@ -118,24 +195,7 @@ local function tier(b, name)
 end
 
 local function field(b, i, name)
-  if b.scales[name] == nil then
-    errors.raise("POL_FIELD", {}, "the catalog declares no field `" .. name .. "`")
-  end
-  return b.values[i + 1][name]
-end
-
--- Units of `10^-scale` of a `[mantissa, exponent]` pair (admission.decimal_units).
-local function units(pair, scale)
-  local shift = pair[2] + scale
-  if shift < 0 then
-    errors.raise("NUM_INEXACT", {}, "the constant needs more than " .. scale
-      .. " fractional digits for this field")
-  end
-  local value = pair[1]
-  for _ = 1, shift do
-    value = mul(value, 10)
-  end
-  return value
+  return b.values[i + 1][name] -- `bind` checked that the catalog declares `name`
 end
 
 local function contains(list, x)
@@ -339,62 +399,78 @@ local function key_less(x, y)
   return x[2] < y[2]
 end
 
-local function argmax(pop, scores)
+local function argmax(pop, scores, limit)
   local keyed = {}
   for k = 1, #pop do
     keyed[k] = { -scores[pop[k]], pop[k] }
   end
   sort(keyed, key_less)
   local out = {}
-  for k = 1, #keyed do
+  for k = 1, math.min(limit, #keyed) do
     out[k] = keyed[k][2]
   end
   return out
 end
 
-local function weighted(weights, pop, stream)
-  local left, total = {}, 0
+-- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
+-- rank order: a picked route's weight becomes 0, the walk over those left.
+local function weighted(weights, pop, stream, limit)
+  local left, tree, total, n = {}, {}, 0, 0
   for k = 1, #pop do
     if weights[k] > 0 then
-      left[#left + 1] = { pop[k], weights[k] }
+      n = n + 1
+      left[n], tree[n] = { pop[k], weights[k] }, weights[k]
       total = add(total, weights[k])
     end
   end
-  local order = {}
-  while #left > 0 do
-    local r, k = stream:below(total), 1
-    while r >= left[k][2] do
-      r = r - left[k][2]
-      k = k + 1
+  -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
+  for j = 1, n do
+    local up = j + (j & -j)
+    if up <= n then tree[up] = tree[up] + tree[j] end
+  end
+  local top, order = 1, {}
+  while top * 2 <= n do top = top * 2 end
+  for a = 1, math.min(limit, n) do
+    local r, at, step = stream:below(total), 0, top
+    while step > 0 do
+      if at + step <= n and tree[at + step] <= r then
+        at, r = at + step, r - tree[at + step]
+      end
+      step = step >> 1
     end
-    order[#order + 1] = left[k][1]
-    total = total - left[k][2]
-    table.remove(left, k)
+    -- The first `at` positions sum to at most the draw, one more exceeds it.
+    local pick, j = left[at + 1], at + 1
+    order[a], total = pick[1], total - pick[2]
+    while j <= n do
+      tree[j] = tree[j] - pick[2]
+      j = j + (j & -j)
+    end
   end
   return order
 end
 
-local function sample(spread, ranked, stream)
-  if spread == 0 then
-    return ranked
-  end
-  local keyed = {}
+-- `ranked` is argmax's first `limit + spread` routes: a later key is at least
+-- `limit + spread`, above every key of the first `limit` positions; drawing in
+-- position order takes the same prefix of the stream as the full order does.
+local function sample(spread, ranked, stream, limit)
+  if limit == 0 then return {} end
+  if spread == 0 then return ranked end
+  local keyed, out = {}, {}
   for r = 1, #ranked do
     -- key = position + draw; ties keep position order (the pair is unique).
     keyed[r] = { (r - 1) + stream:below(spread + 1), r - 1, ranked[r] }
   end
   sort(keyed, key_less)
-  local out = {}
-  for k = 1, #keyed do
+  for k = 1, math.min(limit, #keyed) do
     out[k] = keyed[k][3]
   end
   return out
 end
 
-local function select_term(term, b, pop, scores, req, draws)
+local function select_term(term, b, pop, scores, req, draws, limit)
   local op = term[1]
   if op == "argmax" then
-    return argmax(pop, scores)
+    return argmax(pop, scores, limit)
   elseif op == "chain" then
     local where, out = {}, {}
     for k = 1, #pop do
@@ -404,7 +480,7 @@ local function select_term(term, b, pop, scores, req, draws)
     local rows = term[2]
     for k = 1, #rows do
       local i = where[rows[k][1] .. "\0" .. rows[k][2]]
-      if i ~= nil then
+      if i ~= nil and #out < limit then
         out[#out + 1] = i
       end
     end
@@ -420,16 +496,12 @@ local function select_term(term, b, pop, scores, req, draws)
     end
     sort(keyed, key_less)
     local out = {}
-    for k = 1, #keyed do
+    for k = 1, math.min(limit, #keyed) do
       out[k] = keyed[k][2]
     end
     return out
   elseif op == "top_k" then
-    local inner, out = select_term(term[3], b, pop, scores, req, draws), {}
-    for k = 1, math.min(term[2], #inner) do
-      out[k] = inner[k]
-    end
-    return out
+    return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then
     local placed, order = {}, {}
     local rows = term[2]
@@ -438,28 +510,28 @@ local function select_term(term, b, pop, scores, req, draws)
       for k = 1, #pop do
         local i = pop[k]
         if not placed[i] and holds(rows[t][1], b, i, req) then
-          members[#members + 1] = i
+          members[#members + 1], placed[i] = i, true
         end
       end
-      for k = 1, #members do
-        placed[members[k]] = true
-      end
-      local inner = select_term(rows[t][2], b, members, scores, req, draws)
+      -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
+      local inner = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
       for k = 1, #inner do
         order[#order + 1] = inner[k]
       end
     end
     return order
   elseif op == "weighted" then
-    return weighted(score(term[2], b, pop, req), pop, draw_stream(draws, "weighted"))
+    return weighted(score(term[2], b, pop, req), pop, draw_stream(draws, "weighted"), limit)
   end
-  return sample(term[2], argmax(pop, scores), draw_stream(draws, "sample")) -- "sample"
+  local ranked = argmax(pop, scores, limit + term[2]) -- "sample"
+  return sample(term[2], ranked, draw_stream(draws, "sample"), limit)
 end
 
 --- The failover order of the surviving ranks `pop`, best first; `scores`
---- maps rank -> score.
-function M.select(b, pop, scores, req, seed)
-  return select_term(b.policy.select, b, pop, scores, req, { seed = seed, count = 0 })
+--- maps rank -> score. With `limit`, only the first `limit` routes (rule 4).
+function M.select(b, pop, scores, req, seed, limit)
+  return select_term(b.policy.select, b, pop, scores, req, { seed = seed, count = 0 },
+    limit or #pop)
 end
 
 -- -- mutate (§8.4) -----------------------------------------------------------

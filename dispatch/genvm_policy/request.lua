@@ -111,9 +111,13 @@ function M.from_value(v, path)
     errors.raise("REQ_FIELD", at(path, unknown[1]), "unknown request field `" .. unknown[1] .. "`",
       "use entry, format, " .. table.concat(NUMBERS, ", "))
   end
+  -- Only null is absent: `x and raw or nil` would turn a `false` field into a default.
   local function get(name)
     local raw = v[name]
-    return raw ~= encoding.null and raw or nil
+    if raw == encoding.null then
+      return nil
+    end
+    return raw
   end
   for _, name in ipairs({ "entry", "format" }) do
     if get(name) ~= nil and type(get(name)) ~= "string" then

@@ -298,6 +298,9 @@ def gen_request() -> Generated:
                 "max_tokens": 2**32 - 1,
             },
         ),
+        # Differential regressions: `false` is a value, not an absent field.
+        ("entry_false", "an entry that is `false`", {"entry": False}),
+        ("images_false", "images `false`", {"images": False}),
     ]
     out += [(f"odd_{name}", what, {"request": value}) for name, what, value in odd]
     return out

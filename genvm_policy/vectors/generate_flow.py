@@ -298,4 +298,36 @@ def gen_decision() -> Generated:
                 {"catalog": example, "policy": stock, "request": request(), "seed": bytes(size)},
             )
         )
+    # Policies admitted without a catalog, decided on one that lacks what they name:
+    # `bind` refuses them at the first such term in pre-order (SPEC §8, rule 6).
+    for name, what, doc in UNBOUND:
+        out.append(
+            (
+                f"unbound_{name}",
+                what,
+                {"catalog": example, "policy": policy_value(admit(doc)), "request": request(),
+                 "seed": seed(0)},
+            )
+        )
     return out
+
+
+UNBOUND: list[tuple[str, str, dict[str, Any]]] = [
+    ("field_scorer", "a `field` scorer on an undeclared field", {"score": "speed"}),
+    ("field_default", "an undeclared field with a default",
+     {"score": {"sum": [{"field": {"name": "speed", "default": 3}}, "quality"]}}),
+    ("has_in_filter", "`has` an undeclared field inside the filter's `all`",
+     {"filter": ["json", {"has": "speed"}]}),
+    ("compare_in_when", "a comparison in a mutation's `when`",
+     {"mutate": [{"when": {"if": {"ge": {"speed": 1}}, "then": [{"set": {"max_tokens": 10}}]}}]}),
+    ("gate_in_weighted", "a field under `gate` under `weighted`",
+     {"select": {"weighted": {"gate": {"if": {"has": "speed"}, "then": 1}}}}),
+    ("tier_in_tiers", "`tier_at_least` an undeclared tier in `tiers`",
+     {"select": {"tiers": [{"filter": {"tier_at_least": "gold"}}]}}),
+    ("filter_before_score", "the filter is checked before the score",
+     {"filter": {"has": "speed"}, "score": "latency"}),
+    ("inexact_constant", "a constant finer than the declared field's scale",
+     {"filter": {"ge": {"quality": "0.5"}}}),
+    ("empty_population", "an undeclared field even when no route survives",
+     {"filter": "false", "score": "speed"}),
+]
