@@ -17,6 +17,7 @@ And the names rule: invisible and format characters are `CAT_NAME`.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -98,17 +99,21 @@ def _tree() -> dict[str, Any]:
     from genvm_policy.catalog import catalog_identity, view_identity
     from genvm_policy.policy import policy_identity
 
-    return {
-        "format": 1,
-        "spec": 1,
-        "policy": policy_value(GOOD_POLICY),
-        "catalog": catalog_value(BASE_CATALOG),
-        "identities": {
-            "policy": policy_identity(GOOD_POLICY),
-            "catalog": catalog_identity(BASE_CATALOG),
-            "genvm-view": view_identity(BASE_CATALOG),
-        },
-    }
+    # A deep copy: the tests mutate the tree, and `policy_value` hands out the
+    # policy's own (cached) term lists.
+    return copy.deepcopy(
+        {
+            "format": 1,
+            "spec": 1,
+            "policy": policy_value(GOOD_POLICY),
+            "catalog": catalog_value(BASE_CATALOG),
+            "identities": {
+                "policy": policy_identity(GOOD_POLICY),
+                "catalog": catalog_identity(BASE_CATALOG),
+                "genvm-view": view_identity(BASE_CATALOG),
+            },
+        }
+    )
 
 
 def _file(tree: object) -> bytes:
