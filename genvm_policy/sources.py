@@ -38,13 +38,24 @@ from genvm_policy.errors import Path as ErrorPath
 from genvm_policy.errors import PolicyError, quote
 from genvm_policy.numeric import NumberText
 
-__all__ = ["FORMATS", "MAX_BYTES", "MAX_DEPTH", "Document", "load_document", "parse_document"]
+__all__ = [
+    "FORMATS",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "Document",
+    "load_document",
+    "parse_document",
+]
 
 Document = dict[str, "Document"] | list["Document"] | str | bool | None
 """A loaded file: maps with text keys, lists, text, `NumberText`, booleans, null."""
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
+# Values (map keys included) in one document: a 10,000-route node config or
+# overlay holds about 200,000; the budget bounds the parse time of hostile files.
+MAX_VALUES = 500_000
 FORMATS: dict[str, str] = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
 # YAML 1.2.2 §10.3.2, the core schema: what a plain scalar resolves to.
@@ -148,6 +159,7 @@ def _parse_yaml(text: str, what: str) -> Document:
     stack: list[_Frame] = []
     result: list[Document] = []
     documents = 0
+    values = 0
     try:
         for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.DocumentStartEvent):
@@ -160,6 +172,9 @@ def _parse_yaml(text: str, what: str) -> Document:
                         "keep one document per file",
                     )
             elif isinstance(event, yaml.NodeEvent):
+                values += 1
+                if values > MAX_VALUES:
+                    raise _too_many(what)
                 _yaml_node(event, stack, result)
             elif isinstance(event, yaml.CollectionEndEvent):
                 done = stack.pop()
@@ -323,7 +338,7 @@ def _parse_json(text: str, what: str) -> Document:
         ) from None
     except RecursionError:
         raise PolicyError("SRC_DEPTH", (), f"nesting is deeper than {MAX_DEPTH} levels") from None
-    return _tree(raw, (), 0)
+    return _tree(raw, (), 0, _Budget(what))
 
 
 def _parse_toml(text: str, what: str) -> Document:
@@ -338,25 +353,49 @@ def _parse_toml(text: str, what: str) -> Document:
         raise _too_long((), what) from None
     except RecursionError:
         raise PolicyError("SRC_DEPTH", (), f"nesting is deeper than {MAX_DEPTH} levels") from None
-    return _tree(raw, (), 0)
+    return _tree(raw, (), 0, _Budget(what))
 
 
-def _tree(raw: object, path: ErrorPath, depth: int) -> Document:
+class _Budget:
+    """Counts the values of one document against `MAX_VALUES`."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.left = MAX_VALUES
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise _too_many(self.what)
+
+
+def _too_many(what: str) -> PolicyError:
+    return PolicyError(
+        "SRC_TOO_LARGE",
+        (),
+        f"{what} holds more than {MAX_VALUES} values",
+        "a node config or overlay for 10,000 routes holds about 200,000",
+    )
+
+
+def _tree(raw: object, path: ErrorPath, depth: int, budget: _Budget) -> Document:
     """Check a parsed JSON or TOML value against rules 2 and 4 and return it as a Document."""
+    budget.spend(1)
     if isinstance(raw, (_Pairs, dict, list)):
         if depth >= MAX_DEPTH:
             raise PolicyError("SRC_DEPTH", path, f"nesting is deeper than {MAX_DEPTH} levels")
         if isinstance(raw, list) and not isinstance(raw, _Pairs):
-            return [_tree(item, (*path, i), depth + 1) for i, item in enumerate(raw)]
+            return [_tree(item, (*path, i), depth + 1, budget) for i, item in enumerate(raw)]
         pairs = raw.items() if isinstance(raw, dict) else raw
         out: dict[str, Document] = {}
         for key, item in pairs:
+            budget.spend(1)
             _check_text(key, (*path, key))
             if key in out:
                 raise PolicyError(
                     "SRC_DUPLICATE_KEY", (*path, key), f"key {quote(key, 64)} appears twice"
                 )
-            out[key] = _tree(item, (*path, key), depth + 1)
+            out[key] = _tree(item, (*path, key), depth + 1, budget)
         return out
     if isinstance(raw, _NonFinite):
         raise _not_finite(raw, path)

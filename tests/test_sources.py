@@ -9,7 +9,7 @@ import pytest
 
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import NumberText
-from genvm_policy.sources import MAX_BYTES, MAX_DEPTH, load_document, parse_document
+from genvm_policy.sources import MAX_BYTES, MAX_DEPTH, MAX_VALUES, load_document, parse_document
 
 
 def _error(data: bytes, fmt: str) -> PolicyError:
@@ -134,3 +134,23 @@ def test_toml_integers_keep_their_value_as_text(tmp_path: Path) -> None:
     doc = load_document(path, what="overlay")
     assert doc == {"a": "1000", "b": "0.25"}
     assert isinstance(doc, dict) and isinstance(doc["a"], NumberText)
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+def test_value_budget_is_enforced_in_every_format(fmt: str) -> None:
+    n = MAX_VALUES // 2 + 1  # each entry is a key and a value
+    if fmt == "yaml":
+        data = "".join(f"k{i}: 1\n" for i in range(n))
+    elif fmt == "json":
+        data = "{" + ",".join(f'"k{i}": 1' for i in range(n)) + "}"
+    else:
+        data = "".join(f"k{i} = 1\n" for i in range(n))
+    with pytest.raises(PolicyError) as err:
+        parse_document(data.encode(), fmt, what="node config")
+    assert (err.value.code, err.value.path) == ("SRC_TOO_LARGE", ())
+
+
+def test_value_budget_admits_a_document_at_the_limit() -> None:
+    n = (MAX_VALUES - 1) // 2  # the top-level map is one value too
+    data = "{" + ",".join(f'"k{i}": 1' for i in range(n)) + "}"
+    assert len(parse_document(data.encode(), "json", what="node config")) == n
