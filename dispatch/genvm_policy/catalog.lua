@@ -13,6 +13,8 @@
 --    of §8, so no sort runs on the node and no order depends on the locale.
 -- 3. Per-route facts are read once here into plain Lua fields; absent facts
 --    (null) become nil. The identity is hashed only when asked for.
+-- 4. Cost: a well-formed route is read with plain type tests and no path
+--    tables; only a malformed one builds the path of its first wrong item.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
@@ -25,6 +27,7 @@ M.MAX_ROUTES = 10000
 M.MAX_NAME_BYTES = 256
 
 local kind, null, bytes_less = encoding.kind, encoding.null, encoding.bytes_less
+local mathtype = math.type
 
 local ROUTE_KEYS = { "provider", "model", "kind", "json", "image", "max_completion_tokens",
   "greybox_text", "greybox_image", "priority", "family", "tier", "price_in", "price_out",
@@ -41,28 +44,36 @@ local function bad(path, message)
 end
 
 -- The map `v` with exactly the keys `keys`; the first missing or extra key fails.
+-- The common case (exactly those keys) costs one count and one look-up per key
+-- (rule 4); only a wrong map pays for finding which key to report.
 local function exact_map(v, keys, path)
   if kind(v) ~= "map" then
     bad(path, "expected a map")
   end
-  local known = {}
+  local count, key = 0, next(v)
+  while key ~= nil do
+    count = count + 1
+    key = next(v, key)
+  end
   for i = 1, #keys do
-    known[keys[i]] = true
     if v[keys[i]] == nil then
       bad(path, "the key `" .. keys[i] .. "` is missing")
     end
   end
-  local extra = {}
+  if count == #keys then
+    return v
+  end
+  local known, extra = {}, {}
+  for i = 1, #keys do
+    known[keys[i]] = true
+  end
   for k in pairs(v) do  -- order-free: collected, then sorted by bytes
     if not known[k] then
       extra[#extra + 1] = k
     end
   end
-  if #extra > 0 then
-    table.sort(extra, bytes_less)
-    bad(path, "the key `" .. extra[1] .. "` is unknown")
-  end
-  return v
+  table.sort(extra, bytes_less)
+  bad(path, "the key `" .. extra[1] .. "` is unknown")
 end
 
 local function array_of(v, path)
@@ -85,18 +96,40 @@ local function fact(v, what, path)
   bad(path, "expected " .. what:gsub("%?", " or null"))
 end
 
-local function read_route(raw, path)
-  exact_map(raw, ROUTE_KEYS, path)
+-- The value of route fact `v` when it has the kind `what` holds; else nil, and
+-- `fact` then reports it. Plain type tests, no path built (rule 4).
+local function fast_fact(v, what)
+  local t = type(v)
+  if what == "text" then
+    return t == "string" and v or nil, t == "string"
+  elseif what == "flag" then
+    return v, t == "boolean"
+  elseif v == null then
+    return nil, what ~= "map"
+  elseif what == "int?" then
+    return v, mathtype(v) == "integer"
+  elseif what == "text?" then
+    return v, t == "string"
+  end
+  return v, kind(v) == "map"
+end
+
+local function read_route(raw, n)
+  exact_map(raw, ROUTE_KEYS, { "routes", n })
   local r = {}
   for i = 1, #ROUTE_KEYS do
     local key = ROUTE_KEYS[i]
-    local p = { path[1], path[2], key }
-    r[key] = fact(raw[key], ROUTE_KINDS[key], p)
+    local what = ROUTE_KINDS[key]
+    local value, ok = fast_fact(raw[key], what)
+    if not ok then
+      fact(raw[key], what, { "routes", n, key })
+    end
+    r[key] = value
   end
   local fields = {}
   for name, value in pairs(r.fields) do  -- order-free: copies a map
-    if kind(value) ~= "integer" then
-      bad({ path[1], path[2], "fields", name }, "expected an integer")
+    if mathtype(value) ~= "integer" then
+      bad({ "routes", n, "fields", name }, "expected an integer")
     end
     fields[name] = value
   end
@@ -134,10 +167,11 @@ function M.from_value(v)
   end
   local routes, index = {}, {}
   for i = 1, #raw do
-    local r = read_route(raw[i], { "routes", i - 1 })
+    local r = read_route(raw[i], i - 1)
     local prev = routes[i - 1]
-    if prev and not (bytes_less(prev.provider, r.provider)
-        or prev.provider == r.provider and bytes_less(prev.model, r.model)) then
+    -- Most neighbours share a provider: compare its bytes only when it changes.
+    if prev and not (prev.provider == r.provider and bytes_less(prev.model, r.model)
+        or prev.provider ~= r.provider and bytes_less(prev.provider, r.provider)) then
       bad({ "routes", i - 1 }, "routes are not in provider-then-model byte order")
     end
     routes[i] = r

@@ -42,7 +42,7 @@ function M.decide(catalog, policy, request, seed, catalog_id)
   for k = 1, #survivors do
     by_rank[survivors[k]] = values[k]
   end
-  local order = interpreter.select(b, survivors, by_rank, request, seed)
+  local order = interpreter.select(b, survivors, by_rank, request, seed, policy.max_attempts)
   local ranks, routes = {}, {}
   for a = 1, math.min(#order, policy.max_attempts) do
     local route = b.routes[order[a] + 1]

@@ -15,6 +15,13 @@
 -- 4. Containers nest at most `MAX_DEPTH` deep: the top-level item is at depth 1.
 -- 5. In a map, every key is checked to be text (`CBOR_KEY`), then UTF-8
 --    (`CBOR_TEXT`), before any value; both errors carry the map's path.
+-- 6. Cost (SPEC "Lua runtime notes"): the walkers keep one path stack indexed
+--    by depth and copy it only on failure; map keys are ordered by
+--    `key_less` on the key text, the encoded keys' order, without building
+--    the encoded keys.
+-- 7. Canonical input is the encoding of its value, so a byte range that
+--    `decode` reports for a value is exactly `encode` of that value: a caller
+--    may hash it instead of encoding again.
 --
 -- Lua has one table type and no null, so values are represented as:
 --   integer      a Lua integer (a float, even 3.0, is outside the model)
@@ -133,10 +140,26 @@ end
 
 local valid_utf8 = M.valid_utf8
 
--- The path stack is shared and mutated while walking; an error keeps a copy.
-local function fail(code, path, message, hint)
-  errors.raise(code, table.move(path, 1, #path, 1, {}), message, hint)
+-- Paths (rule 6): one stack per call, `path[d]` is the step into the item at
+-- depth `d + 1`, so the item at depth `d` has the path `path[1 .. d - 1]`.
+-- Stale steps past the current depth are harmless: only a failure copies, and
+-- only up to its own depth.
+local function fail(code, path, depth, message, hint)
+  errors.raise(code, table.move(path, 1, depth - 1, 1, {}), message, hint)
 end
+
+--- True when the text key `a` is written before `b` in a canonical map: the
+--- encoded keys' byte order, which for text is shorter first, then bytes
+--- (a head's bytes grow with the length it holds).
+function M.key_less(a, b)
+  local na, nb = #a, #b
+  if na ~= nb then
+    return na < nb
+  end
+  return bytes_less(a, b)
+end
+
+local key_less = M.key_less
 
 -- -- encode ----------------------------------------------------------------
 
@@ -155,103 +178,100 @@ local function head(major, n)
   return pack(">BI8", ib | 27, n)
 end
 
-local function check_text(s, path)
+local function check_text(s, path, depth)
   if not valid_utf8(s) then
-    fail("CBOR_TEXT", path, "text is not valid UTF-8")
+    fail("CBOR_TEXT", path, depth, "text is not valid UTF-8")
   end
 end
 
 local function check_depth(depth, path)
   if depth > MAX_DEPTH then
-    fail("CBOR_DEPTH", path, "containers nest deeper than " .. MAX_DEPTH)
+    fail("CBOR_DEPTH", path, depth, "containers nest deeper than " .. MAX_DEPTH)
   end
 end
 
-local function entry_less(x, y)
-  return bytes_less(x[1], y[1])
-end
-
+-- Each writer appends to `buf` after its `n` pieces and returns the new count.
 local encode_into
 
-local function encode_map(buf, v, path, depth)
-  local keys, entries = {}, {}
+local function encode_map(buf, n, v, path, depth)
+  local keys, count = {}, 0
   -- `next` visits keys in the state's hash order; the sort below removes it.
   local k = next(v)
   while k ~= nil do
     if type(k) ~= "string" then
-      fail("CBOR_KEY", path, "a map key is not text")
+      fail("CBOR_KEY", path, depth, "a map key is not text")
     end
-    keys[#keys + 1] = k
+    count = count + 1
+    keys[count] = k
     k = next(v, k)
   end
-  for i = 1, #keys do
-    check_text(keys[i], path)
-    entries[i] = { head(3, #keys[i]) .. keys[i], keys[i] }
+  for i = 1, count do
+    check_text(keys[i], path, depth)
   end
-  table.sort(entries, entry_less)
-  buf[#buf + 1] = head(5, #entries)
-  for i = 1, #entries do
-    local e = entries[i]
-    buf[#buf + 1] = e[1]
-    path[#path + 1] = e[2]
-    encode_into(buf, v[e[2]], path, depth + 1)
-    path[#path] = nil
+  table.sort(keys, key_less)
+  n = n + 1
+  buf[n] = head(5, count)
+  for i = 1, count do
+    k = keys[i]
+    buf[n + 1], buf[n + 2] = head(3, #k), k
+    path[depth] = k
+    n = encode_into(buf, n + 2, v[k], path, depth + 1)
   end
+  return n
 end
 
-function encode_into(buf, v, path, depth)
+function encode_into(buf, n, v, path, depth)
   local t = type(v)
   if t == "string" then
-    check_text(v, path)
-    buf[#buf + 1] = head(3, #v)
-    buf[#buf + 1] = v
+    check_text(v, path, depth)
+    buf[n + 1], buf[n + 2] = head(3, #v), v
+    return n + 2
   elseif mathtype(v) == "integer" then
     if v < -MAX or v > MAX then
-      fail("CBOR_RANGE", path, "`" .. v .. "` is outside ±(2^53 − 1)")
+      fail("CBOR_RANGE", path, depth, "`" .. v .. "` is outside ±(2^53 − 1)")
     end
-    buf[#buf + 1] = v >= 0 and head(0, v) or head(1, -1 - v)
+    buf[n + 1] = v >= 0 and head(0, v) or head(1, -1 - v)
+    return n + 1
   elseif t == "boolean" then
-    buf[#buf + 1] = v and "\245" or "\244"
+    buf[n + 1] = v and "\245" or "\244"
+    return n + 1
   elseif v == null then
-    buf[#buf + 1] = "\246"
-  else
-    local mt = t == "table" and getmetatable(v)
-    if mt == BYTES then
-      buf[#buf + 1] = head(2, #v[1])
-      buf[#buf + 1] = v[1]
-    elseif mt == ARRAY then
-      check_depth(depth, path)
-      local n = #v
-      buf[#buf + 1] = head(4, n)
-      for i = 1, n do
-        path[#path + 1] = i - 1
-        encode_into(buf, v[i], path, depth + 1)
-        path[#path] = nil
-      end
-    elseif mt == MAP then
-      check_depth(depth, path)
-      encode_map(buf, v, path, depth)
-    else
-      fail("CBOR_TYPE", path,
-        "a value outside the data model (floats and other kinds have no canonical form)",
-        t == "table" and "tag a table with encoding.array or encoding.map" or nil)
-    end
+    buf[n + 1] = "\246"
+    return n + 1
   end
+  local mt = t == "table" and getmetatable(v)
+  if mt == BYTES then
+    buf[n + 1], buf[n + 2] = head(2, #v[1]), v[1]
+    return n + 2
+  elseif mt == ARRAY then
+    check_depth(depth, path)
+    local count = #v
+    n = n + 1
+    buf[n] = head(4, count)
+    for i = 1, count do
+      path[depth] = i - 1
+      n = encode_into(buf, n, v[i], path, depth + 1)
+    end
+    return n
+  elseif mt == MAP then
+    check_depth(depth, path)
+    return encode_map(buf, n, v, path, depth)
+  end
+  fail("CBOR_TYPE", path, depth,
+    "a value outside the data model (floats and other kinds have no canonical form)",
+    t == "table" and "tag a table with encoding.array or encoding.map" or nil)
 end
 
 --- The canonical bytes of `value` (§2.2). Raises `CBOR_TYPE`, `CBOR_RANGE`,
 --- `CBOR_TEXT`, `CBOR_KEY` or `CBOR_DEPTH` with the path of the offending item.
 function M.encode(value)
   local buf = {}
-  encode_into(buf, value, {}, 1)
+  encode_into(buf, 0, value, {}, 1)
   return table.concat(buf)
 end
 
 -- -- decode ----------------------------------------------------------------
 
--- Additional information 24 … 26: the argument's format and width, and the
--- floor below which a shorter form exists (non-canonical). 27 is read apart.
-local ARGUMENTS = { [24] = { ">B", 1, 24 }, [25] = { ">I2", 2, 0x100 }, [26] = { ">I4", 4, 0x10000 } }
 local SIMPLE = { [0xF4] = false, [0xF5] = true, [0xF6] = null }
 -- Majors where an indefinite length is not even well-formed: uint, nint, tag, simple.
 local NO_INDEFINITE = { [0] = true, [1] = true, [6] = true, [7] = true }
@@ -259,127 +279,155 @@ local NO_INDEFINITE = { [0] = true, [1] = true, [6] = true, [7] = true }
 -- An argument of 2^53 or more, which no integer or length of the model has.
 local HUGE = -1
 
-local function truncated(path)
-  fail("CBOR_TRUNCATED", path, "the input ends inside an item")
+local function truncated(path, depth)
+  fail("CBOR_TRUNCATED", path, depth, "the input ends inside an item")
+end
+
+local function non_canonical(path, depth, n)
+  fail("CBOR_NON_CANONICAL", path, depth, "`" .. n .. "` is not written in its shortest form")
 end
 
 -- The head of the item at `pos`: its major type, its argument (the initial byte
 -- for false, true, null; HUGE past 2^53 − 1) and the position after the head.
-local function read_head(s, pos, path)
+-- Steps 1-4 of §2.5, in that order.
+local function read_head(s, pos, path, depth)
   local ib = byte(s, pos)
   if ib == nil then
-    truncated(path)
+    truncated(path, depth)
   end
   local major, info = ib >> 5, ib & 31
   if (info >= 28 and info <= 30) or (info == 31 and NO_INDEFINITE[major]) then
-    fail("CBOR_MALFORMED", path, string.format("byte `0x%02x` is not well-formed", ib))
+    fail("CBOR_MALFORMED", path, depth, string.format("byte `0x%02x` is not well-formed", ib))
   elseif info == 31 then
-    fail("CBOR_NON_CANONICAL", path, "an indefinite length is not canonical")
+    fail("CBOR_NON_CANONICAL", path, depth, "an indefinite length is not canonical")
   elseif major == 6 then
-    fail("CBOR_UNSUPPORTED", path, "tags are outside the data model")
+    fail("CBOR_UNSUPPORTED", path, depth, "tags are outside the data model")
   elseif major == 7 then
     if SIMPLE[ib] == nil then
-      fail("CBOR_UNSUPPORTED", path, info >= 25 and "floats are outside the data model"
+      fail("CBOR_UNSUPPORTED", path, depth, info >= 25 and "floats are outside the data model"
         or "simple values other than false, true, null are outside the data model")
     end
     return major, ib, pos + 1
   elseif info < 24 then
     return major, info, pos + 1
   end
-  local format, width, floor = table.unpack(ARGUMENTS[info] or { nil, 8 })
+  -- Additional information 24 … 27: 1, 2, 4 or 8 argument bytes, each width
+  -- with a floor below which a shorter form exists.
+  local width = 1 << (info - 24)
   if pos + width > #s then
-    truncated(path)
+    truncated(path, depth)
   end
-  if info == 27 then
+  local n
+  if info == 24 then
+    n = byte(s, pos + 1)
+    if n < 24 then non_canonical(path, depth, n) end
+  elseif info == 25 then
+    n = unpack(">I2", s, pos + 1)
+    if n < 0x100 then non_canonical(path, depth, n) end
+  elseif info == 26 then
+    n = unpack(">I4", s, pos + 1)
+    if n < 0x10000 then non_canonical(path, depth, n) end
+  else
     -- Two 32-bit halves: ">I8" reads values of 2^63 and up as negative.
     local hi, lo = unpack(">I4I4", s, pos + 1)
-    if hi == 0 then
-      fail("CBOR_NON_CANONICAL", path, "`" .. lo .. "` is not written in its shortest form")
-    end
-    return major, hi > 0x1FFFFF and HUGE or (hi << 32) | lo, pos + 9
-  end
-  local n = unpack(format, s, pos + 1)
-  if n < floor then
-    fail("CBOR_NON_CANONICAL", path, "`" .. n .. "` is not written in its shortest form")
+    if hi == 0 then non_canonical(path, depth, lo) end
+    n = hi > 0x1FFFFF and HUGE or (hi << 32) | lo
   end
   return major, n, pos + 1 + width
 end
 
--- The `n` bytes at `pos` (checked as UTF-8 when `text`), and the position after them.
-local function take(s, pos, n, path, text)
+-- The `n` bytes at `pos`, checked as UTF-8 when `text`, and the position after
+-- them. The pattern scan skips `valid_utf8` for ASCII, nearly every text here.
+local function take(s, pos, n, path, depth, text)
   if n == HUGE or n > #s - pos + 1 then
-    truncated(path)
+    truncated(path, depth)
   end
   local raw = sub(s, pos, pos + n - 1)
-  if text then
-    check_text(raw, path)
+  if text and find(raw, "[\128-\255]") and not valid_utf8(raw) then
+    fail("CBOR_TEXT", path, depth, "text is not valid UTF-8")
   end
   return raw, pos + n
 end
 
 local decode_item
 
-local function decode_map(s, pos, count, path, depth)
+-- `spans`, given for the top-level map only, receives each value's byte range.
+local function decode_map(s, pos, count, path, depth, spans)
   local out = setmetatable({}, MAP)
-  local previous = ""
+  local previous, size = nil, -1
   for _ = 1, count do
-    local start = pos
     local ib = byte(s, pos)
     if ib == nil then
-      truncated(path)
+      truncated(path, depth)
     end
     -- The key's major type is checked first, so no other key item is ever read.
     if ib >> 5 ~= 3 then
-      fail("CBOR_KEY", path, "a map key is not text")
+      fail("CBOR_KEY", path, depth, "a map key is not text")
     end
     local _, n, key
-    _, n, pos = read_head(s, pos, path)
-    key, pos = take(s, pos, n, path, true)
-    local encoded = sub(s, start, pos - 1)
-    path[#path + 1] = key
-    if encoded == previous then
-      fail("CBOR_DUPLICATE_KEY", path, "key `" .. key .. "` appears twice")
-    elseif bytes_less(encoded, previous) then
-      fail("CBOR_NON_CANONICAL", path, "key `" .. key .. "` is out of canonical order")
+    if ib < 0x78 then
+      n, pos = ib & 31, pos + 1
+    else
+      _, n, pos = read_head(s, pos, path, depth)
     end
-    previous = encoded
-    out[key], pos = decode_item(s, pos, path, depth + 1)
-    path[#path] = nil
+    key, pos = take(s, pos, n, path, depth, true)
+    path[depth] = key
+    -- Encoded keys compare as (length, bytes) (key_less), so no bytes are re-read.
+    n = #key
+    if key == previous then
+      fail("CBOR_DUPLICATE_KEY", path, depth + 1, "key `" .. key .. "` appears twice")
+    elseif n < size or n == size and bytes_less(key, previous) then
+      fail("CBOR_NON_CANONICAL", path, depth + 1, "key `" .. key .. "` is out of canonical order")
+    end
+    previous, size = key, n
+    if spans then
+      local first = pos
+      out[key], pos = decode_item(s, pos, path, depth + 1)
+      spans[key] = { first, pos - 1 }
+    else
+      out[key], pos = decode_item(s, pos, path, depth + 1)
+    end
   end
   return out, pos
 end
 
-function decode_item(s, pos, path, depth)
+function decode_item(s, pos, path, depth, spans)
+  local ib = byte(s, pos)
   local major, n
-  major, n, pos = read_head(s, pos, path)
-  if major <= 1 then
+  -- Majors 0 … 5 with an argument below 24 need none of read_head's checks.
+  if ib and ib < 0xC0 and ib & 31 < 24 then
+    major, n, pos = ib >> 5, ib & 31, pos + 1
+  else
+    major, n, pos = read_head(s, pos, path, depth)
+  end
+  if major == 3 then
+    return take(s, pos, n, path, depth, true)
+  elseif major <= 1 then
     -- Major 1 holds -1 - n, which must stay at or above -MAX: n <= MAX - 1.
     if n == HUGE or n > MAX - major then
-      fail("CBOR_RANGE", path, "an integer is outside ±(2^53 − 1)")
+      fail("CBOR_RANGE", path, depth, "an integer is outside ±(2^53 − 1)")
     end
     return major == 0 and n or -1 - n, pos
-  elseif major == 2 then
-    local raw, after = take(s, pos, n, path)
-    return setmetatable({ raw }, BYTES), after
-  elseif major == 3 then
-    return take(s, pos, n, path, true)
   elseif major == 7 then
     return SIMPLE[n], pos
+  elseif major == 2 then
+    local raw, after = take(s, pos, n, path, depth)
+    return setmetatable({ raw }, BYTES), after
   end
   check_depth(depth, path)
   -- Every item takes at least one byte (a map entry two): a count beyond
   -- what is left is cut short.
   if n == HUGE or n * (major == 5 and 2 or 1) > #s - pos + 1 then
-    truncated(path)
+    truncated(path, depth)
   end
   if major == 5 then
-    return decode_map(s, pos, n, path, depth)
+    return decode_map(s, pos, n, path, depth, spans)
   end
   local out = setmetatable({}, ARRAY)
+  local child = depth + 1
   for i = 1, n do
-    path[#path + 1] = i - 1
-    out[i], pos = decode_item(s, pos, path, depth + 1)
-    path[#path] = nil
+    path[depth] = i - 1
+    out[i], pos = decode_item(s, pos, path, child)
   end
   return out, pos
 end
@@ -388,9 +436,11 @@ end
 --- would not write. Raises `CBOR_TRUNCATED`, `CBOR_TRAILING`,
 --- `CBOR_MALFORMED`, `CBOR_NON_CANONICAL`, `CBOR_UNSUPPORTED`, `CBOR_RANGE`,
 --- `CBOR_TEXT`, `CBOR_KEY`, `CBOR_DUPLICATE_KEY` or `CBOR_DEPTH` with the
---- path of the offending item.
-function M.decode(s)
-  local value, pos = decode_item(s, 1, {}, 1)
+--- path of the offending item. When the value is a map and the table `spans`
+--- is given, `spans[key]` is set to `{first, last}`, the byte range of that
+--- key's value in `s` (rule 7).
+function M.decode(s, spans)
+  local value, pos = decode_item(s, 1, {}, 1, spans)
   if pos <= #s then
     errors.raise("CBOR_TRAILING", {}, (#s - pos + 1) .. " bytes follow the single top-level item")
   end

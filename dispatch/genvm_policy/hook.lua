@@ -54,6 +54,8 @@ local TEMPLATE_FORMAT = {
 local JSON_SYSTEM = "Answer with one valid JSON object and nothing else."
 local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
 local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
+local VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
+  "greybox_text", "greybox_image", "priority" }
 local MAX = 9007199254740991
 local null = encoding.null
 
@@ -91,8 +93,9 @@ local function host_sha256()
   return nil
 end
 
-local function digest_text(kind, value, hash)
-  local raw = hash(identity.TAG .. kind .. "\0" .. encoding.encode(value))
+-- The identity text of a value of `kind` whose canonical bytes are `bytes`.
+local function digest_text(kind, bytes, hash)
+  local raw = hash(identity.TAG .. kind .. "\0" .. bytes)
   return identity.PREFIX .. string.format(string.rep("%02x", 32), string.byte(raw, 1, 32))
 end
 
@@ -231,7 +234,10 @@ local function load_policy(path, live, hash)
   if text == nil then return nil, "policy_missing", why end
   local raw, name, detail = compiled_bytes(text)
   if raw == nil then return nil, name, detail end
-  local ok, value = pcall(encoding.decode, raw)
+  -- The byte range of each part: decode accepts only canonical bytes, so a
+  -- part's range is its canonical encoding, hashed without encoding it again.
+  local spans = {}
+  local ok, value = pcall(encoding.decode, raw, spans)
   if not ok then return nil, "policy_corrupt", fault_text(value) end
   if not check_keys(value, { "format", "spec", "policy", "catalog", "identities" })
       or not check_keys(value.identities, { "policy", "catalog", "genvm-view" }) then
@@ -241,8 +247,8 @@ local function load_policy(path, live, hash)
     return nil, "policy_version", "compiled for another format or spec version"
   end
   local ids = value.identities
-  local ok2, pid = pcall(identity.identity, "policy", value.policy)
-  if not ok2 or pid ~= ids.policy then
+  local function part(key) return raw:sub(spans[key][1], spans[key][2]) end
+  if digest_text("policy", part("policy"), sha256.sha256) ~= ids.policy then
     return nil, "policy_identity", "the policy does not match its recorded identity"
   end
   local cat = value.catalog
@@ -255,13 +261,12 @@ local function load_policy(path, live, hash)
     local view = encoding.map({ version = cat.version, routes = encoding.array({}) })
     for i, r in ipairs(routes) do
       local v = {}
-      for _, k in ipairs({ "provider", "model", table.unpack(VIEW_FLAGS) }) do v[k] = r[k] end
-      for _, k in ipairs(VIEW_INTS) do v[k] = r[k] end
+      for _, k in ipairs(VIEW_KEYS) do v[k] = r[k] end
       view.routes[i] = encoding.map(v)
     end
-    local ok3, cid = pcall(digest_text, "catalog", cat, h)
-    local ok4, vid = pcall(digest_text, "genvm-view", view, h)
-    if not (ok3 and ok4) or cid ~= ids.catalog or vid ~= ids["genvm-view"] then
+    local ok3, vid = pcall(function() return digest_text("genvm-view", encoding.encode(view), h) end)
+    if not ok3 or digest_text("catalog", part("catalog"), h) ~= ids.catalog
+        or vid ~= ids["genvm-view"] then
       return nil, "policy_identity", "the catalog does not match its recorded identity"
     end
   end
@@ -275,6 +280,8 @@ local function load_policy(path, live, hash)
   if not (ok5 and ok6) then
     return nil, "policy_corrupt", fault_text(ok5 and engine_policy or engine_catalog)
   end
+  -- Step 4 hashed this very value: fill the cache `policy.policy_identity` keeps.
+  engine_policy.identity = ids.policy
   return {
     mode = "policy", catalog = engine_catalog, policy = engine_policy,
     ids = { view = ids["genvm-view"], catalog = ids.catalog, policy = ids.policy },
@@ -301,7 +308,7 @@ local function load_stock(index, hash)
     default_tier = null, fields = encoding.array({}), routes = routes })
   local view = encoding.map({ version = 1, routes = encoding.array(live) })
   local name = chains and "stock-greybox" or "stock-default"
-  local cid = digest_text("catalog", cat, h)
+  local cid = digest_text("catalog", encoding.encode(cat), h)
   local value = {}
   for k, v in pairs(builtin.builtin("stock-greybox").value) do value[k] = v end  -- order-free: copies a map
   if name == "stock-default" then value.select = encoding.array({ "argmax" }) end
@@ -309,7 +316,7 @@ local function load_stock(index, hash)
   return {
     mode = "stock", stock = name, catalog = catalog.from_value(cat),
     policy = policy.from_value(value),
-    ids = { view = digest_text("genvm-view", view, h), catalog = cid,
+    ids = { view = digest_text("genvm-view", encoding.encode(view), h), catalog = cid,
       policy = identity.identity("policy", value) },
     unavailable = {}, drift = {}, extra = {},
   }
@@ -463,17 +470,20 @@ end
 
 local RERAISE = setmetatable({}, { __name = "genvm-policy reraise" })
 
-local function record_of(vm, material, request_value, key)
+-- The record of decision `d`: its request identity and seed commitment are the
+-- ones the decision identity covers, so each is hashed once per call.
+local function record_of(vm, material, request_value, d)
   local shown = {}
   for k, v in pairs(material) do  -- order-free: copies a map
     if v ~= null then shown[k] = v end
   end
+  local ids = decision.identities(d)
   return {
     level = "info", message = M.RECORD_MESSAGE, record = 1, mode = vm.mode,
     stock = vm.stock, fault = vm.fault, salt = vm.salt_state,
     identities = { view = vm.ids.view, catalog = vm.ids.catalog, policy = vm.ids.policy,
-      request = identity.identity("request", request_value) },
-    seed = prng.seed_commitment(key),
+      request = ids.request },
+    seed = ids.seed,
     material = shown, request = request_value,
     unavailable = vm.unavailable, drift = vm.drift, attempts = {},
   }
@@ -502,7 +512,6 @@ function M.exec(vm, ctx, entry, args, remaining)
   end
   local request_value, msg, images = build_request(ctx, entry, args)
   local key = prng.call_key(vm.salt, material)
-  local record = record_of(vm, material, request_value, key)
   local req = request.from_value(request_value)
   local ok_d, d = pcall(decision.decide, vm.catalog, vm.policy, req, key, vm.ids.catalog)
   if not ok_d then
@@ -515,9 +524,9 @@ function M.exec(vm, ctx, entry, args, remaining)
         vm.salt_state
     end
     vm = vm.stock_vm
-    record = record_of(vm, material, request_value, key)
     d = decision.decide(vm.catalog, vm.policy, req, key, vm.ids.catalog)
   end
+  local record = record_of(vm, material, request_value, d)
   record.identities.decision = decision.identity(d)
   if exhausted(remaining) then
     record.outcome = { kind = "exhausted" }
