@@ -103,7 +103,7 @@ def decide(
     survivors, rejected = filter_routes(bound, request)
     values = score(policy.score, bound, survivors, request)
     by_rank = dict(zip(survivors, values, strict=True))
-    order = tuple(select(bound, survivors, by_rank, request, seed)[: policy.max_attempts])
+    order = tuple(select(bound, survivors, by_rank, request, seed, policy.max_attempts))
     routes = tuple((r.provider, r.model, r.family) for r in (bound.routes[i] for i in order))
     ids = {
         "catalog": catalog_id or catalog_identity(catalog),

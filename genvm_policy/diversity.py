@@ -71,7 +71,7 @@ def first_choice(bound: Bound, request: Request, seed: bytes) -> FirstChoice:
     """The first attempt of `bound`'s decision for `request` under call key `seed`."""
     survivors, _ = filter_routes(bound, request)
     values = score(bound.policy.score, bound, survivors, request)
-    order = select(bound, survivors, dict(zip(survivors, values, strict=True)), request, seed)
+    order = select(bound, survivors, dict(zip(survivors, values, strict=True)), request, seed, 1)
     if not order:
         return FirstChoice(NO_ROUTE, NO_ROUTE, None, None)
     route = bound.routes[order[0]]
