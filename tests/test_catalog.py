@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fixturepaths import GENVM_FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +28,7 @@ from genvm_policy.identity import identity
 from genvm_policy.sources import Document, parse_document
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "genvm"
+FIXTURES = GENVM_FIXTURES
 EXAMPLES = ROOT / "examples" / "node"
 
 

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixturepaths import GENVM_FIXTURES
+
 from genvm_policy.catalog import build_catalog, catalog_identity, catalog_value, view_identity
 from genvm_policy.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ROOT.parent / "shared" / "fixtures" / "genvm" / "llm-default-config.yaml"
+DEFAULT = GENVM_FIXTURES / "llm-default-config.yaml"
 CONFIG = ROOT / "examples" / "node" / "genvm-module-llm.yaml"
 OVERLAY = ROOT / "examples" / "node" / "overlay.yaml"
 

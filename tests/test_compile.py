@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixturepaths import GENVM_FIXTURES
 from luasandbox import new_state
 
 from genvm_policy.admission import admit
@@ -36,7 +37,7 @@ from genvm_policy.policy import Policy, policy_identity, policy_value
 from genvm_policy.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "genvm"
+FIXTURES = GENVM_FIXTURES
 CONFIGS = [FIXTURES / "llm-default-config.yaml", FIXTURES / "genvm-module-llm.v2-greybox.yaml"]
 EXAMPLE_NODE = ROOT / "examples" / "node" / "genvm-module-llm.yaml"
 EXAMPLE_OVERLAY = ROOT / "examples" / "node" / "overlay.yaml"

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fixturepaths import GENVM_FIXTURES
 from genvmfake import (
     PROFILES,
     CallResult,
@@ -26,7 +27,7 @@ from genvmfake import (
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = ROOT / "tests" / "hooks"
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "genvm"
+FIXTURES = GENVM_FIXTURES
 V1_YAML = FIXTURES / "llm-default-config.yaml"
 V2_YAML = FIXTURES / "genvm-module-llm.v2-greybox.yaml"
 V1_ENV = {"OPENAIKEY": "k", "HEURISTKEY": "k"}

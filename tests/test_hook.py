@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixturepaths import GENVM_FIXTURES
 from genvmfake import (
     PROFILES,
     CallResult,
@@ -40,7 +41,7 @@ from genvm_policy.policy import Policy
 from genvm_policy.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "genvm"
+FIXTURES = GENVM_FIXTURES
 YAML = {"v1": FIXTURES / "llm-default-config.yaml",
         "v2": FIXTURES / "genvm-module-llm.v2-greybox.yaml"}  # fmt: skip
 KEYS = {"v1": ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY", "GEMINIKEY", "ATOMAKEY"],

@@ -89,13 +89,25 @@ function M.seed_commitment(key)
   return identity.identity("seed-commitment", encoding.bytes(key))
 end
 
+-- One decision opens several streams under the same key; keying HMAC costs two
+-- compressions, so the last key's states are kept. A pure function of the key,
+-- never mutated after creation: safe when sessions interleave in one VM.
+local last_key, last_mac
+
+local function keyed(key)
+  if key ~= last_key then
+    last_key, last_mac = key, sha256.keyed(key)
+  end
+  return last_mac
+end
+
 --- Block `index` of the stream `(key, label)` (rule 4).
 --- Raises `PRNG_KEY`, `PRNG_LABEL`, or `PRNG_INDEX` unless `0 ≤ index < 2^32`.
 function M.stream_block(key, label, index)
   check_key(key, 1, M.MAX_KEY_BYTES, "seed")
   check_label(label)
   check_index(index)
-  return sha256.hmac_sha256(key, label .. "\0" .. string.pack(">I4", index))
+  return keyed(key):mac(label .. "\0" .. string.pack(">I4", index))
 end
 
 local Stream = {}
@@ -106,7 +118,7 @@ function M.stream(key, label)
   check_key(key, 1, M.MAX_KEY_BYTES, "seed")
   check_label(label)
   return setmetatable({
-    mac = sha256.keyed(key),
+    mac = keyed(key),
     prefix = label .. "\0",
     next_block = 0,
     buffer = "",
