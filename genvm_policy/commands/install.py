@@ -13,11 +13,12 @@ Rules:
 2. The bundle is the hook (0644), the compiled policy (0644) and the salt (0600);
    its metadata names the policy, catalog, GenVM-view and compiled identities and
    the hook version. The salt is never printed.
-3. Verification runs on the installed files before the switch: the hook is
-   loaded in a sandboxed Lua 5.3 state with the compiled catalog's GenVM view,
-   must load the policy without falling back, and every sample request's
-   decision record must agree with the reference (`hookmodel.check_record`).
-   Any failure is `INSTALL_VERIFY`, and the installer undoes the run.
+3. Verification runs on the installed files before the switch
+   (`genvm_policy.installcheck.verify_all`): sample calls through the installed
+   hook, then the golden vectors and the policy's own vectors replayed against
+   the runtime bundled in it, in `lupa`'s Lua 5.3 and in the stand-alone
+   `lua5.3` when present, each step reported with its counts. Any failure is
+   `INSTALL_VERIFY`, and the installer undoes the run.
 4. After a switch the reload step for the line is printed, or performed with
    `--reload [URL]`.
 5. Status adds drift: whether the node's current catalog and GenVM view still
@@ -33,86 +34,26 @@ from typing import Any
 
 from genvm_policy import __version__
 from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import Catalog, catalog_identity, genvm_view, view_identity
+from genvm_policy.catalog import catalog_identity, view_identity
 from genvm_policy.commands.catalog import OVERLAY_HELP, load_catalog
 from genvm_policy.commands.check import POLICY_HELP, load_policy
 from genvm_policy.commands.init import SALT_NAME, read_salt
 from genvm_policy.compile import compile_policy, read_compiled
-from genvm_policy.demohost import DemoHost
 from genvm_policy.errors import PolicyError
-from genvm_policy.hookmodel import RECORD_MESSAGE
 from genvm_policy.install import SALT_RELPATH, STATE_DIR, Bundle, apply, plan_install, revert
 from genvm_policy.install_status import status
+from genvm_policy.installcheck import SAMPLES, verify_all, verify_installed
 from genvm_policy.nodetree import GenvmTree, find_tree
-from genvm_policy.policy import Policy
 from genvm_policy.reload import DEFAULT_MANAGER_URL, reload, reload_instructions
-from genvm_policy.replay import Record, check
 
 __all__ = ["POLICY_RELPATH", "SAMPLES", "register", "verify_installed"]
 
 POLICY_RELPATH = f"{STATE_DIR}/policy.lua"
 """Where the compiled policy goes in the GenVM tree (docs/HOOK.md §2)."""
 
-# entry point -> sample arguments each verification sends through the installed hook
-SAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("ExecPrompt", {"prompt": "Summarise the proposal.", "response_format": "text", "images": []}),
-    ("ExecPrompt", {"prompt": "Give the price as JSON.", "response_format": "json", "images": []}),
-    (
-        "ExecPromptTemplate",
-        {"template": "EqComparative", "leader_answer": "4", "validator_answer": "4",
-         "principle": "same number"},
-    ),
-    (
-        "ExecPromptTemplate",
-        {"template": "EqNonComparativeLeader", "task": "summarise", "criteria": "short",
-         "input": "a long text"},
-    ),
-)  # fmt: skip
-
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def _verify_error(message: str, hint: str | None = None) -> PolicyError:
-    return PolicyError("INSTALL_VERIFY", (), message, hint)
-
-
-def verify_installed(
-    hook: Path, catalog: Catalog, policy: Policy, salt: bytes, version: str = "lua53"
-) -> int:
-    """Run the samples through the installed `hook` and replay every record (rule 3).
-
-    Returns the number of records that agreed; raises `INSTALL_VERIFY` otherwise.
-    """
-    try:
-        host = DemoHost(str(hook), genvm_view(catalog), version=version)
-    except Exception as err:  # any Lua load failure (a lupa error) fails verification
-        raise _verify_error(f"the installed hook does not load: {err}") from None
-    faults = [log for log in host.logs if log.get("message") != RECORD_MESSAGE]
-    if faults:
-        fault = faults[0].get("fault", faults[0].get("message"))
-        raise _verify_error(
-            f"the installed hook fell back at load: `{fault!s}`",
-            "the compiled policy, the salt or the GenVM view do not match",
-        )
-    agreed = 0
-    for number, (entry, args) in enumerate(SAMPLES):
-        ctx = host.new_ctx({"tx_id": f"0xverify{number}", "node_address": "0xverify"}, "verify")
-        result = host.call(entry, args, ctx)
-        records = [log for log in result.logs if log.get("message") == RECORD_MESSAGE]
-        if len(records) != 1:
-            raise _verify_error(f"sample {number} logged {len(records)} decision records, not 1")
-        verdict = check(Record(number, records[0]), catalog, policy, salt, catalog)
-        if verdict.differs is not None:
-            detail = f" ({verdict.detail})" if verdict.detail else ""
-            raise _verify_error(
-                f"sample {number} ({entry}): the installed hook and the reference differ "
-                f"at `{verdict.differs}`{detail}",
-                "the Lua runtime disagrees with the reference: do not switch to it",
-            )
-        agreed += 1
-    return agreed
 
 
 def _salt_path(args: argparse.Namespace) -> Path:
@@ -167,8 +108,7 @@ def _install(args: argparse.Namespace) -> int:
     )
 
     def verify(root: Path) -> None:
-        agreed = verify_installed(root / tree.hook_relpath, catalog, policy, salt)
-        _say(f"   installed hook in Lua 5.3: {agreed} sample decisions agree with the reference")
+        verify_all(root / tree.hook_relpath, catalog, policy, salt, lambda line: _say("   " + line))
 
     _say("== 6. install (backup, write, verify, switch)")
     plan = plan_install(tree, bundle)
@@ -238,8 +178,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "install",
         help="install a policy and the hook onto a node's GenVM tree",
         description="Compile POLICY against the node's own catalog, copy the hook, the "
-        "compiled policy and the salt into the GenVM tree, verify them in Lua 5.3, then "
-        "switch lua_script_path (docs/INSTALL.md).",
+        "compiled policy and the salt into the GenVM tree, verify them (sample calls, "
+        "golden and policy vectors in Lua 5.3), then switch lua_script_path (docs/INSTALL.md).",
     )
     _common(p)
     p.add_argument("--policy", required=True, metavar="FILE", help=POLICY_HELP)

@@ -4,6 +4,11 @@
 --
 -- 1. Every value crossing to Python goes through `export`: strings hex-encoded with an `s`
 --    prefix, tables as flat key/value lists, everything else as is (userdata stays opaque).
+--    The hash functions take one string, often large (the hook hashes its GenVM view at
+--    start-up), so `widen` ships it instead: one C-level `gsub` turns each byte >= 0x80 into
+--    its two-byte UTF-8 form, lupa decodes the result as UTF-8 into code points equal to
+--    the bytes, and Python recovers the exact bytes as Latin-1 (prefix `w`). A per-byte
+--    Lua callback costs ~0.75 µs a byte and made the fake, not the hook, dominate start-up.
 -- 2. Python callbacks never raise: they return `ok, value`; the wrappers here raise `value`
 --    in Lua, so the hook's `pcall` sees exactly the host's error value.
 -- 3. Async host functions are Lua functions that `coroutine.yield` a private marker to the
@@ -30,6 +35,15 @@ local function export(v)
   return v
 end
 
+local WIDE = {}
+for b = 128, 255 do
+  WIDE[string.char(b)] = string.char(0xC0 | (b >> 6), 0x80 | (b & 0x3F))
+end
+
+local function widen(s)
+  return "w" .. (string.gsub(s, "[\128-\255]", WIDE))
+end
+
 local function export_all(...)
   local n = select("#", ...)
   local args = table.pack(...)
@@ -42,6 +56,17 @@ local function sync(name)
   return function(...)
     local n, args = export_all(...)
     local ok, v = fn(table.unpack(args, 1, n))
+    if ok then return v end
+    error(v, 0)
+  end
+end
+
+-- A host hash: a string argument crosses widened (rule 1); anything else as `sync` sends it.
+local function hash(name)
+  local fn, slow = P[name], sync(name)
+  return function(s, ...)
+    if type(s) ~= "string" or select("#", ...) > 0 then return slow(s, ...) end
+    local ok, v = fn(widen(s))
     if ok then return v end
     error(v, 0)
   end
@@ -81,9 +106,10 @@ if cfg.line == "v2" then
   if cfg.filter_text then dflt.filter_text = sync("filter_text") end
 end
 if cfg.profile == "v2-new" then
-  for _, name in ipairs({"random_bytes", "random_float", "sha2_256", "sha3_256", "monotonic_ms"}) do
+  for _, name in ipairs({"random_bytes", "random_float", "monotonic_ms"}) do
     dflt[name] = sync(name)
   end
+  dflt.sha2_256, dflt.sha3_256 = hash("sha2_256"), hash("sha3_256")
   dflt.data_dir = cfg.data_dir
 end
 __dflt = dflt

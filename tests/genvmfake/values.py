@@ -7,7 +7,9 @@ indexing raises; only the fake's host functions (Python) see inside them.
 Rules:
 1. Strings cross from Lua to Python hex-encoded by `host.lua` (prefix `s`), tables as flat
    key/value lists: lupa decodes Lua strings as UTF-8 and fails on image bytes, so the
-   bridge keeps every byte and `decode` gives `bytes` back.
+   bridge keeps every byte and `decode` gives `bytes` back. Hash inputs cross widened
+   (prefix `w`): each byte >= 0x80 as its two-byte UTF-8 form, so the text's code points
+   are the bytes and Latin-1 gives them back in one call.
 2. `encode` builds fresh Lua tables; with an `rng` it inserts map keys in a shuffled order,
    so `pairs` order cannot be relied on (GENVM.md §8, harness item 3).
 3. A `Rat` is an exact rational (newest V2 `rat`); constructors truncate floats, as GenVM's
@@ -213,6 +215,8 @@ def text(value: Any) -> str | None:
 def decode(value: Any) -> Any:
     """Python value of what `host.lua`'s `export` produced (rule 1); tables become dicts."""
     if isinstance(value, str):
+        if value.startswith("w"):
+            return value[1:].encode("latin-1")
         return bytes.fromhex(value[1:])
     if lua53.lua_type(value) == "table":
         flat = [value[i] for i in range(1, len(value) + 1)]
