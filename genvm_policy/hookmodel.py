@@ -21,6 +21,12 @@ Rules:
 5. `check_record` recomputes a record from (catalog, policy, salt) and names
    the first field that differs, or None when the record is exactly what the
    reference decides and what the cascade does with the logged outcomes.
+6. A `reraised` record (HOOK.md §9) ends where an error was raised: its steps
+   are a prefix of that cascade's trace, possibly empty, whose last step is
+   either as the plan took it (a host function raised after it, e.g. the
+   pause of a retry or the next attempt's text filter) or `non_user` with the
+   action `reraise` (the provider's error was not a module error, or its
+   decoder raised).
 """
 
 from __future__ import annotations
@@ -195,10 +201,13 @@ def check_record(
     trace = run(d, call).trace
     got = [(s["provider"], s["model"], s["result"], s.get("action")) for s in steps]
     want = [(s.provider, s.model, s.result, s.action) for s in trace]
-    if record["outcome"].get("kind") == "reraised" and got:
-        # The hook stops at a non-module error without taking the plan's action.
+    if record["outcome"].get("kind") == "reraised":
+        # The call ended where an error was raised: the logged steps are a prefix of
+        # the plan's trace (none when a host filter raised before the first call);
+        # the last is `non_user`/`reraise` when the provider's error was not decoded.
         want = want[: len(got)]
-        want[-1] = (*want[-1][:3], "reraise")
+        if got and got[-1][2:] == ("non_user", "reraise"):
+            want[-1] = (*want[-1][:2], "non_user", "reraise")
     if got != want:
         return "attempts"
     return None

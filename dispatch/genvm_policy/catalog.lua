@@ -15,10 +15,15 @@
 --    (null) become nil. The identity is hashed only when asked for.
 -- 4. Cost: a well-formed route is read with plain type tests and no path
 --    tables; only a malformed one builds the path of its first wrong item.
+-- 5. The GenVM view (§5.6) of `__llm.providers` is computed here, once, for
+--    the hook and the vector runner alike: `view_index` projects each route
+--    (O(N), no order needed), `view_from_providers` lists it in route order,
+--    the value genvm_policy/catalog.py's `view_from_providers` gives.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
 local identity = require("genvm_policy.identity")
+local numeric = require("genvm_policy.numeric")
 
 local M = {}
 
@@ -198,6 +203,91 @@ function M.catalog_identity(c)
     c.identity = identity.identity("catalog", c.value)
   end
   return c.identity
+end
+
+-- -- the GenVM view (§5.6, rule 5) -----------------------------------------------
+
+--- The keys of a view route, in the order §5.6 lists them.
+M.VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
+  "greybox_text", "greybox_image", "priority" }
+
+--- The GenVM view of the catalog `c` (§5.6): the view keys of each route, route order.
+--- Only `c.value` is read, so `{ value = v }` gives the view of a catalog value `v`
+--- not read yet (the hook hashes it before `from_value` runs).
+function M.genvm_view(c)
+  local raw, routes = c.value.routes, {}
+  for i = 1, #raw do
+    local entry = {}
+    for _, key in ipairs(M.VIEW_KEYS) do
+      entry[key] = raw[i][key]
+    end
+    routes[i] = encoding.map(entry)
+  end
+  return encoding.map({ version = M.VERSION, routes = encoding.array(routes) })
+end
+
+-- A greybox position or priority: an integer (never a float) in `lo .. MAX`, else null.
+local function view_int(t, key, lo)
+  if type(t) ~= "table" then
+    return null
+  end
+  local v = t[key]
+  if mathtype(v) == "integer" and v >= lo and v <= numeric.MAX then
+    return v
+  end
+  return null
+end
+
+--- Every route of `providers` (a `__llm.providers` table) as a view route map,
+--- keyed by provider NUL model: O(N), no sort; a model whose `enabled` is `false`
+--- is left out and unset `meta` (nil, NULL userdata, any non-table) reads as none.
+function M.view_index(providers)
+  local index = {}
+  for provider, backend in pairs(type(providers) == "table" and providers or {}) do  -- order-free: builds a keyed index
+    local meta = type(backend) == "table" and backend.meta or nil
+    local models = type(backend) == "table" and backend.models or nil
+    for model, spec in pairs(type(models) == "table" and models or {}) do  -- order-free: builds a keyed index
+      if type(spec) == "table" and spec.enabled ~= false then
+        local chains = type(spec.meta) == "table" and spec.meta.greybox or nil
+        index[provider .. "\0" .. model] = encoding.map({
+          provider = provider, model = model,
+          json = spec.supports_json == true, image = spec.supports_image == true,
+          max_completion_tokens = spec.use_max_completion_tokens == true,
+          greybox_text = view_int(chains, "text", 0),
+          greybox_image = view_int(chains, "image", 0),
+          priority = view_int(meta, "priority", -numeric.MAX),
+        })
+      end
+    end
+  end
+  return index
+end
+
+local function route_less(a, b)
+  if a.provider ~= b.provider then
+    return bytes_less(a.provider, b.provider)
+  end
+  return bytes_less(a.model, b.model)
+end
+
+--- The routes of a `view_index` in route order; with `pick`, only those it marks.
+function M.view_routes(index, pick)
+  local routes = {}
+  for _, r in pairs(index) do  -- order-free: sorted right after
+    if pick == nil or pick[r] then
+      routes[#routes + 1] = r
+    end
+  end
+  table.sort(routes, route_less)
+  return routes
+end
+
+--- The GenVM view computed from `__llm.providers` (§5.6), the value of Python's
+--- `view_from_providers`: `view_index`'s routes in route order. `index` is that
+--- index when the caller already has it.
+function M.view_from_providers(providers, index)
+  local routes = M.view_routes(index or M.view_index(providers))
+  return encoding.map({ version = M.VERSION, routes = encoding.array(routes) })
 end
 
 return M

@@ -14,10 +14,14 @@
 --    see each other.
 -- 3. Host calls happen only in this file's own call path: never in a sort
 --    comparator, a gsub callback, a module body or a coroutine of our own.
--- 4. The provider's result table is returned untouched; a non-module error is
---    re-raised as is; an `abort` re-raises the provider's own error; running out
---    of routes is the fatal user error `NO_PROVIDER_FOR_PROMPT` (§9).
--- 5. One decision record per call through `__dflt.log_json` (§8).
+-- 4. The provider's answer is returned untouched, whatever its shape; a non-module
+--    error, or any error a host function raises during the call, is re-raised as
+--    is; an `abort` re-raises the provider's own error; running out of routes is
+--    the fatal user error `NO_PROVIDER_FOR_PROMPT` (§9).
+-- 5. One decision record per call through `__dflt.log_json` (§8), logged before
+--    the call ends however it ends; a `log_json` that raises loses only the record.
+-- 6. The GenVM view is `catalog.view_index` / `view_from_providers`, the runtime's
+--    one projection of `__llm.providers` (SPEC §5.6), which the vectors pin.
 local encoding = require("genvm_policy.encoding")
 local identity = require("genvm_policy.identity")
 local prng = require("genvm_policy.prng")
@@ -54,9 +58,6 @@ local TEMPLATE_FORMAT = {
 local JSON_SYSTEM = "Answer with one valid JSON object and nothing else."
 local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
 local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
-local VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
-  "greybox_text", "greybox_image", "priority" }
-local MAX = 9007199254740991
 local null = encoding.null
 
 -- -- host helpers -------------------------------------------------------------
@@ -101,52 +102,6 @@ end
 
 -- -- the GenVM view ---------------------------------------------------------------
 
-local function view_int(t, key, lo)
-  if type(t) ~= "table" then return null end
-  local v = t[key]
-  if math.type(v) == "integer" and v >= lo and v <= MAX then return v end
-  return null
-end
-
-local function route_less(a, b)
-  if a.provider ~= b.provider then return encoding.bytes_less(a.provider, b.provider) end
-  return encoding.bytes_less(a.model, b.model)
-end
-
--- Every route of `__llm.providers` as a view route (SPEC §5.6), keyed by
--- provider NUL model: no order is needed until something is listed.
-local function live_index(providers)
-  local index = {}
-  for provider, backend in pairs(type(providers) == "table" and providers or {}) do  -- order-free: builds a keyed index
-    local meta = type(backend) == "table" and backend.meta or nil
-    local models = type(backend) == "table" and backend.models or nil
-    for model, spec in pairs(type(models) == "table" and models or {}) do  -- order-free: builds a keyed index
-      if type(spec) == "table" and spec.enabled ~= false then
-        local chains = type(spec.meta) == "table" and spec.meta.greybox or nil
-        index[provider .. "\0" .. model] = {
-          provider = provider, model = model,
-          json = spec.supports_json == true, image = spec.supports_image == true,
-          max_completion_tokens = spec.use_max_completion_tokens == true,
-          greybox_text = view_int(chains, "text", 0),
-          greybox_image = view_int(chains, "image", 0),
-          priority = view_int(type(meta) == "table" and meta or nil, "priority", -MAX),
-        }
-      end
-    end
-  end
-  return index
-end
-
--- The routes of `index` in route order (the stock path and the drift log only).
-local function sorted_routes(index, pick)
-  local routes = {}
-  for _, r in pairs(index) do  -- order-free: sorted right after
-    if pick == nil or pick[r] then routes[#routes + 1] = r end
-  end
-  table.sort(routes, route_less)
-  return routes
-end
-
 local function same_view(a, b)
   for _, k in ipairs(VIEW_FLAGS) do
     if a[k] ~= b[k] then return false end
@@ -158,7 +113,7 @@ local function same_view(a, b)
 end
 
 -- `(kept, unavailable, drift, extra)` of HOOK.md §4: one walk over the compiled
--- routes (already in route order) with hash look-ups, O(N), no sort.
+-- routes (already in route order) with look-ups in `catalog.view_index`, O(N), no sort.
 local function compare_views(compiled, index)
   local kept, unavailable, drift, seen, left = {}, {}, {}, {}, {}
   for i, c in ipairs(compiled) do
@@ -178,7 +133,7 @@ local function compare_views(compiled, index)
     if not seen[l] then left[l] = true end
   end
   local extra = {}
-  for n, l in ipairs(sorted_routes(index, left)) do extra[n] = { l.provider, l.model } end
+  for n, l in ipairs(catalog.view_routes(index, left)) do extra[n] = { l.provider, l.model } end
   return kept, unavailable, drift, extra
 end
 
@@ -258,12 +213,7 @@ local function load_policy(path, live, hash)
   end
   if hash ~= nil or #raw <= M.SMALL_CATALOG then
     local h = hash or sha256.sha256
-    local view = encoding.map({ version = cat.version, routes = encoding.array({}) })
-    for i, r in ipairs(routes) do
-      local v = {}
-      for _, k in ipairs(VIEW_KEYS) do v[k] = r[k] end
-      view.routes[i] = encoding.map(v)
-    end
+    local view = catalog.genvm_view({ value = cat })
     local ok3, vid = pcall(function() return digest_text("genvm-view", encoding.encode(view), h) end)
     if not ok3 or digest_text("catalog", part("catalog"), h) ~= ids.catalog
         or vid ~= ids["genvm-view"] then
@@ -291,12 +241,12 @@ end
 
 -- The stock fallback over the live view (HOOK.md §7).
 local function load_stock(index, hash)
-  local live = sorted_routes(index)
+  local view = catalog.view_from_providers(nil, index)
+  local live = view.routes
   local h = hash or sha256.sha256
   local routes = encoding.array({})
   local chains = false
   for i, v in ipairs(live) do
-    encoding.map(v)
     local r = { kind = "genvm", family = v.model, tier = null, price_in = null,
       price_out = null, context = null, has_tee = false, no_log = false,
       fields = encoding.map({}) }
@@ -306,7 +256,6 @@ local function load_stock(index, hash)
   end
   local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
     default_tier = null, fields = encoding.array({}), routes = routes })
-  local view = encoding.map({ version = 1, routes = encoding.array(live) })
   local name = chains and "stock-greybox" or "stock-default"
   local cid = digest_text("catalog", encoding.encode(cat), h)
   local value = {}
@@ -325,7 +274,7 @@ end
 --- Load the salt and the compiled policy once per VM (rule 1). Never raises.
 function M.load(paths)
   local providers = type(__llm) == "table" and __llm.providers or nil
-  local live = live_index(providers)
+  local live = catalog.view_index(providers)
   local hash = host_sha256()
   local salt, salt_fault, salt_why = read_salt(paths.salt)
   local vm, fault, why
@@ -448,8 +397,10 @@ local function provider_request(attempt, format, msg, images)
   }
 end
 
--- `(kind, status)` of a module error (SPEC §10.1, HOOK.md §9).
+-- `(kind, status)` of a decoded module error (SPEC §10.1, HOOK.md §9). A decoding
+-- that is not a table (a host that answers oddly) has no kind: `unknown`.
 local function failure_of(err)
+  if type(err) ~= "table" then return "unknown", nil end
   local causes = type(err.causes) == "table" and err.causes or {}
   local kind = type(causes[1]) == "string" and causes[1] or "unknown"
   local status = type(err.ctx) == "table" and err.ctx.status or nil
@@ -469,6 +420,17 @@ local function exhausted(remaining)
 end
 
 local RERAISE = setmetatable({}, { __name = "genvm-policy reraise" })
+
+-- The cascade's trace over the outcomes `given` (then success): the actions the plan
+-- took before a host function raised, for the record (HOOK.md §8). Pure: no host call.
+local function replay_trace(d, given)
+  local n = 0
+  local ok, outcome = pcall(cascade.run, d, function()
+    n = n + 1
+    return given[n] or cascade.success(nil)
+  end, nil)
+  return ok and outcome.trace or {}
+end
 
 -- The record of decision `d`: its request identity and seed commitment are the
 -- ones the decision identity covers, so each is hashed once per call.
@@ -533,36 +495,38 @@ function M.exec(vm, ctx, entry, args, remaining)
     log(record)
     return __llm.exhaust()
   end
-  local result, raised, seen = nil, nil, record.attempts
+  local result, raised, seen, given = nil, nil, record.attempts, {}
   local function call(attempt)
-    local step = { provider = attempt.provider, model = attempt.model }
+    -- Built first: a host filter that raises here leaves no attempt behind.
+    local sent = provider_request(attempt, request_value.format, msg, images)
+    local step = { provider = attempt.provider, model = attempt.model, result = "non_user",
+      action = "reraise" }
     seen[#seen + 1] = step
-    local ok, res = pcall(__llm.exec_prompt_in_provider, ctx,
-      provider_request(attempt, request_value.format, msg, images))
+    local ok, res = pcall(__llm.exec_prompt_in_provider, ctx, sent)
     if ok then
-      result, step.result = res, "ok"
-      return cascade.success(res.data)
+      result, step.result, step.action = res, "ok", nil
+      given[#seen] = cascade.success(nil)
+      return given[#seen]
     end
     raised = res
+    -- A raising decoder leaves the step `non_user`: the error was not decoded.
     local err = __dflt.as_user_error(res)
-    if err == nil then
-      step.result, step.action = "non_user", "reraise"
-      error(RERAISE, 0)
-    end
+    if err == nil then error(RERAISE, 0) end
     step.kind, step.status = failure_of(err)
-    local failure = cascade.failure(step.kind, step.status)
-    step.result = cascade.classify(failure)
-    return failure
+    given[#seen] = cascade.failure(step.kind, step.status)
+    step.result, step.action = cascade.classify(given[#seen]), nil
+    return given[#seen]
   end
   local function wait(ms)
     __dflt.sleep_seconds(milli(ms))
   end
   local ok, outcome = pcall(cascade.run, d, call, wait)
   if not ok and outcome ~= RERAISE then
-    error(outcome, 0)
+    raised = outcome  -- a host function (or the runtime) raised: end the call with it
   end
-  for i, step in ipairs(ok and outcome.trace or {}) do
-    seen[i].action = step.action
+  local trace = ok and outcome.trace or replay_trace(d, given)
+  for i, step in ipairs(seen) do
+    step.action = step.action or (trace[i] and trace[i].action)
   end
   return M.finish(record, ok and outcome or nil, result, raised, decision.identity(d))
 end

@@ -11,8 +11,8 @@
 --    run_policy.py's `wrap` builds: the given slots, `["true"]`,
 --    `["const", 0]`, `["argmax"]`, `[]` for the others, the default failure
 --    plan and 16 attempts.
--- 3. The GenVM view of a `__llm.providers` rendering is the hook's
---    projection (SPEC §5.6), restated here because the hook keeps it local.
+-- 3. The GenVM view of a `__llm.providers` rendering is the runtime's own
+--    `catalog.view_from_providers`, the projection the hook uses (SPEC §5.6).
 -- 4. Routes appear as `[provider, model]` in the order the runtime gives them.
 
 local encoding = require("genvm_policy.encoding")
@@ -21,9 +21,9 @@ local cascade = require("genvm_policy.cascade")
 local decision = require("genvm_policy.decision")
 local identity = require("genvm_policy.identity")
 local interpreter = require("genvm_policy.interpreter")
-local numeric = require("genvm_policy.numeric")
 local policy = require("genvm_policy.policy")
 local request = require("genvm_policy.request")
+local selection = require("genvm_policy.selection")
 
 local M = {}
 
@@ -57,62 +57,6 @@ local function wrap(slots)
   })
 end
 
--- -- the GenVM view (rule 3) --------------------------------------------------------
-
-local function view_int(t, key, lo)
-  if type(t) ~= "table" then
-    return null
-  end
-  local v = t[key]
-  if math.type(v) == "integer" and v >= lo and v <= numeric.MAX then
-    return v
-  end
-  return null
-end
-
-local function view_from_providers(providers)
-  local routes = {}
-  for provider, backend in pairs(providers) do
-    local meta = type(backend) == "table" and backend.meta or nil
-    local models = type(backend) == "table" and backend.models or nil
-    for model, spec in pairs(type(models) == "table" and models or {}) do
-      if type(spec) == "table" and spec.enabled ~= false then
-        local chains = type(spec.meta) == "table" and spec.meta.greybox or nil
-        routes[#routes + 1] = map({
-          provider = provider, model = model,
-          json = spec.supports_json == true, image = spec.supports_image == true,
-          max_completion_tokens = spec.use_max_completion_tokens == true,
-          greybox_text = view_int(chains, "text", 0),
-          greybox_image = view_int(chains, "image", 0),
-          priority = view_int(type(meta) == "table" and meta or nil, "priority", -numeric.MAX),
-        })
-      end
-    end
-  end
-  table.sort(routes, function(a, b)
-    if a.provider ~= b.provider then
-      return encoding.bytes_less(a.provider, b.provider)
-    end
-    return encoding.bytes_less(a.model, b.model)
-  end)
-  return map({ version = 1, routes = array(routes) })
-end
-
-local VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
-  "greybox_text", "greybox_image", "priority" }
-
-local function view_of_catalog(c)
-  local raw, routes = c.value.routes, {}
-  for i = 1, #raw do
-    local entry = {}
-    for _, key in ipairs(VIEW_KEYS) do
-      entry[key] = raw[i][key]
-    end
-    routes[i] = map(entry)
-  end
-  return map({ version = 1, routes = array(routes) })
-end
-
 --- The runners, built over runner.lua's input helpers `h` (`field`, `host`, `raw`).
 function M.runners(h)
   local field, host, raw = h.field, h.host, h.raw
@@ -124,12 +68,12 @@ function M.runners(h)
 
   local function run_catalog(data)
     if data.providers ~= nil then
-      local view = view_from_providers(host(data.providers))
+      local view = catalog.view_from_providers(host(data.providers))
       return map({ view = view, identity = identity.identity("genvm-view", view) })
     end
     local c = catalog.from_value(field(data, "catalog"))
     return map({ identity = catalog.catalog_identity(c),
-      view_identity = identity.identity("genvm-view", view_of_catalog(c)),
+      view_identity = identity.identity("genvm-view", catalog.genvm_view(c)),
       routes = #c.routes })
   end
 
@@ -178,7 +122,7 @@ function M.runners(h)
     for k = 1, #survivors do
       by_rank[survivors[k]] = values[k]
     end
-    local order = interpreter.select(b, survivors, by_rank, r, raw(field(data, "seed")))
+    local order = selection.select(b, survivors, by_rank, r, raw(field(data, "seed")))
     local out = {}
     for k = 1, #order do
       out[k] = pair(b.routes[order[k] + 1])
