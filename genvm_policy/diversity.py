@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import comb
 
-from genvm_policy.interpreter import Bound, filter_routes, mutate, score, select
+from genvm_policy.interpreter import Bound, filter_routes, mutate, score
 from genvm_policy.request import Request
+from genvm_policy.selection import select
 
 __all__ = [
     "BUCKET",

@@ -29,9 +29,10 @@ from genvm_policy.catalog import Catalog, build_catalog, catalog_value
 from genvm_policy.decision import decide
 from genvm_policy.encoding import decode, encode
 from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind, filter_routes, score, select
+from genvm_policy.interpreter import bind, filter_routes, score
 from genvm_policy.policy import Policy
 from genvm_policy.request import Request, make_request, request_value
+from genvm_policy.selection import select
 
 N = 1000
 TEXT = make_request(prompt_bytes=64)
@@ -69,6 +70,7 @@ local policy = require("genvm_policy.policy")
 local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local interpreter = require("genvm_policy.interpreter")
+local selection = require("genvm_policy.selection")
 local prng = require("genvm_policy.prng")
 local array, map = encoding.array, encoding.map
 
@@ -128,7 +130,7 @@ function D.whole(blob)
   for k = 1, #survivors do
     by_rank[survivors[k]] = values[k]
   end
-  local order = interpreter.select(b, survivors, by_rank, r, v.seed[1])
+  local order = selection.select(b, survivors, by_rank, r, v.seed[1])
   return encoding.encode(map({ ranks = array(order), counts = counts() }))
 end
 

@@ -24,6 +24,7 @@ local interpreter = require("genvm_policy.interpreter")
 local policy_mod = require("genvm_policy.policy")
 local prng = require("genvm_policy.prng")
 local request_mod = require("genvm_policy.request")
+local selection = require("genvm_policy.selection")
 
 local M = {}
 
@@ -42,7 +43,7 @@ function M.decide(catalog, policy, request, seed, catalog_id)
   for k = 1, #survivors do
     by_rank[survivors[k]] = values[k]
   end
-  local order = interpreter.select(b, survivors, by_rank, request, seed, policy.max_attempts)
+  local order = selection.select(b, survivors, by_rank, request, seed, policy.max_attempts)
   local ranks, routes = {}, {}
   for a = 1, math.min(#order, policy.max_attempts) do
     local route = b.routes[order[a] + 1]

@@ -1,25 +1,23 @@
---- The interpreter: filter, score, select and mutate over a bound catalog.
+--- The interpreter: bind, filter, score and mutate over a bound catalog.
 --
--- Spec: docs/SPEC.md §8 (Interpreter). Mirrors genvm_policy/interpreter.py.
+-- Spec: docs/SPEC.md §8 (Interpreter): binding, §8.1, §8.2 and §8.4.
+-- Mirrors genvm_policy/interpreter.py. Select (§8.3) is its own module,
+-- `genvm_policy.selection`, which calls `holds` and `score` from here.
 --
 -- Rules:
 -- 1. Routes are ranked once by (provider bytes, model bytes): the catalog's
 --    array order (catalog.lua rule 2), rank = index − 1. That rank is the
---    tie-break of every order below, and every sort key is an integer pair
+--    tie-break of every order, and every sort key is an integer pair
 --    compared by a total comparator: no string `<`, no host call inside.
 -- 2. Filter (§8.1): a rejected route's reason is the first child of the
 --    top-level `all` that fails (or the whole filter). A missing field value
 --    fails every comparison.
 -- 3. Score (§8.2): checked integer arithmetic over the surviving population;
 --    `normalize` maps `v` to `(v − lo) × R // (hi − lo)`, or `R` when `hi = lo`.
--- 4. Select (§8.3) returns the whole failover order, or with a limit `L` its
---    first `L` routes only: a limit stops draws and picks, never a tier or a
---    scorer (so it raises what the whole order raises). Random selectors draw
---    from `select/<op>/<n>`, `n` counting them in pre-order of evaluation.
--- 5. Mutate (§8.4) runs per attempt `a` (0-based): jitter on `p` draws from
+-- 4. Mutate (§8.4) runs per attempt `a` (0-based): jitter on `p` draws from
 --    `mutate/jitter/<p>/<a>`; the provider seed of attempt `a` is the `a`-th
 --    `u53()` of `attempt/seed`, read from block `a // 4`.
--- 6. `bind` checks the policy against the catalog before anything runs:
+-- 5. `bind` checks the policy against the catalog before anything runs:
 --    declared fields (`POL_FIELD`), constants exact at their field's scale
 --    (`NUM_INEXACT`, `NUM_RANGE`), declared `tier_at_least` tiers
 --    (`POL_TIER`), in pre-order (filter, score, select, each mutation;
@@ -86,7 +84,7 @@ end
 local NAMES_FIELD = { has = true, field = true, lt = true, le = true, eq = true, ge = true,
   gt = true }
 
--- Fail on the first field, tier or constant this catalog cannot serve (rule 6).
+-- Fail on the first field, tier or constant this catalog cannot serve (rule 5).
 local function check_names(policy, scales, tier_rank)
   local stack = {}
   for k = #policy.mutate, 1, -1 do
@@ -130,7 +128,7 @@ local function check_names(policy, scales, tier_rank)
 end
 
 --- Bind `policy` to `catalog` (rule 1): read each route's numeric fields once.
---- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 6) and `NUM_RANGE`, for
+--- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 5) and `NUM_RANGE`, for
 --- a constant or a built-in field the policy reads outside its bounds.
 function M.bind(catalog, policy)
   local cache = catalog.bound
@@ -382,158 +380,6 @@ function score(term, b, pop, req)
 end
 M.score = score
 
--- -- select (§8.3) -----------------------------------------------------------
-
--- Numbers the random selectors in evaluation order (rule 4).
-local function draw_stream(draws, op)
-  local label = "select/" .. op .. "/" .. draws.count
-  draws.count = draws.count + 1
-  return prng.stream(draws.seed, label)
-end
-
--- Sort `keys` (arrays {k1, k2}) ascending by (k1, k2): integers, a total order.
-local function key_less(x, y)
-  if x[1] ~= y[1] then
-    return x[1] < y[1]
-  end
-  return x[2] < y[2]
-end
-
-local function argmax(pop, scores, limit)
-  local keyed = {}
-  for k = 1, #pop do
-    keyed[k] = { -scores[pop[k]], pop[k] }
-  end
-  sort(keyed, key_less)
-  local out = {}
-  for k = 1, math.min(limit, #keyed) do
-    out[k] = keyed[k][2]
-  end
-  return out
-end
-
--- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
--- rank order: a picked route's weight becomes 0, the walk over those left.
-local function weighted(weights, pop, stream, limit)
-  local left, tree, total, n = {}, {}, 0, 0
-  for k = 1, #pop do
-    if weights[k] > 0 then
-      n = n + 1
-      left[n], tree[n] = { pop[k], weights[k] }, weights[k]
-      total = add(total, weights[k])
-    end
-  end
-  -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
-  for j = 1, n do
-    local up = j + (j & -j)
-    if up <= n then tree[up] = tree[up] + tree[j] end
-  end
-  local top, order = 1, {}
-  while top * 2 <= n do top = top * 2 end
-  for a = 1, math.min(limit, n) do
-    local r, at, step = stream:below(total), 0, top
-    while step > 0 do
-      if at + step <= n and tree[at + step] <= r then
-        at, r = at + step, r - tree[at + step]
-      end
-      step = step >> 1
-    end
-    -- The first `at` positions sum to at most the draw, one more exceeds it.
-    local pick, j = left[at + 1], at + 1
-    order[a], total = pick[1], total - pick[2]
-    while j <= n do
-      tree[j] = tree[j] - pick[2]
-      j = j + (j & -j)
-    end
-  end
-  return order
-end
-
--- `ranked` is argmax's first `limit + spread` routes: a later key is at least
--- `limit + spread`, above every key of the first `limit` positions; drawing in
--- position order takes the same prefix of the stream as the full order does.
-local function sample(spread, ranked, stream, limit)
-  if limit == 0 then return {} end
-  if spread == 0 then return ranked end
-  local keyed, out = {}, {}
-  for r = 1, #ranked do
-    -- key = position + draw; ties keep position order (the pair is unique).
-    keyed[r] = { (r - 1) + stream:below(spread + 1), r - 1, ranked[r] }
-  end
-  sort(keyed, key_less)
-  for k = 1, math.min(limit, #keyed) do
-    out[k] = keyed[k][3]
-  end
-  return out
-end
-
-local function select_term(term, b, pop, scores, req, draws, limit)
-  local op = term[1]
-  if op == "argmax" then
-    return argmax(pop, scores, limit)
-  elseif op == "chain" then
-    local where, out = {}, {}
-    for k = 1, #pop do
-      local route = b.routes[pop[k] + 1]
-      where[route.provider .. "\0" .. route.model] = pop[k]
-    end
-    local rows = term[2]
-    for k = 1, #rows do
-      local i = where[rows[k][1] .. "\0" .. rows[k][2]]
-      if i ~= nil and #out < limit then
-        out[#out + 1] = i
-      end
-    end
-    return out
-  elseif op == "greybox" then
-    local attr = req.needs_image and "greybox_image" or "greybox_text"
-    local keyed = {}
-    for k = 1, #pop do
-      local position = b.routes[pop[k] + 1][attr]
-      if position ~= nil then
-        keyed[#keyed + 1] = { position, pop[k] }
-      end
-    end
-    sort(keyed, key_less)
-    local out = {}
-    for k = 1, math.min(limit, #keyed) do
-      out[k] = keyed[k][2]
-    end
-    return out
-  elseif op == "top_k" then
-    return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
-  elseif op == "tiers" then
-    local placed, order = {}, {}
-    local rows = term[2]
-    for t = 1, #rows do
-      local members = {}
-      for k = 1, #pop do
-        local i = pop[k]
-        if not placed[i] and holds(rows[t][1], b, i, req) then
-          members[#members + 1], placed[i] = i, true
-        end
-      end
-      -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
-      local inner = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
-      for k = 1, #inner do
-        order[#order + 1] = inner[k]
-      end
-    end
-    return order
-  elseif op == "weighted" then
-    return weighted(score(term[2], b, pop, req), pop, draw_stream(draws, "weighted"), limit)
-  end
-  local ranked = argmax(pop, scores, limit + term[2]) -- "sample"
-  return sample(term[2], ranked, draw_stream(draws, "sample"), limit)
-end
-
---- The failover order of the surviving ranks `pop`, best first; `scores`
---- maps rank -> score. With `limit`, only the first `limit` routes (rule 4).
-function M.select(b, pop, scores, req, seed, limit)
-  return select_term(b.policy.select, b, pop, scores, req, { seed = seed, count = 0 },
-    limit or #pop)
-end
-
 -- -- mutate (§8.4) -----------------------------------------------------------
 
 --- The canonical map of one attempt's parameters (§9).
@@ -578,7 +424,7 @@ local function apply(terms, first, b, i, attempt, req, seed, state, streams)
   end
 end
 
---- The `attempt`-th `u53()` of the stream `attempt/seed` (rule 5): four per block.
+--- The `attempt`-th `u53()` of the stream `attempt/seed` (rule 4): four per block.
 function M.provider_seed(seed, attempt)
   local block = prng.stream_block(seed, "attempt/seed", attempt // 4)
   local hi, lo = unpack(">I4I4", block, attempt % 4 * 8 + 1)
@@ -586,7 +432,7 @@ function M.provider_seed(seed, attempt)
 end
 
 --- Apply the mutate slot for attempt `attempt` (0-based) on route rank `i`
---- (rule 5); a pure function of its arguments.
+--- (rule 4); a pure function of its arguments.
 function M.mutate(b, i, attempt, req, seed)
   local state = { temperature = req.temperature, max_tokens = req.max_tokens,
     use_max_completion_tokens = false, text_filters = {} }

@@ -1,0 +1,184 @@
+--- Select: the failover order of the surviving routes, best first.
+--
+-- Spec: docs/SPEC.md §8.3 (Select). Mirrors genvm_policy/selection.py.
+--
+-- Rules:
+-- 1. Every order is total: `argmax` by (score descending, rank), `greybox` by
+--    (position, rank), `sample` by (key, position): integer pairs under a
+--    total comparator, no string `<`, no host call inside. `chain` keeps its
+--    list order and `tiers` the order of its rows. Rank is the bound
+--    catalog's (interpreter rule 1).
+-- 2. Random selectors draw from `select/<op>/<n>`, `n` counting them in
+--    pre-order of evaluation (every tier's selector is evaluated).
+-- 3. The limit rule: with a limit `L`, the first `L` routes of the whole
+--    order only. A limit stops draws and picks, never a tier or a scorer (so
+--    it raises what the whole order raises); `top_k k X` gives `X` the limit
+--    `min(k, L)`, a tier the limit left after the tiers before it.
+-- 4. `weighted` draws `min(L, routes with weight > 0)` times through a
+--    Fenwick tree over the weights in rank order; `Σw` is a checked sum.
+-- 5. `sample` draws only for the first `L + spread` positions of argmax's
+--    order: a later position cannot reach the first `L` places.
+
+local interpreter = require("genvm_policy.interpreter")
+local numeric = require("genvm_policy.numeric")
+local prng = require("genvm_policy.prng")
+
+local M = {}
+
+local add = numeric.add
+local holds, score = interpreter.holds, interpreter.score
+local sort = table.sort
+
+-- -- select (§8.3) -----------------------------------------------------------
+
+-- Numbers the random selectors in evaluation order (rule 2).
+local function draw_stream(draws, op)
+  local label = "select/" .. op .. "/" .. draws.count
+  draws.count = draws.count + 1
+  return prng.stream(draws.seed, label)
+end
+
+-- Sort `keys` (arrays {k1, k2}) ascending by (k1, k2): integers, a total order.
+local function key_less(x, y)
+  if x[1] ~= y[1] then
+    return x[1] < y[1]
+  end
+  return x[2] < y[2]
+end
+
+local function argmax(pop, scores, limit)
+  local keyed = {}
+  for k = 1, #pop do
+    keyed[k] = { -scores[pop[k]], pop[k] }
+  end
+  sort(keyed, key_less)
+  local out = {}
+  for k = 1, math.min(limit, #keyed) do
+    out[k] = keyed[k][2]
+  end
+  return out
+end
+
+-- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
+-- rank order: a picked route's weight becomes 0, the walk over those left.
+local function weighted(weights, pop, stream, limit)
+  local left, tree, total, n = {}, {}, 0, 0
+  for k = 1, #pop do
+    if weights[k] > 0 then
+      n = n + 1
+      left[n], tree[n] = { pop[k], weights[k] }, weights[k]
+      total = add(total, weights[k])
+    end
+  end
+  -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
+  for j = 1, n do
+    local up = j + (j & -j)
+    if up <= n then tree[up] = tree[up] + tree[j] end
+  end
+  local top, order = 1, {}
+  while top * 2 <= n do top = top * 2 end
+  for a = 1, math.min(limit, n) do
+    local r, at, step = stream:below(total), 0, top
+    while step > 0 do
+      if at + step <= n and tree[at + step] <= r then
+        at, r = at + step, r - tree[at + step]
+      end
+      step = step >> 1
+    end
+    -- The first `at` positions sum to at most the draw, one more exceeds it.
+    local pick, j = left[at + 1], at + 1
+    order[a], total = pick[1], total - pick[2]
+    while j <= n do
+      tree[j] = tree[j] - pick[2]
+      j = j + (j & -j)
+    end
+  end
+  return order
+end
+
+-- `ranked` is argmax's first `limit + spread` routes: a later key is at least
+-- `limit + spread`, above every key of the first `limit` positions; drawing in
+-- position order takes the same prefix of the stream as the full order does.
+local function sample(spread, ranked, stream, limit)
+  if limit == 0 then return {} end
+  if spread == 0 then return ranked end
+  local keyed, out = {}, {}
+  for r = 1, #ranked do
+    -- key = position + draw; ties keep position order (the pair is unique).
+    keyed[r] = { (r - 1) + stream:below(spread + 1), r - 1, ranked[r] }
+  end
+  sort(keyed, key_less)
+  for k = 1, math.min(limit, #keyed) do
+    out[k] = keyed[k][3]
+  end
+  return out
+end
+
+local function select_term(term, b, pop, scores, req, draws, limit)
+  local op = term[1]
+  if op == "argmax" then
+    return argmax(pop, scores, limit)
+  elseif op == "chain" then
+    local where, out = {}, {}
+    for k = 1, #pop do
+      local route = b.routes[pop[k] + 1]
+      where[route.provider .. "\0" .. route.model] = pop[k]
+    end
+    local rows = term[2]
+    for k = 1, #rows do
+      local i = where[rows[k][1] .. "\0" .. rows[k][2]]
+      if i ~= nil and #out < limit then
+        out[#out + 1] = i
+      end
+    end
+    return out
+  elseif op == "greybox" then
+    local attr = req.needs_image and "greybox_image" or "greybox_text"
+    local keyed = {}
+    for k = 1, #pop do
+      local position = b.routes[pop[k] + 1][attr]
+      if position ~= nil then
+        keyed[#keyed + 1] = { position, pop[k] }
+      end
+    end
+    sort(keyed, key_less)
+    local out = {}
+    for k = 1, math.min(limit, #keyed) do
+      out[k] = keyed[k][2]
+    end
+    return out
+  elseif op == "top_k" then
+    return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
+  elseif op == "tiers" then
+    local placed, order = {}, {}
+    local rows = term[2]
+    for t = 1, #rows do
+      local members = {}
+      for k = 1, #pop do
+        local i = pop[k]
+        if not placed[i] and holds(rows[t][1], b, i, req) then
+          members[#members + 1], placed[i] = i, true
+        end
+      end
+      -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
+      local inner = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
+      for k = 1, #inner do
+        order[#order + 1] = inner[k]
+      end
+    end
+    return order
+  elseif op == "weighted" then
+    return weighted(score(term[2], b, pop, req), pop, draw_stream(draws, "weighted"), limit)
+  end
+  local ranked = argmax(pop, scores, limit + term[2]) -- "sample"
+  return sample(term[2], ranked, draw_stream(draws, "sample"), limit)
+end
+
+--- The failover order of the surviving ranks `pop`, best first; `scores`
+--- maps rank -> score. With `limit`, only the first `limit` routes (rule 3).
+function M.select(b, pop, scores, req, seed, limit)
+  return select_term(b.policy.select, b, pop, scores, req, { seed = seed, count = 0 },
+    limit or #pop)
+end
+
+return M
