@@ -29,6 +29,8 @@ Path = tuple[str | int, ...]
 
 # code -> raised when.  Grouped by the spec section that owns the rule.
 CODES: dict[str, str] = {
+    # -- command line -----------------------------------------------------
+    "CLI_USAGE": "command-line options are combined in a way the command does not accept",
     # -- §1 numeric --------------------------------------------------------
     "NUM_SYNTAX": "a decimal or integer text does not follow the number grammar",
     "NUM_INEXACT": "a decimal needs more fractional digits than its quantity's scale",

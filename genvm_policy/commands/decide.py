@@ -163,12 +163,60 @@ def render(request: Request, d: Decision) -> str:
     return "\n".join(lines)
 
 
+# `--runtime` names: the reference, and the Lua runtime in lupa's Lua 5.3 / 5.4
+# states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds).
+RUNTIMES = ("python", "lua53", "lua54", "lua")
+
+
+def lua_report(
+    version: str, catalog: Catalog, policy: Policy, request: Request, seed: bytes
+) -> dict[str, Any]:
+    """The decision report computed by the Lua runtime (`dispatch/`) in `version`.
+
+    The inputs cross as canonical CBOR and the report comes back the same way,
+    so the printed JSON is built from the same value whatever the runtime.
+    """
+    from genvm_policy.catalog import catalog_value
+    from genvm_policy.encoding import decode, encode
+    from genvm_policy.request import request_value
+    from genvm_policy.runtimes import vector_runner
+
+    case = {
+        "catalog": catalog_value(catalog),
+        "policy": policy.value,
+        "request": request_value(request),
+        "seed": seed,
+    }
+    result = decode(vector_runner(version)("decision", encode(case)))
+    assert isinstance(result, dict)
+    if "error" in result:
+        error = result["error"]
+        assert isinstance(error, dict)
+        raise PolicyError(
+            str(error["code"]),
+            [p for p in error["path"] if isinstance(p, str | int)],
+            f"the Lua runtime ({version}) refused the decision",
+        )
+    report = result["output"]
+    assert isinstance(report, dict)
+    return report
+
+
 def _decide(args: argparse.Namespace) -> int:
     catalog, policy, catalog_id = inputs(args)
     request = request_of(args) or make_request()
-    d = decide(catalog, policy, request, seed_of(args), catalog_id=catalog_id)
+    seed = seed_of(args)
+    d = decide(catalog, policy, request, seed, catalog_id=catalog_id)
+    runtime = "lua53" if args.runtime == "lua" else args.runtime
+    if runtime != "python" and not args.json:
+        raise PolicyError(
+            "CLI_USAGE", ("--runtime",), "`--runtime` other than python needs `--json`"
+        )
     if args.json:
-        report = decision_report(d)
+        if runtime == "python":
+            report = decision_report(d)
+        else:
+            report = lua_report(runtime, catalog, policy, request, seed)
         report["request"] = {
             "entry": request.entry,
             "format": request.format,
@@ -192,4 +240,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_request_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="python",
+        help="which runtime decides: the Python reference (default), or the Lua runtime in "
+        "Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4; the JSON is byte-identical",
+    )
     parser.set_defaults(handler=_decide)

@@ -1,0 +1,49 @@
+"""`decide --json --runtime …` prints byte-identical JSON in every runtime (issue 10)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / "examples" / "node"
+POLICIES = [*sorted(str(p) for p in (ROOT / "examples" / "policies").iterdir()), "stock-greybox"]
+REQUESTS = {
+    "cheap-first.yaml": ["--entry", "prompt", "--format", "json"],
+    "jittered.toml": ["--entry", "EqNonComparativeLeader", "--images", "1"],
+    "stock-chain.yaml": ["--format", "text", "--images", "2"],
+    "tee-only.yaml": ["--entry", "EqComparative"],
+    "stock-greybox": ["--entry", "EqNonComparativeValidator", "--prompt-bytes", "4096"],
+}
+
+
+def decide(policy: str, runtime: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = [
+        sys.executable, "-m", "genvm_policy.cli", "decide",
+        "--catalog", str(NODE / "genvm-module-llm.yaml"),
+        "--overlay", str(NODE / "overlay.yaml"),
+        "--policy", policy, "--seed", "5eed00ff", "--runtime", runtime,
+        *REQUESTS[Path(policy).name], *extra,
+    ]  # fmt: skip
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).name)
+def test_every_runtime_prints_the_same_bytes(policy: str) -> None:
+    outputs = {}
+    for runtime in ("python", "lua53", "lua54"):
+        got = decide(policy, runtime, "--json")
+        assert got.returncode == 0, got.stderr
+        outputs[runtime] = got.stdout
+    assert outputs["python"].startswith('{"attempts":[')
+    assert outputs["lua53"] == outputs["python"]
+    assert outputs["lua54"] == outputs["python"]
+
+
+def test_a_lua_runtime_needs_json() -> None:
+    got = decide("stock-greybox", "lua")
+    assert got.returncode == 2
+    assert "CLI_USAGE" in got.stderr and "Traceback" not in got.stderr
