@@ -171,7 +171,13 @@ def _pick_version(node_root: Path, versions: list[str], version_dir: str | None)
 
 def _locate(path: Path, version_dir: str | None) -> tuple[Path, str | None]:
     if not path.exists():
-        raise PolicyError("NODE_NOT_GENVM", (str(path),), f"`{path}` does not exist")
+        raise PolicyError(
+            "NODE_NOT_GENVM",
+            (str(path),),
+            f"`{path}` does not exist",
+            "give the node root (e.g. /opt/genlayer-node), one version folder of it, "
+            "or a GenVM tree",
+        )
     if version_dir is None and _is_tree(path):
         return path, None
     if version_dir is None and _is_tree(path / GENVM_IN_VERSION):
