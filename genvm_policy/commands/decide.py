@@ -17,7 +17,14 @@ from genvm_policy.decision import Decision, decide, decision_report
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import format_units
 from genvm_policy.policy import OPS, Policy, Term
-from genvm_policy.request import ENTRIES, FORMATS, Request, make_request, request_from_value
+from genvm_policy.request import (
+    ENTRIES,
+    FORMATS,
+    Request,
+    make_request,
+    request_from_value,
+    request_value,
+)
 from genvm_policy.sources import load_document
 
 __all__ = ["DEFAULT_SEED", "add_request_options", "register", "render", "request_of"]
@@ -217,14 +224,7 @@ def _decide(args: argparse.Namespace) -> int:
             report = decision_report(d)
         else:
             report = lua_report(runtime, catalog, policy, request, seed)
-        report["request"] = {
-            "entry": request.entry,
-            "format": request.format,
-            "images": request.images,
-            "prompt_bytes": request.prompt_bytes,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
+        report["request"] = request_value(request)
         print(json.dumps(report, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
     else:
         print(render(request, d))
