@@ -1,14 +1,18 @@
-"""`hook_start` and `hook_call` rows: the bundled hook under the GenVM fake (tests/genvmfake).
+"""`hook_start` and `hook_call` rows: the bundled hook, measured by itself.
 
 Each size gets a temporary node: GenVM's LLM config, the compiled policy
 (`stock-greybox` bound to that catalog), a salt and the hook bundled for those
-paths (`genvm_policy.bundle`). `hook_start` is building one fake VM that loads
-the hook (runtime, compiled policy, identity checks, the GenVM view); `hook_call`
-is one `ExecPrompt` whose provider answers at once, minus the median of
-`baseline_hook.lua` (one forwarded provider call, nothing else) under the same
-fake, so the row is the hook's own cost, not the fake's. `hook_start` times
-only running the hook's chunk inside a fake VM already built (with the
-baseline hook, untimed): the fake's own set-up is outside the clock.
+paths (`genvm_policy.bundle`). The judged rows run the hook in a plain
+GenVM-sandboxed `lua53` state under `plain_host.lua`, a minimal host written in
+Lua (providers, a provider that answers at once, no host hash: pure-Lua hashing,
+the worst case on a node). `hook_start` times running the hook's chunk in a
+fresh state whose host is already installed (runtime, compiled policy, identity
+checks, the GenVM view); `hook_call` is one `ExecPrompt` minus the median of
+`baseline_hook.lua` (one forwarded provider call) under the same host.
+
+Rows labelled `genvm-fake v2-new` run the same way under the GenVM fake
+(tests/genvmfake): its host functions, `sha2_256` included, are Python reached
+through lupa, which GenVM's native host is not, so those rows carry no target.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from benchmarks.harness import Budget, Timing, time_calls
 from benchmarks.report import Row
 from genvm_policy.builtin import builtin
 from genvm_policy.catalog import Catalog
-from genvm_policy.runtimes import DISPATCH, ROOT
+from genvm_policy.runtimes import DISPATCH, ROOT, new_state
 
 __all__ = ["hook_missing", "measure"]
 
@@ -80,26 +84,127 @@ def _node(root: Path, catalog: Catalog, routes: int) -> tuple[Path, Path, dict[s
     return cfg, hook, env
 
 
-def _net(real: Timing, base: Timing) -> tuple[float, float]:
-    return real.median_us - base.median_us, real.p95_us - base.median_us
+FAKE = "genvm-fake v2-new"
+"""The `host` label of rows measured under the GenVM fake (no target: see the docstring)."""
 
 
 def measure(
     built: dict[int, Catalog], call_size: int, start_sizes: list[int], quick: bool
 ) -> list[Row]:
-    """The hook rows; each says why when the hook cannot run yet."""
-    why = hook_missing()
-    if why is None:
-        try:
-            return _measure(built, call_size, start_sizes, quick)
-        except Exception as exc:  # any failure of the hook or the fake becomes the rows' reason
-            why = "hook failed under the GenVM fake: " + " ".join(str(exc).split())[:160]
-    rows = [Row("hook_call", "lua53", call_size, "stock-greybox", why=why)]
-    rows += [Row("hook_start", "lua53", n, "stock-greybox", why=why) for n in start_sizes]
+    """The hook rows, plain host then fake; each says why when the hook cannot run yet."""
+    rows: list[Row] = []
+    for host, run in (("plain", _measure_plain), (FAKE, _measure_fake)):
+        why = hook_missing()
+        if why is None:
+            try:
+                rows += run(built, call_size, start_sizes, quick)
+                continue
+            except Exception as exc:  # any failure of the hook or its host becomes the reason
+                why = f"hook failed under the {host} host: " + " ".join(str(exc).split())[:160]
+        rows.append(_row("hook_call", call_size, host, why=why))
+        rows += [_row("hook_start", n, host, why=why) for n in start_sizes]
     return rows
 
 
-def _measure(
+def _row(name: str, routes: int, host: str, timing: Timing | None = None, *,
+         base: Timing | None = None, why: str | None = None) -> Row:
+    policy = "stock-greybox" if host == "plain" else f"stock-greybox ({host})"
+    extra: dict[str, Any] = {"host": host}
+    if timing is None:
+        return Row(name, "lua53", routes, policy, why=why, extra=extra)
+    median, p95 = timing.median_us, timing.p95_us
+    if base is not None:
+        median, p95 = median - base.median_us, p95 - base.median_us
+        extra["baseline_us"] = base.median_us
+    return Row(name, "lua53", routes, policy, median, p95, None, len(timing.samples),
+               extra=extra)
+
+
+def _budget(quick: bool) -> Budget:
+    return Budget(warmup=5, samples=50 if quick else 300, seconds=1.0 if quick else 5.0)
+
+
+def _start_samples(quick: bool, routes: int) -> int:
+    return 1 if quick or routes > 1000 else 5
+
+
+def _providers(routes: int) -> dict[str, Any]:
+    """`__llm.providers` as GenVM's V2 line shows the config: enabled parts, no keys or hosts."""
+    out: dict[str, Any] = {}
+    for name, spec in catalogs.node_config(routes)["backends"].items():  # type: ignore[attr-defined]
+        if not spec.get("enabled", True):
+            continue
+        models = {
+            mid: {"enabled": True, "supports_json": bool(m.get("supports_json", False)),
+                  "supports_image": bool(m.get("supports_image", False)),
+                  "use_max_completion_tokens": bool(m.get("use_max_completion_tokens", False)),
+                  "meta": m.get("meta")}
+            for mid, m in spec["models"].items() if m.get("enabled", True)
+        }
+        out[name] = {"models": models, "meta": spec.get("meta")}
+    return out
+
+
+def _plain_state(routes: int) -> Any:
+    """A fresh sandboxed `lua53` state with the Lua host installed."""
+    lua = new_state("lua53")
+    host = (_HERE / "plain_host.lua").read_text(encoding="utf-8")
+    lua.execute(host, lua.table_from(_providers(routes), recursive=True))
+    return lua
+
+
+def _run_chunk(lua: Any, hook: Path) -> None:
+    """Run `hook` as GenVM does: one chunk named after its file, at top level."""
+    chunk = lua.globals().load(hook.read_text(encoding="utf-8"), "@" + hook.name)
+    if isinstance(chunk, tuple):
+        raise RuntimeError(f"loading {hook.name}: {chunk[1]}")
+    chunk()
+
+
+# One session's `ExecPrompt` as a closure: the timed call crosses no arguments.
+_CALL = """
+local ctx = { genvm_id = "bench", host_data = { tx_id = "0x01",
+  node_address = "0x00000000000000000000000000000000000000aa" } }
+local args = { prompt = "Summarise the transaction in one line.", response_format = "text",
+  images = {} }
+return function()
+  local answer = ExecPrompt(ctx, args, 1000000)
+  assert(type(answer) == "table" and answer.data == "ok", "ExecPrompt did not answer")
+end
+"""
+
+
+def _call_of(routes: int, hook: Path) -> Any:
+    lua = _plain_state(routes)
+    _run_chunk(lua, hook)
+    return lua.execute(_CALL)
+
+
+def _measure_plain(
+    built: dict[int, Catalog], call_size: int, start_sizes: list[int], quick: bool
+) -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="genvm-policy-bench-") as tmp:
+        for n in start_sizes:
+            _, hook, _ = _made(tmp, built, n)
+            times = []
+            for _ in range(_start_samples(quick, n)):
+                lua = _plain_state(n)
+                start = time.perf_counter_ns()
+                _run_chunk(lua, hook)
+                times.append(time.perf_counter_ns() - start)
+            rows.append(_row("hook_start", n, "plain", Timing(tuple(times))))
+        _, hook, _ = _made(tmp, built, call_size)
+        real = _call_of(call_size, hook)
+        base = _call_of(call_size, _HERE / "baseline_hook.lua")
+        budget = _budget(quick)
+        r = time_calls(lambda _: real(), budget)
+        b = time_calls(lambda _: base(), budget)
+        rows.insert(0, _row("hook_call", call_size, "plain", r, base=b))
+    return rows
+
+
+def _measure_fake(
     built: dict[int, Catalog], call_size: int, start_sizes: list[int], quick: bool
 ) -> list[Row]:
     fake = _fake()
@@ -108,20 +213,16 @@ def _measure(
     with tempfile.TemporaryDirectory(prefix="genvm-policy-bench-") as tmp:
         for n in start_sizes:
             cfg, hook, env = _made(tmp, built, n)
-            samples = 1 if quick or n > 1000 else 5
-            timing = _start_times(fake, baseline, hook, cfg, env, samples)
-            rows.append(Row("hook_start", "lua53", n, "stock-greybox", timing.median_us,
-                            timing.p95_us, None, len(timing.samples)))
+            timing = _start_times(fake, baseline, hook, cfg, env, _start_samples(quick, n))
+            rows.append(_row("hook_start", n, FAKE, timing))
         cfg, hook, env = _made(tmp, built, call_size)
         vm = fake.FakeGenVM(hook, cfg, profile="v2-new", env=env)
         ref = fake.FakeGenVM(baseline, cfg, profile="v2-new", env=env)
         session, ref_session = vm.session(), ref.session()
-        budget = Budget(warmup=5, samples=50 if quick else 300, seconds=1.0 if quick else 5.0)
+        budget = _budget(quick)
         real = time_calls(lambda _: _ok(session.call("ExecPrompt", _PROMPT)), budget)
         base = time_calls(lambda _: _ok(ref_session.call("ExecPrompt", _PROMPT)), budget)
-        median, p95 = _net(real, base)
-        rows.insert(0, Row("hook_call", "lua53", call_size, "stock-greybox", median, p95, None,
-                           len(real.samples), extra={"fake_baseline_us": base.median_us}))
+        rows.insert(0, _row("hook_call", call_size, FAKE, real, base=base))
     return rows
 
 

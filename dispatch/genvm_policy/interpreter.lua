@@ -37,6 +37,7 @@ local M = {}
 
 local add, sub, mul, neg, floordiv = numeric.add, numeric.sub, numeric.mul, numeric.neg,
   numeric.floordiv
+local MAX = numeric.MAX
 local BUILTIN_FIELDS, PARAMS = policy_mod.BUILTIN_FIELDS, policy_mod.PARAMS
 local sort, unpack = table.sort, string.unpack
 
@@ -176,7 +177,7 @@ function M.bind(catalog, policy)
     values[r] = row
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
-    tier_rank = catalog.tier_rank }
+    tier_rank = catalog.tier_rank, consts = {} }
   cache[policy] = b
   return b
 end
@@ -250,7 +251,14 @@ function holds(term, b, i, req)
     return field(b, i, term[2]) ~= nil
   elseif op == "lt" or op == "le" or op == "eq" or op == "ge" or op == "gt" then
     local value = field(b, i, term[2])
-    return value ~= nil and holds_compare(op, value, units(term[3], b.scales[term[2]]))
+    if value == nil then return false end
+    -- The constant in field units, once per bound policy, not once per route.
+    local c = b.consts[term]
+    if c == nil then
+      c = units(term[3], b.scales[term[2]])
+      b.consts[term] = c
+    end
+    return holds_compare(op, value, c)
   elseif op == "format_in" then
     return contains(term[2], req.format)
   elseif op == "entry_in" then
@@ -372,8 +380,20 @@ function score(term, b, pop, req)
       lo = out[k] < lo and out[k] or lo
       hi = out[k] > hi and out[k] or hi
     end
-    for k = 1, n do
-      out[k] = hi == lo and term[2] or floordiv(mul(sub(out[k], lo), term[2]), sub(hi, lo))
+    local to = term[2]
+    if hi == lo then
+      for k = 1, n do out[k] = to end
+      return out
+    end
+    -- 0 ≤ v − lo ≤ hi − lo for every v: when (hi − lo) × R is in range, so is each
+    -- step, and the checked loop below could not raise; it runs only when one may.
+    local span = hi - lo
+    if span <= MAX and (to == 0 or span <= MAX // (to < 0 and -to or to)) then
+      for k = 1, n do out[k] = (out[k] - lo) * to // span end
+    else
+      for k = 1, n do
+        out[k] = floordiv(mul(sub(out[k], lo), to), sub(hi, lo))
+      end
     end
   end
   return out

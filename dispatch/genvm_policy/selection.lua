@@ -46,17 +46,46 @@ local function key_less(x, y)
   return x[2] < y[2]
 end
 
+-- Above this limit a full sort is cheaper than insertion into the kept prefix.
+local PARTIAL_MAX = 32
+
+-- The `limit` smallest pairs `(x[k], y[k])`, k = 1 … n, ascending, as their `y`s.
+-- The `y`s are distinct ranks, so the order is total (rule 1). For small limits
+-- (every decision's `max_attempts`) the pairs are kept in a sorted prefix of at
+-- most `limit`: about one comparison per route, no pair table, no comparator call.
+local function smallest(x, y, n, limit)
+  if limit > n then limit = n end
+  if limit <= 0 then return {} end
+  if limit > PARTIAL_MAX then
+    local keyed, out = {}, {}
+    for k = 1, n do keyed[k] = { x[k], y[k] } end
+    sort(keyed, key_less)
+    for k = 1, limit do out[k] = keyed[k][2] end
+    return out
+  end
+  local bx, by, m = {}, {}, 0
+  for k = 1, n do
+    local a, b = x[k], y[k]
+    local last = bx[m]
+    if m < limit or a < last or (a == last and b < by[m]) then
+      local j = m < limit and m + 1 or m
+      m = j
+      while j > 1 and (bx[j - 1] > a or (bx[j - 1] == a and by[j - 1] > b)) do
+        bx[j], by[j] = bx[j - 1], by[j - 1]
+        j = j - 1
+      end
+      bx[j], by[j] = a, b
+    end
+  end
+  return by
+end
+
 local function argmax(pop, scores, limit)
-  local keyed = {}
+  local x = {}
   for k = 1, #pop do
-    keyed[k] = { -scores[pop[k]], pop[k] }
+    x[k] = -scores[pop[k]]
   end
-  sort(keyed, key_less)
-  local out = {}
-  for k = 1, math.min(limit, #keyed) do
-    out[k] = keyed[k][2]
-  end
-  return out
+  return smallest(x, pop, #pop, limit)
 end
 
 -- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
@@ -134,19 +163,15 @@ local function select_term(term, b, pop, scores, req, draws, limit)
     return out
   elseif op == "greybox" then
     local attr = req.needs_image and "greybox_image" or "greybox_text"
-    local keyed = {}
+    local routes, x, y, n = b.routes, {}, {}, 0
     for k = 1, #pop do
-      local position = b.routes[pop[k] + 1][attr]
+      local position = routes[pop[k] + 1][attr]
       if position ~= nil then
-        keyed[#keyed + 1] = { position, pop[k] }
+        n = n + 1
+        x[n], y[n] = position, pop[k]
       end
     end
-    sort(keyed, key_less)
-    local out = {}
-    for k = 1, math.min(limit, #keyed) do
-      out[k] = keyed[k][2]
-    end
-    return out
+    return smallest(x, y, n, limit)
   elseif op == "top_k" then
     return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then
