@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 from genvm_policy.admission_terms import decimal_units
@@ -50,6 +51,7 @@ __all__ = [
     "filter_routes",
     "holds",
     "mutate",
+    "predicate",
     "provider_seed",
     "score",
 ]
@@ -57,13 +59,7 @@ __all__ = [
 Pred = Callable[[int, Request], bool]
 """A compiled predicate: does it hold for (route rank, request)."""
 
-COMPARE: dict[str, Callable[[int, int], bool]] = {
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "eq": lambda a, b: a == b,
-    "ge": lambda a, b: a >= b,
-    "gt": lambda a, b: a > b,
-}
+COMPARE: dict[str, Callable[[int, int], bool]] = {"lt": lt, "le": le, "eq": eq, "ge": ge, "gt": gt}
 
 
 @dataclass(frozen=True)
@@ -173,13 +169,13 @@ def _fields_used(value: object) -> set[str]:
 # -- filter (§8.1) -----------------------------------------------------------
 def holds(term: Term, b: Bound, i: int, req: Request) -> bool:
     """Whether predicate `term` holds for route `i` under request `req`."""
-    return _predicate(term, b)(i, req)
+    return predicate(term, b)(i, req)
 
 
-def _predicate(term: Term, b: Bound) -> Pred:
+def predicate(term: Term, b: Bound) -> Pred:
+    """`holds(term, b, i, req)` as `f(i, req)`, built once per term of `b.policy`."""
     fn = b.preds.get(id(term))
     if fn is None:
-        # Built once per bound policy: the term lives in `b.policy`, so its id is stable.
         fn = b.preds[id(term)] = _compile(term, b)
     return fn
 
@@ -204,6 +200,10 @@ def _compile(term: Term, b: Bound) -> Pred:
         pairs = {(p, m) for p, m in term[1]}
         return lambda i, req: (routes[i].provider, routes[i].model) in pairs
     if op == "tier_at_least":
+        rank = b.tier_rank
+        if term[1] in rank and all(r.tier is None or r.tier in rank for r in routes):
+            tiers = [r.tier is not None and rank[r.tier] >= rank[term[1]] for r in routes]
+            return lambda i, req: tiers[i]  # every rank is known: nothing can raise
         return lambda i, req: _tier_at_least(b, routes[i].tier, term[1])
     if op == "has":
         return lambda i, req: values[i].get(term[1]) is not None
@@ -244,7 +244,7 @@ def filter_routes(b: Bound, req: Request) -> tuple[list[int], list[tuple[int, Te
     """Split route ranks into survivors and (rejected, first failing predicate) (rule 2)."""
     top = b.policy.filter
     parts = top[1:] if top[0] == "all" else [top]
-    checks = [(part, _predicate(part, b)) for part in parts]
+    checks = [(part, predicate(part, b)) for part in parts]
     survivors: list[int] = []
     rejected: list[tuple[int, Term]] = []
     for i in range(len(b.routes)):
@@ -295,7 +295,7 @@ def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
         return out
     if op == "gate":
         inner = score(term[2], b, pop, req)
-        gate = _predicate(term[1], b)
+        gate = predicate(term[1], b)
         return [v if gate(i, req) else 0 for i, v in zip(pop, inner, strict=True)]
     inner = score(term[2], b, pop, req)  # "normalize", the last scorer op
     if not inner:

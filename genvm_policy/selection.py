@@ -25,7 +25,7 @@ Rules:
 
 from __future__ import annotations
 
-from genvm_policy.interpreter import Bound, holds, score
+from genvm_policy.interpreter import Bound, predicate, score
 from genvm_policy.numeric import MAX, add
 from genvm_policy.policy import Term
 from genvm_policy.prng import Stream
@@ -93,7 +93,8 @@ def _select(
         placed: set[int] = set()
         order: list[int] = []
         for pred, inner in term[1]:
-            members = [i for i in pop if i not in placed and holds(pred, b, i, req)]
+            fn = predicate(pred, b)
+            members = [i for i in pop if i not in placed and fn(i, req)]
             placed.update(members)
             # A full order still runs the later tiers (limit 0): their scorers
             # raise as before and their selectors keep their numbers (rules 2, 3).

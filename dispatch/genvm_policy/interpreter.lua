@@ -25,7 +25,8 @@
 --
 -- Populations are arrays of ranks (0-based integers); a bound catalog keeps
 -- each route's numeric fields in `values[rank + 1]`. `bind` is cached per
--- (catalog, policy) pair, so a decision does no per-route setup.
+-- (catalog, policy) pair, so a decision does no per-route setup; `holds`
+-- evaluates a term through a closure compiled once per bound policy.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
@@ -177,7 +178,7 @@ function M.bind(catalog, policy)
     values[r] = row
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
-    tier_rank = catalog.tier_rank, consts = {} }
+    tier_rank = catalog.tier_rank, consts = {}, preds = {} }
   cache[policy] = b
   return b
 end
@@ -206,7 +207,7 @@ local function contains(list, x)
   return false
 end
 
-local holds
+local holds, holds_term
 
 local function holds_compare(op, value, c)
   if op == "lt" then
@@ -221,8 +222,9 @@ local function holds_compare(op, value, c)
   return value > c
 end
 
---- Whether predicate `term` holds for route rank `i` under request `req`.
-function holds(term, b, i, req)
+-- The general evaluation of `term`: the closures below call it for the ops
+-- they do not specialise, so every op has one definition of its meaning.
+function holds_term(term, b, i, req)
   local op = term[1]
   local route = b.routes[i + 1]
   if op == "true" or op == "false" then
@@ -281,6 +283,52 @@ function holds(term, b, i, req)
     return false
   end
   return not holds(term[2], b, i, req) -- "not", the last predicate op
+end
+
+-- A closure `f(i, req)` equal to `holds_term(term, b, i, req)`, made once per
+-- bound policy: the ops a decision evaluates per route skip the if-chain.
+-- Constants and tier ranks are still resolved on first use, as the chain does.
+local function compile(term, b)
+  local op = term[1]
+  local routes, values = b.routes, b.values
+  if op == "tier_at_least" then
+    local rank, want = b.tier_rank, nil
+    return function(i)
+      local name = routes[i + 1].tier
+      if name == nil then return false end
+      local have = rank[name] or tier(b, name)
+      want = want or tier(b, term[2])
+      return have >= want
+    end
+  elseif op == "has" then
+    local name = term[2]
+    return function(i) return values[i + 1][name] ~= nil end
+  elseif op == "all" or op == "any" then
+    local parts, n, want = {}, #term - 1, op == "any"
+    for k = 2, #term do
+      parts[k - 1] = term[k]
+    end
+    -- `not not`: a route flag may be nil, which counts as false.
+    return function(i, req)
+      for k = 1, n do
+        if not not holds(parts[k], b, i, req) == want then
+          return want
+        end
+      end
+      return not want
+    end
+  end
+  return function(i, req) return holds_term(term, b, i, req) end
+end
+
+--- Whether predicate `term` holds for route rank `i` under request `req`.
+function holds(term, b, i, req)
+  local f = b.preds[term]
+  if f == nil then
+    f = compile(term, b)
+    b.preds[term] = f
+  end
+  return f(i, req)
 end
 M.holds = holds
 
