@@ -178,7 +178,7 @@ function M.bind(catalog, policy)
     values[r] = row
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
-    tier_rank = catalog.tier_rank, consts = {}, preds = {} }
+    tier_rank = catalog.tier_rank, preds = {}, tabs = {} }
   cache[policy] = b
   return b
 end
@@ -194,10 +194,6 @@ local function tier(b, name)
   return rank
 end
 
-local function field(b, i, name)
-  return b.values[i + 1][name] -- `bind` checked that the catalog declares `name`
-end
-
 local function contains(list, x)
   for k = 1, #list do
     if list[k] == x then
@@ -207,151 +203,237 @@ local function contains(list, x)
   return false
 end
 
-local holds, holds_term
+-- A predicate compiles once per bound policy into `f(i, req)`. One that reads
+-- only the route and the request's `needs_json`/`needs_image` is also
+-- tabulated: `tabs[shape][i + 1]` for each of the four request shapes, so a
+-- decision reads a table instead of calling a function per route. The rest
+-- (`format_in`, `entry_in`, `has_images`, and `tier_at_least` over an
+-- undeclared tier, which must raise where the rule first reaches it) stay
+-- closures.
+local compile
 
-local function holds_compare(op, value, c)
-  if op == "lt" then
-    return value < c
-  elseif op == "le" then
-    return value <= c
-  elseif op == "eq" then
-    return value == c
-  elseif op == "ge" then
-    return value >= c
-  end
-  return value > c
+--- The request's shape, 1 … 4: which of `needs_json`, `needs_image` it sets.
+local function shape(req)
+  return (req.needs_json and 2 or 0) + (req.needs_image and 1 or 0) + 1
 end
 
--- The general evaluation of `term`: the closures below call it for the ops
--- they do not specialise, so every op has one definition of its meaning.
-function holds_term(term, b, i, req)
-  local op = term[1]
-  local route = b.routes[i + 1]
-  if op == "true" or op == "false" then
-    return op == "true"
-  elseif op == "needs" then
-    return (route.json or not req.needs_json) and (route.image or not req.needs_image)
-  elseif op == "json" or op == "image" or op == "has_tee" or op == "no_log" then
-    return route[op]
-  elseif op == "provider_in" then
-    return contains(term[2], route.provider)
-  elseif op == "model_in" then
-    return contains(term[2], route.model)
-  elseif op == "route_in" then
-    local rows = term[2]
-    for k = 1, #rows do
-      if rows[k][1] == route.provider and rows[k][2] == route.model then
-        return true
-      end
-    end
-    return false
-  elseif op == "family_in" then
-    return route.family ~= nil and contains(term[2], route.family)
-  elseif op == "tier_at_least" then
-    return route.tier ~= nil and tier(b, route.tier) >= tier(b, term[2])
-  elseif op == "has" then
-    return field(b, i, term[2]) ~= nil
-  elseif op == "lt" or op == "le" or op == "eq" or op == "ge" or op == "gt" then
-    local value = field(b, i, term[2])
-    if value == nil then return false end
-    -- The constant in field units, once per bound policy, not once per route.
-    local c = b.consts[term]
-    if c == nil then
-      c = units(term[3], b.scales[term[2]])
-      b.consts[term] = c
-    end
-    return holds_compare(op, value, c)
-  elseif op == "format_in" then
-    return contains(term[2], req.format)
-  elseif op == "entry_in" then
-    return contains(term[2], req.entry)
-  elseif op == "has_images" then
-    return req.images > 0
-  elseif op == "all" then
-    for k = 2, #term do
-      if not holds(term[k], b, i, req) then
-        return false
-      end
-    end
-    return true
-  elseif op == "any" then
-    for k = 2, #term do
-      if holds(term[k], b, i, req) then
-        return true
-      end
-    end
-    return false
-  end
-  return not holds(term[2], b, i, req) -- "not", the last predicate op
+local function reader(tabs)
+  return function(i, req) return tabs[shape(req)][i + 1] end, tabs
 end
 
--- A closure `f(i, req)` equal to `holds_term(term, b, i, req)`, made once per
--- bound policy: the ops a decision evaluates per route skip the if-chain.
--- Constants and tier ranks are still resolved on first use, as the chain does.
-local function compile(term, b)
-  local op = term[1]
-  local routes, values = b.routes, b.values
-  if op == "tier_at_least" then
-    local rank, want = b.tier_rank, nil
-    return function(i)
-      local name = routes[i + 1].tier
-      if name == nil then return false end
-      local have = rank[name] or tier(b, name)
-      want = want or tier(b, term[2])
-      return have >= want
+-- Tables of a predicate of the route alone: one table for every shape.
+local function tabulate(b, test)
+  local routes, flags = b.routes, {}
+  for r = 1, #routes do
+    flags[r] = not not test(routes[r], r - 1)
+  end
+  return reader({ flags, flags, flags, flags })
+end
+
+-- The tables of `combine(kids' flags at r)` over tabulated children; a shape
+-- whose children's tables are those of the shape before reuses its table.
+local function tabulate_over(b, kids, combine)
+  local n, tabs = #b.routes, {}
+  for s = 1, 4 do
+    local same = s > 1
+    for k = 1, #kids do
+      same = same and kids[k][s] == kids[k][s - 1]
     end
-  elseif op == "has" then
-    local name = term[2]
-    return function(i) return values[i + 1][name] ~= nil end
-  elseif op == "all" or op == "any" then
-    local parts, n, want = {}, #term - 1, op == "any"
-    for k = 2, #term do
-      parts[k - 1] = term[k]
+    if same then
+      tabs[s] = tabs[s - 1]
+    else
+      local flags = {}
+      for r = 1, n do
+        flags[r] = combine(kids, s, r)
+      end
+      tabs[s] = flags
     end
-    -- `not not`: a route flag may be nil, which counts as false.
-    return function(i, req)
+  end
+  return reader(tabs)
+end
+
+local function member_test(list, key)
+  return function(route) return route[key] ~= nil and contains(list, route[key]) end
+end
+
+local COMPARES = {
+  lt = function(v, c) return v < c end,
+  le = function(v, c) return v <= c end,
+  eq = function(v, c) return v == c end,
+  ge = function(v, c) return v >= c end,
+  gt = function(v, c) return v > c end,
+}
+
+-- `all` (want false) or `any` (want true): the first child equal to `want` decides.
+local function compile_junction(term, b)
+  local want, fns, kids, n, static = term[1] == "any", {}, {}, #term - 1, true
+  for k = 1, n do
+    fns[k], kids[k] = compile(term[k + 1], b)
+    static = static and kids[k] ~= nil
+  end
+  if static then
+    return tabulate_over(b, kids, function(tabs, s, r)
       for k = 1, n do
-        if not not holds(parts[k], b, i, req) == want then
-          return want
-        end
+        if tabs[k][s][r] == want then return want end
       end
       return not want
-    end
+    end)
   end
-  return function(i, req) return holds_term(term, b, i, req) end
+  return function(i, req)
+    for k = 1, n do
+      if not not fns[k](i, req) == want then return want end
+    end
+    return not want
+  end
 end
 
---- Whether predicate `term` holds for route rank `i` under request `req`.
-function holds(term, b, i, req)
+-- `term` as `f(i, req)` and, when it is tabulated, its tables.
+function compile(term, b)
+  local op, values = term[1], b.values
+  if op == "true" or op == "false" then
+    local value = op == "true"
+    return tabulate(b, function() return value end)
+  elseif op == "json" or op == "image" or op == "has_tee" or op == "no_log" then
+    return tabulate(b, function(route) return route[op] end)
+  elseif op == "provider_in" or op == "model_in" or op == "family_in" then
+    return tabulate(b, member_test(term[2], op:sub(1, -4)))
+  elseif op == "route_in" then
+    local rows = term[2]
+    return tabulate(b, function(route)
+      for k = 1, #rows do
+        if rows[k][1] == route.provider and rows[k][2] == route.model then return true end
+      end
+      return false
+    end)
+  elseif op == "has" then
+    local name = term[2]
+    return tabulate(b, function(_, i) return values[i + 1][name] ~= nil end)
+  elseif COMPARES[op] then
+    -- `bind` proved the constant exact at the field's scale: this cannot raise.
+    local name, compare = term[2], COMPARES[op]
+    local c = units(term[3], b.scales[name])
+    return tabulate(b, function(_, i)
+      local value = values[i + 1][name]
+      return value ~= nil and compare(value, c)
+    end)
+  elseif op == "tier_at_least" then
+    local rank, least, routes = b.tier_rank, term[2], b.routes
+    local known = rank[least] ~= nil
+    for r = 1, #routes do
+      known = known and (routes[r].tier == nil or rank[routes[r].tier] ~= nil)
+    end
+    if known then
+      return tabulate(b, function(route)
+        return route.tier ~= nil and rank[route.tier] >= rank[least]
+      end)
+    end
+    return function(i)
+      local name = routes[i + 1].tier
+      return name ~= nil and tier(b, name) >= tier(b, least)
+    end
+  elseif op == "needs" then
+    -- Shapes 3 and 4 need JSON, shapes 2 and 4 an image (see `shape`).
+    local routes, tabs = b.routes, {}
+    for s = 1, 4 do
+      local flags = {}
+      for r = 1, #routes do
+        local route = routes[r]
+        flags[r] = (s < 3 or not not route.json) and (s % 2 == 1 or not not route.image)
+      end
+      tabs[s] = flags
+    end
+    return reader(tabs)
+  elseif op == "format_in" or op == "entry_in" then
+    local list, fact = term[2], op:sub(1, -4)
+    return function(_, req) return contains(list, req[fact]) end
+  elseif op == "has_images" then
+    return function(_, req) return req.images > 0 end
+  elseif op == "all" or op == "any" then
+    return compile_junction(term, b)
+  end
+  local f, tabs = compile(term[2], b) -- "not", the last predicate op
+  if tabs then
+    return tabulate_over(b, { tabs }, function(kids, s, r) return not kids[1][s][r] end)
+  end
+  return function(i, req) return not f(i, req) end
+end
+
+--- Predicate `term` of the bound policy as `f(i, req)`, compiled once per term,
+--- and its flags for the shape of `req` (`flags[i + 1]`) when it is tabulated.
+local function predicate(term, b, req)
   local f = b.preds[term]
   if f == nil then
-    f = compile(term, b)
-    b.preds[term] = f
+    local tabs
+    f, tabs = compile(term, b)
+    b.preds[term], b.tabs[term] = f, tabs
   end
-  return f(i, req)
+  local tabs = b.tabs[term]
+  return f, tabs and tabs[shape(req)]
+end
+M.predicate = predicate
+
+--- Whether predicate `term` holds for route rank `i` under request `req`.
+local function holds(term, b, i, req)
+  return predicate(term, b, req)(i, req)
 end
 M.holds = holds
 
+-- The filter's parts and, per request shape and rank, the first tabulated part
+-- that fails (`m + 1` when none does), made once per bound policy and shape: a
+-- decision then evaluates only the parts that are closures, and only those
+-- before that first failure.
+local function filter_plan(b, req)
+  local plan = b.filter_plan
+  if not plan then
+    local top = b.policy.filter
+    local parts = top[1] == "all" and { table.unpack(top, 2) } or { top }
+    local dynamic, fns = {}, {}
+    for k = 1, #parts do
+      local f = predicate(parts[k], b, req)
+      if not b.tabs[parts[k]] then
+        dynamic[#dynamic + 1], fns[#dynamic + 1] = k, f
+      end
+    end
+    plan = { parts = parts, dynamic = dynamic, fns = fns, first = {} }
+    b.filter_plan = plan
+  end
+  local s = shape(req)
+  if not plan.first[s] then
+    local parts, first = plan.parts, {}
+    for r = 1, #b.routes do
+      local k = 1
+      while k <= #parts and (b.tabs[parts[k]] == nil or b.tabs[parts[k]][s][r]) do
+        k = k + 1
+      end
+      first[r] = k
+    end
+    plan.first[s] = first
+  end
+  return plan, plan.first[s]
+end
+
 --- Split route ranks into survivors and `{rank, first failing predicate}` (rule 2).
 function M.filter_routes(b, req)
-  local top = b.policy.filter
-  local first, parts = 1, { top }
-  if top[1] == "all" then
-    first, parts = 2, top
-  end
-  local survivors, rejected = {}, {}
+  local plan, first = filter_plan(b, req)
+  local parts, dynamic, fns = plan.parts, plan.dynamic, plan.fns
+  local m = #parts
+  local survivors, rejected, kept, dropped = {}, {}, 0, 0
   for i = 0, #b.routes - 1 do
-    local failing
-    for k = first, #parts do
-      if not holds(parts[k], b, i, req) then
-        failing = parts[k]
+    local failing = first[i + 1]
+    for d = 1, #dynamic do
+      local k = dynamic[d]
+      if k >= failing then break end
+      if not fns[d](i, req) then
+        failing = k
         break
       end
     end
-    if failing == nil then
-      survivors[#survivors + 1] = i
+    if failing > m then
+      kept = kept + 1
+      survivors[kept] = i
     else
-      rejected[#rejected + 1] = { i, failing }
+      dropped = dropped + 1
+      rejected[dropped] = { i, parts[failing] }
     end
   end
   return survivors, rejected
@@ -361,23 +443,90 @@ end
 
 local score
 
+-- The column checks of §8.2: every value a scorer yields lies within ±MAX (a
+-- field, a constant, or a checked result), so an operation whose result is in
+-- range cannot have raised, and one that is not reruns the checked operation
+-- of §1.2, which raises the specified error for that element.
+local function sum_columns(op, out, col, n)
+  if op == "sum" then
+    for k = 1, n do
+      local x, y = out[k], col[k]
+      local v = x + y
+      if v > MAX or v < -MAX then v = add(x, y) end
+      out[k] = v
+    end
+  elseif op == "min" then
+    for k = 1, n do
+      if col[k] < out[k] then out[k] = col[k] end
+    end
+  else
+    for k = 1, n do
+      if col[k] > out[k] then out[k] = col[k] end
+    end
+  end
+end
+
+local function scale_column(out, by, d, n)
+  local fast = d ~= 0 and by >= -MAX and by <= MAX and d >= -MAX and d <= MAX
+  local lim = by == 0 and MAX or MAX // (by < 0 and -by or by)
+  for k = 1, n do
+    local x = out[k]
+    if fast and x <= lim and x >= -lim then
+      -- |x · by| ≤ MAX and |d| ≥ 1, so the quotient is in range too.
+      out[k] = x * by // d
+    else
+      out[k] = floordiv(mul(x, by), d)
+    end
+  end
+end
+
+local function normalize_column(out, to, n)
+  if n == 0 then
+    return out
+  end
+  local lo, hi = out[1], out[1]
+  for k = 2, n do
+    local v = out[k]
+    if v < lo then lo = v elseif v > hi then hi = v end
+  end
+  if hi == lo then
+    for k = 1, n do out[k] = to end
+    return out
+  end
+  -- 0 ≤ v − lo ≤ hi − lo for every v: when (hi − lo) × R is in range, so is each
+  -- step, and the checked loop below could not raise; it runs only when one may.
+  local span = hi - lo
+  if span <= MAX and (to == 0 or span <= MAX // (to < 0 and -to or to)) then
+    for k = 1, n do out[k] = (out[k] - lo) * to // span end
+  else
+    for k = 1, n do
+      out[k] = floordiv(mul(sub(out[k], lo), to), sub(hi, lo))
+    end
+  end
+  return out
+end
+
 --- The value of scorer `term` for each rank of `pop`, in `pop` order (rule 3).
 function score(term, b, pop, req)
-  local op, out, n = term[1], {}, #pop
+  local op, n = term[1], #pop
   if op == "const" then
-    for k = 1, n do
-      out[k] = term[2]
-    end
+    local out, c = {}, term[2]
+    for k = 1, n do out[k] = c end
+    return out
   elseif op == "field" then
-    local default = units(term[3], b.scales[term[2]])
+    -- `bind` checked that the catalog declares the field.
+    local out, name, values = {}, term[2], b.values
+    local default = units(term[3], b.scales[name])
     for k = 1, n do
-      local value = field(b, pop[k], term[2])
-      out[k] = value == nil and default or value
+      local value = values[pop[k] + 1][name]
+      if value == nil then value = default end
+      out[k] = value
     end
+    return out
   elseif op == "route_value" then
-    local rows, fallback = term[2], term[3]
+    local out, rows, fallback, routes = {}, term[2], term[3], b.routes
     for k = 1, n do
-      local route = b.routes[pop[k] + 1]
+      local route = routes[pop[k] + 1]
       out[k] = fallback
       for r = 1, #rows do
         if rows[r][1] == route.provider and rows[r][2] == route.model then
@@ -386,65 +535,36 @@ function score(term, b, pop, req)
         end
       end
     end
+    return out
   elseif op == "neg" then
-    out = score(term[2], b, pop, req)
+    local out = score(term[2], b, pop, req)
     for k = 1, n do
-      out[k] = neg(out[k])
+      local x = out[k]
+      if x > MAX or x < -MAX then x = -neg(x) end -- raises: the range is symmetric
+      out[k] = -x
     end
+    return out
   elseif op == "scale" then
-    out = score(term[4], b, pop, req)
-    for k = 1, n do
-      out[k] = floordiv(mul(out[k], term[2]), term[3])
-    end
+    local out = score(term[4], b, pop, req)
+    scale_column(out, term[2], term[3], n)
+    return out
   elseif op == "sum" or op == "min" or op == "max" then
-    out = score(term[2], b, pop, req)
+    local out = score(term[2], b, pop, req)
     for c = 3, #term do
-      local col = score(term[c], b, pop, req)
-      for k = 1, n do
-        local x, y = out[k], col[k]
-        if op == "sum" then
-          out[k] = add(x, y)
-        elseif op == "min" then
-          out[k] = y < x and y or x
-        else
-          out[k] = y > x and y or x
-        end
-      end
+      sum_columns(op, out, score(term[c], b, pop, req), n)
     end
+    return out
   elseif op == "gate" then
-    out = score(term[3], b, pop, req)
+    local out = score(term[3], b, pop, req)
+    local f, flags = predicate(term[2], b, req)
     for k = 1, n do
-      if not holds(term[2], b, pop[k], req) then
-        out[k] = 0
-      end
+      local i, ok = pop[k], nil
+      if flags then ok = flags[i + 1] else ok = f(i, req) end
+      if not ok then out[k] = 0 end
     end
-  else -- "normalize", the last scorer op
-    out = score(term[3], b, pop, req)
-    if n == 0 then
-      return out
-    end
-    local lo, hi = out[1], out[1]
-    for k = 2, n do
-      lo = out[k] < lo and out[k] or lo
-      hi = out[k] > hi and out[k] or hi
-    end
-    local to = term[2]
-    if hi == lo then
-      for k = 1, n do out[k] = to end
-      return out
-    end
-    -- 0 ≤ v − lo ≤ hi − lo for every v: when (hi − lo) × R is in range, so is each
-    -- step, and the checked loop below could not raise; it runs only when one may.
-    local span = hi - lo
-    if span <= MAX and (to == 0 or span <= MAX // (to < 0 and -to or to)) then
-      for k = 1, n do out[k] = (out[k] - lo) * to // span end
-    else
-      for k = 1, n do
-        out[k] = floordiv(mul(sub(out[k], lo), to), sub(hi, lo))
-      end
-    end
+    return out
   end
-  return out
+  return normalize_column(score(term[3], b, pop, req), term[2], n) -- "normalize"
 end
 M.score = score
 

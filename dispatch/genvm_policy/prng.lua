@@ -117,12 +117,23 @@ Stream.__index = Stream
 function M.stream(key, label)
   check_key(key, 1, M.MAX_KEY_BYTES, "seed")
   check_label(label)
+  -- `block` is the last block made and `used` how many of its bytes were read;
+  -- an unopened stream is an empty block fully read.
   return setmetatable({
     mac = keyed(key),
     prefix = label .. "\0",
     next_block = 0,
-    buffer = "",
+    block = "",
+    used = 0,
   }, Stream)
+end
+
+-- Make the next block of the stream.
+local function advance(self)
+  check_index(self.next_block)
+  self.block = self.mac:mac(self.prefix .. string.pack(">I4", self.next_block))
+  self.next_block = self.next_block + 1
+  self.used = 0
 end
 
 --- The next `n` bytes of the stream; `n` must be a non-negative integer.
@@ -130,26 +141,30 @@ function Stream:read(n)
   if math.type(n) ~= "integer" or n < 0 then
     error("a stream reads a non-negative integer number of bytes", 2)
   end
-  local buffer = self.buffer
-  if #buffer < n then
-    local parts = { buffer }
-    local have = #buffer
-    while have < n do
-      check_index(self.next_block)
-      parts[#parts + 1] = self.mac:mac(self.prefix .. string.pack(">I4", self.next_block))
-      self.next_block = self.next_block + 1
-      have = have + 32
+  local parts, want = {}, n
+  while want > 0 do
+    if self.used == #self.block then
+      advance(self)
     end
-    buffer = table.concat(parts)
+    local take = math.min(want, #self.block - self.used)
+    parts[#parts + 1] = self.block:sub(self.used + 1, self.used + take)
+    self.used, want = self.used + take, want - take
   end
-  self.buffer = buffer:sub(n + 1)
-  return buffer:sub(1, n)
+  return table.concat(parts)
 end
 
 --- The top 53 bits of the next 8 bytes, read as a big-endian integer (rule 5).
 function Stream:u53()
-  -- Two 32-bit halves: ">I8" reads values of 2^63 and up as negative.
-  local hi, lo = string.unpack(">I4I4", self:read(8))
+  local used = self.used
+  local hi, lo
+  if used + 8 <= #self.block then
+    -- The common case: the 8 bytes lie in the current block, read in place.
+    hi, lo = string.unpack(">I4I4", self.block, used + 1)
+    self.used = used + 8
+  else
+    -- Two 32-bit halves: ">I8" reads values of 2^63 and up as negative.
+    hi, lo = string.unpack(">I4I4", self:read(8))
+  end
   return (hi << 21) | (lo >> 11)
 end
 

@@ -25,8 +25,8 @@ local prng = require("genvm_policy.prng")
 
 local M = {}
 
-local add = numeric.add
-local holds, score = interpreter.holds, interpreter.score
+local add, MAX = numeric.add, numeric.MAX
+local predicate, score = interpreter.predicate, interpreter.score
 local sort = table.sort
 
 -- -- select (§8.3) -----------------------------------------------------------
@@ -91,12 +91,17 @@ end
 -- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
 -- rank order: a picked route's weight becomes 0, the walk over those left.
 local function weighted(weights, pop, stream, limit)
-  local left, tree, total, n = {}, {}, 0, 0
+  local ranks, kept, tree, total, n = {}, {}, {}, 0, 0
   for k = 1, #pop do
-    if weights[k] > 0 then
+    local w = weights[k]
+    if w > 0 then
       n = n + 1
-      left[n], tree[n] = { pop[k], weights[k] }, weights[k]
-      total = add(total, weights[k])
+      ranks[n], kept[n], tree[n] = pop[k], w, w
+      -- Weights are positive and within MAX: only the running total can leave
+      -- the range, and then the checked sum raises as §1.2 specifies.
+      local sum = total + w
+      if sum > MAX then sum = add(total, w) end
+      total = sum
     end
   end
   -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
@@ -109,16 +114,17 @@ local function weighted(weights, pop, stream, limit)
   for a = 1, math.min(limit, n) do
     local r, at, step = stream:below(total), 0, top
     while step > 0 do
-      if at + step <= n and tree[at + step] <= r then
-        at, r = at + step, r - tree[at + step]
+      local next_at = at + step
+      if next_at <= n and tree[next_at] <= r then
+        at, r = next_at, r - tree[next_at]
       end
       step = step >> 1
     end
     -- The first `at` positions sum to at most the draw, one more exceeds it.
-    local pick, j = left[at + 1], at + 1
-    order[a], total = pick[1], total - pick[2]
+    local j, w = at + 1, kept[at + 1]
+    order[a], total = ranks[j], total - w
     while j <= n do
-      tree[j] = tree[j] - pick[2]
+      tree[j] = tree[j] - w
       j = j + (j & -j)
     end
   end
@@ -178,11 +184,17 @@ local function select_term(term, b, pop, scores, req, draws, limit)
     local placed, order = {}, {}
     local rows = term[2]
     for t = 1, #rows do
-      local members = {}
+      local members, m = {}, 0
+      local f, flags = predicate(rows[t][1], b, req)
       for k = 1, #pop do
         local i = pop[k]
-        if not placed[i] and holds(rows[t][1], b, i, req) then
-          members[#members + 1], placed[i] = i, true
+        if not placed[i] then
+          local ok
+          if flags then ok = flags[i + 1] else ok = f(i, req) end
+          if ok then
+            m = m + 1
+            members[m], placed[i] = i, true
+          end
         end
       end
       -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
