@@ -107,6 +107,10 @@ class Catalog:
         """The route `(provider, model)`, or None when the catalog does not offer it."""
         return self._index.get((provider, model))
 
+    def names(self) -> list[tuple[str, str]]:
+        """Every route's `(provider, model)` in `routes` order, each pair once."""
+        return list(self._index)
+
 
 def _key(provider: str, model: str) -> tuple[bytes, bytes]:
     return provider.encode("utf-8"), model.encode("utf-8")

@@ -17,7 +17,8 @@ Rules:
    hashes a few blocks per call, never a block per parameter.
 4. Rejections (with the first failing predicate), every survivor's score and
    every planned attempt's parameters are in `decision_report`, not in the
-   identity: `replay` recomputes them.
+   identity: `replay` recomputes them. `decide` keeps rejections and scores
+   by rank and names their routes only when they are read.
 """
 
 from __future__ import annotations
@@ -60,13 +61,14 @@ class Decision:
 
     `routes` is the failover order `(provider, model, family)`, at most
     `max_attempts` long; `ranks` are the same routes as ranks of the bound
-    catalog. `bound`, `request` and `seed` are kept to compute parameters on
-    demand (rule 2) and take no part in equality.
+    catalog. The filter's rejections and the survivors' scores are kept as
+    ranks (`failed`, `survivors` and `values`, in rank order) and named on
+    demand by `rejected` and `scores` (rule 4). `bound`, `request` and `seed`
+    are kept to compute parameters on demand (rule 2) and take no part in
+    equality.
     """
 
     routes: tuple[tuple[str, str, str], ...]
-    rejected: tuple[tuple[str, str, Term], ...]
-    scores: tuple[tuple[str, str, int], ...]
     on_failure: tuple[tuple[str, Term], ...]
     max_attempts: int
     catalog_id: str
@@ -75,9 +77,27 @@ class Decision:
     seed_id: str
     identity: str
     ranks: tuple[int, ...] = field(repr=False)
+    failed: tuple[tuple[int, Term], ...] = field(repr=False)
+    survivors: tuple[int, ...] = field(repr=False)
+    values: tuple[int, ...] = field(repr=False)
     bound: Bound = field(repr=False, compare=False)
     request: Request = field(repr=False, compare=False)
     seed: bytes = field(repr=False, compare=False)
+
+    @property
+    def rejected(self) -> tuple[tuple[str, str, Term], ...]:
+        """Every rejected route as `(provider, model, first failing predicate)`, in rank order."""
+        at = self.bound.routes
+        return tuple((at[i].provider, at[i].model, reason) for i, reason in self.failed)
+
+    @property
+    def scores(self) -> tuple[tuple[str, str, int], ...]:
+        """Every survivor as `(provider, model, score)`, in rank order."""
+        at = self.bound.routes
+        return tuple(
+            (at[i].provider, at[i].model, v)
+            for i, v in zip(self.survivors, self.values, strict=True)
+        )
 
     @property
     def attempts(self) -> tuple[Attempt, ...]:
@@ -92,20 +112,29 @@ def decide(
     seed: bytes,
     *,
     catalog_id: str | None = None,
+    bound: Bound | None = None,
 ) -> Decision:
     """Decide one call (rule 1). `catalog_id` may pass a precomputed catalog identity.
+
+    `bound` may pass `bind(catalog, policy)` made beforehand, so a tool deciding
+    many requests for one catalog and policy binds once; the decision is the
+    one `decide` makes without it. It must come from this catalog and policy
+    (`ValueError` when it was bound to another policy).
 
     Raises `PRNG_KEY` for a seed outside 1 … 64 bytes, `NUM_RANGE` for a route
     value outside the language's field bounds, and `POL_FIELD`/`POL_TIER` when
     the policy names what this catalog lacks (admit it against the catalog).
     """
     seed_id = seed_commitment(seed)
-    bound = bind(catalog, policy)
+    if bound is None:
+        bound = bind(catalog, policy)
+    elif bound.policy is not policy:
+        raise ValueError("`bound` was bound to another policy than `policy`")
     survivors, rejected = filter_routes(bound, request)
     values = score(policy.score, bound, survivors, request)
     by_rank = dict(zip(survivors, values, strict=True))
     order = tuple(select(bound, survivors, by_rank, request, seed, policy.max_attempts))
-    routes = tuple((r.provider, r.model, r.family) for r in (bound.routes[i] for i in order))
+    routes = tuple((r.provider, r.model, r.family) for r in map(bound.routes.__getitem__, order))
     ids = {
         "catalog": catalog_id or catalog_identity(catalog),
         "policy": policy_identity(policy),
@@ -114,13 +143,6 @@ def decide(
     }
     return Decision(
         routes=routes,
-        rejected=tuple(
-            (bound.routes[i].provider, bound.routes[i].model, reason) for i, reason in rejected
-        ),
-        scores=tuple(
-            (bound.routes[i].provider, bound.routes[i].model, v)
-            for i, v in zip(survivors, values, strict=True)
-        ),
         on_failure=policy.on_failure,
         max_attempts=policy.max_attempts,
         catalog_id=ids["catalog"],
@@ -129,6 +151,9 @@ def decide(
         seed_id=seed_id,
         identity=identity("decision", _record(ids, policy.max_attempts, routes)),
         ranks=order,
+        failed=tuple(rejected),
+        survivors=tuple(survivors),
+        values=tuple(values),
         bound=bound,
         request=request,
         seed=seed,

@@ -11,7 +11,8 @@ Rules:
 2. Filter (§8.1): a route survives when the filter holds; a rejected route's
    reason is the first child of the top-level `all` that fails (or the whole
    filter when it is not an `all`). A missing field value fails every
-   comparison.
+   comparison. Predicates run as sieves over a population, evaluating for
+   each route the terms a route-by-route evaluation reaches.
 3. Score (§8.2): scorers are evaluated over the whole surviving population at
    once with checked integer arithmetic; `normalize` maps `v` to
    `(v − lo) × R // (hi − lo)` over the population's `[lo, hi]`, and to `R`
@@ -33,7 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import eq, ge, gt, le, lt
+from functools import partial
+from operator import attrgetter, eq, ge, gt, itemgetter, le, lt
 from typing import Any
 
 from genvm_policy.admission_terms import decimal_units
@@ -56,173 +58,286 @@ __all__ = [
     "score",
 ]
 
-Pred = Callable[[int, Request], bool]
-"""A compiled predicate: does it hold for (route rank, request)."""
+Sieve = Callable[[list[int], Request], list[int]]
+"""A compiled predicate: the ranks of a population (in its order) for which it holds.
+
+A sieve never changes its argument and may return it.
+"""
 
 COMPARE: dict[str, Callable[[int, int], bool]] = {"lt": lt, "le": le, "eq": eq, "ge": ge, "gt": gt}
 
 
 @dataclass(frozen=True)
 class Bound:
-    """A policy bound to one catalog: routes in rank order and their field values."""
+    """A policy bound to one catalog: routes in rank order and their field values.
+
+    `columns` holds, for each field the policy reads, its value per rank (None
+    when the route has none). `tiers_declared` is whether every route's tier is
+    one the catalog declares; when it is not, `tier_at_least` can raise.
+    """
 
     policy: Policy
     routes: tuple[Route, ...]
-    values: tuple[dict[str, int | None], ...]
+    columns: dict[str, tuple[int | None, ...]]
     scales: dict[str, int]
     tier_rank: dict[str, int]
-    preds: dict[int, Pred] = field(default_factory=dict, compare=False, repr=False)
+    tiers_declared: bool
+    preds: dict[int, Sieve] = field(default_factory=dict, compare=False, repr=False)
+
+
+# op -> how `bind` walks its arguments, the last kind repeating (policy.OPS): "T" a term,
+# "tiers" rows of [P, L], "D" a list of names or routes, None a scalar or a decimal.
+# Ops with nothing to walk are left out.
+_KIND = {"tiers": "tiers"} | dict.fromkeys("PSLM", "T")
+_KIND |= dict.fromkeys(("texts", "routes", "routes_ordered", "rvals", "filters"), "D")
+_WALK: dict[str, tuple[str | None, ...]] = {
+    op: walk
+    for op, (_, kinds, _) in OPS.items()
+    if any(walk := tuple(_KIND.get(kind.rstrip("*")) for kind in kinds))
+}
+_NAMED = ("has", "field", *COMPARE)
+_NAMES = attrgetter("provider", "model")
+_FIELDS = attrgetter("fields")
 
 
 def bind(catalog: Catalog, policy: Policy) -> Bound:
-    """Rank the catalog's routes (rule 1) and read their numeric fields once."""
-    routes = tuple(sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode())))
+    """Rank the catalog's routes (rule 1), check the policy (rule 5), read its fields once."""
+    routes = catalog.routes
+    if not _ranked(catalog):
+        routes = tuple(sorted(routes, key=lambda r: (r.provider.encode(), r.model.encode())))
     scales = {name: decl[0] for name, decl in BUILTIN_FIELDS.items()}
     for decl in catalog.fields:
         scales[decl.name] = decl.scale
-    _check_names(policy, scales, set(catalog.tiers))
-    names = sorted(_fields_used(policy.value) & scales.keys())
-    builtin = [name for name in names if name in BUILTIN_FIELDS]
-    values = []
-    for route in routes:
-        own = dict(route.fields)
-        row: dict[str, int | None] = {name: own.get(name) for name in names}
-        for name in builtin:
-            value = row[name] = getattr(route, name)
-            if value is not None:
-                _, lo, hi = BUILTIN_FIELDS[name]
-                if not lo <= value <= hi:
-                    raise PolicyError(
-                        "NUM_RANGE",
-                        ("routes", route.provider, route.model, name),
-                        f"`{name}` is `{value}`, outside the policy language's {lo} … {hi}",
-                        "see the field table of the spec, section 7",
-                    )
-        values.append(row)
     tiers = {name: i for i, name in enumerate(catalog.tiers)}
-    return Bound(policy, routes, tuple(values), scales, tiers)
+    names = sorted(_analyse(policy, scales, tiers) & scales.keys())
+    builtin = [name for name in names if name in BUILTIN_FIELDS]
+    columns = {name: tuple(map(attrgetter(name), routes)) for name in builtin}
+    _check_bounds(routes, builtin, columns)
+    declared: dict[str, list[int | None]] = {
+        name: [None] * len(routes) for name in names if name not in columns
+    }
+    if declared:
+        for i, pairs in enumerate(map(_FIELDS, routes)):
+            for name, value in pairs:
+                if name in declared:
+                    declared[name][i] = value
+        columns.update((name, tuple(column)) for name, column in declared.items())
+    named = set(map(attrgetter("tier"), routes)) - {None}
+    return Bound(policy, routes, columns, scales, tiers, named.issubset(tiers))
 
 
-def _check_names(policy: Policy, scales: dict[str, int], tiers: set[str]) -> None:
-    """Fail on the first field, tier or constant this catalog cannot serve (rule 5).
+def _ranked(catalog: Catalog) -> bool:
+    """Whether the routes are already in rank order, as `build_catalog` leaves them.
+
+    Code point order of text is the byte order of its UTF-8, so comparing the
+    text pairs agrees with the (provider bytes, model bytes) key of rule 1; a
+    pair offered twice fails the length check and is sorted as before.
+    """
+    names = catalog.names()
+    return len(names) == len(catalog.routes) and names == sorted(names)
+
+
+def _check_bounds(
+    routes: tuple[Route, ...], builtin: list[str], columns: dict[str, tuple[int | None, ...]]
+) -> None:
+    """`NUM_RANGE` at the first route, then the first field, outside the language's bounds."""
+    found = []
+    for name in builtin:
+        _, lo, hi = BUILTIN_FIELDS[name]
+        present = [value for value in columns[name] if value is not None]
+        if present and not lo <= min(present) <= max(present) <= hi:
+            bad = (i for i, v in enumerate(columns[name]) if v is not None and not lo <= v <= hi)
+            found.append((next(bad), name))
+    if found:
+        i, name = min(found)
+        value, (_, lo, hi) = columns[name][i], BUILTIN_FIELDS[name]
+        raise PolicyError(
+            "NUM_RANGE",
+            ("routes", routes[i].provider, routes[i].model, name),
+            f"`{name}` is `{value}`, outside the policy language's {lo} … {hi}",
+            "see the field table of the spec, section 7",
+        )
+
+
+def _analyse(policy: Policy, scales: dict[str, int], tiers: dict[str, int]) -> set[str]:
+    """Check every term this catalog must serve (rule 5); the field names the policy reads.
 
     A policy admitted without its catalog may name what the decide-time catalog
     lacks; checking every term here, in one pinned order, gives both runtimes
-    the same (code, path) whatever the population and the request.
+    the same (code, path) whatever the population and the request. The names
+    are those of every list in the policy value headed by a field op, terms or
+    not, as the Lua runtime collects them.
     """
+    found: set[str] = set()
     slots: list[tuple[Path, Term]] = [
         (("filter",), policy.filter),
         (("score",), policy.score),
         (("select",), policy.select),
         *((("mutate", n), m) for n, m in enumerate(policy.mutate)),
     ]
-    while slots:
-        path, term = slots.pop(0)
-        op = term[0]
-        if op in ("has", "field", *COMPARE) and term[1] not in scales:
+    for path, term in slots:
+        _visit(term, path, scales, tiers, found)
+    return found
+
+
+def _visit(
+    term: Term, path: Path, scales: dict[str, int], tiers: dict[str, int], found: set[str]
+) -> None:
+    """Check `term`, then its arguments left to right (pre-order)."""
+    op = term[0]
+    if op in _NAMED:
+        if term[1] not in scales:
             raise PolicyError(
                 "POL_FIELD",
                 (*path, 1),
                 f"the catalog declares no field `{term[1]}`",
                 "declare the field in the overlay or admit the policy with its catalog",
             )
-        if op in ("field", *COMPARE):
+        found.add(term[1])
+        if op != "has":
             decimal_units(term[2], scales[term[1]], (*path, 2))
-        if op == "tier_at_least" and term[1] not in tiers:
-            raise PolicyError(
-                "POL_TIER",
-                (*path, 1),
-                f"the catalog declares no tier `{term[1]}`",
-                "declare the tier in the overlay or admit the policy with its catalog",
-            )
-        slots[:0] = _subterms(term, path)
-
-
-def _subterms(term: Term, path: Path) -> list[tuple[Path, Term]]:
-    """The child terms of `term` with their paths, in argument order (pre-order walk)."""
-    kinds = OPS[term[0]][1]
-    out: list[tuple[Path, Term]] = []
-    for n, arg in enumerate(term[1:], start=1):
-        kind = kinds[min(n, len(kinds)) - 1].rstrip("*")
-        if kind in ("P", "S", "L", "M"):
-            out.append(((*path, n), arg))
+    elif op == "tier_at_least" and term[1] not in tiers:
+        raise PolicyError(
+            "POL_TIER",
+            (*path, 1),
+            f"the catalog declares no tier `{term[1]}`",
+            "declare the tier in the overlay or admit the policy with its catalog",
+        )
+    walk = _WALK.get(op)
+    if walk is None:
+        return
+    for n in range(1, len(term)):
+        kind, arg = walk[n - 1] if n <= len(walk) else walk[-1], term[n]
+        if kind == "T":
+            _visit(arg, (*path, n), scales, tiers, found)
         elif kind == "tiers":
             for j, (pred, inner) in enumerate(arg):
-                out += [((*path, n, j, 0), pred), ((*path, n, j, 1), inner)]
-    return out
+                _visit(pred, (*path, n, j, 0), scales, tiers, found)
+                _visit(inner, (*path, n, j, 1), scales, tiers, found)
+        elif kind == "D":
+            _lookalikes(arg, found)
 
 
-def _fields_used(value: object) -> set[str]:
-    """Names of the fields a policy reads; only those must lie in the language's bounds."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for item in value.values():
-            found |= _fields_used(item)
-    elif isinstance(value, list):
-        if value and value[0] in ("field", "has", *COMPARE) and len(value) > 1:
-            found.add(str(value[1]))
-        for item in value:
-            found |= _fields_used(item)
-    return found
+def _lookalikes(value: object, found: set[str]) -> None:
+    """Names in a data argument (a name list, route pairs) that reads like a field term."""
+    if not isinstance(value, list):
+        return
+    if len(value) > 1 and value[0] in _NAMED:
+        found.add(str(value[1]))
+    for item in value:
+        if isinstance(item, list):
+            _lookalikes(item, found)
 
 
 # -- filter (§8.1) -----------------------------------------------------------
 def holds(term: Term, b: Bound, i: int, req: Request) -> bool:
     """Whether predicate `term` holds for route `i` under request `req`."""
-    return predicate(term, b)(i, req)
+    return bool(predicate(term, b)([i], req))
 
 
-def predicate(term: Term, b: Bound) -> Pred:
-    """`holds(term, b, i, req)` as `f(i, req)`, built once per term of `b.policy`."""
+def predicate(term: Term, b: Bound) -> Sieve:
+    """Predicate `term` as a sieve over route ranks, built once per term of `b.policy`."""
     fn = b.preds.get(id(term))
     if fn is None:
-        fn = b.preds[id(term)] = _compile(term, b)
+        fn = _compile(term, b)
+        if not b.tiers_declared:
+            # A `tier_at_least` may raise: sieve route by route, so the error is the
+            # first one a route-by-route evaluation meets.
+            fn = partial(_each, fn)
+        b.preds[id(term)] = fn
     return fn
 
 
-def _compile(term: Term, b: Bound) -> Pred:
-    """`term` as a function of (rank, request): the §8.1 predicate, its constants read once."""
-    op, routes, values = term[0], b.routes, b.values
-    if op in ("true", "false"):
-        return lambda i, req: op == "true"
+def _each(fn: Sieve, pop: list[int], req: Request) -> list[int]:
+    return [i for i in pop if fn([i], req)]
+
+
+def _compile(term: Term, b: Bound) -> Sieve:
+    """`term` as a sieve: the §8.1 predicate over a population, its constants read once.
+
+    A child of `all`/`any` runs only on the ranks the children before it left
+    undecided: per route, the terms evaluated are those a route-by-route
+    evaluation reaches.
+    """
+    op, routes = term[0], b.routes
+    if op == "true":
+        return lambda pop, req: pop
+    if op == "false":
+        return lambda pop, req: []
     if op == "needs":
-        return lambda i, req: bool(
-            (routes[i].json or not req.needs_json) and (routes[i].image or not req.needs_image)
-        )
+        return lambda pop, req: _needs(routes, pop, req)
     if op in ("json", "image", "has_tee", "no_log"):
-        flags = [bool(getattr(route, op)) for route in routes]
-        return lambda i, req: flags[i]
+        flag = attrgetter(op)
+        return lambda pop, req: [i for i in pop if flag(routes[i])]
     if op in ("provider_in", "model_in", "family_in"):
-        names = set(term[1])
-        attr = op[: -len("_in")]
-        return lambda i, req: getattr(routes[i], attr) in names
+        names, name = set(term[1]), attrgetter(op.removesuffix("_in"))
+        return lambda pop, req: [i for i in pop if name(routes[i]) in names]
     if op == "route_in":
         pairs = {(p, m) for p, m in term[1]}
-        return lambda i, req: (routes[i].provider, routes[i].model) in pairs
+        return lambda pop, req: [i for i in pop if _NAMES(routes[i]) in pairs]
     if op == "tier_at_least":
         rank = b.tier_rank
-        if term[1] in rank and all(r.tier is None or r.tier in rank for r in routes):
-            tiers = [r.tier is not None and rank[r.tier] >= rank[term[1]] for r in routes]
-            return lambda i, req: tiers[i]  # every rank is known: nothing can raise
-        return lambda i, req: _tier_at_least(b, routes[i].tier, term[1])
+        if term[1] in rank and b.tiers_declared:
+            least = rank[term[1]]
+            # Every route's tier has a rank: nothing can raise.
+            return lambda pop, req: [
+                i for i in pop if (t := routes[i].tier) is not None and rank[t] >= least
+            ]
+        return lambda pop, req: [i for i in pop if _tier_at_least(b, routes[i].tier, term[1])]
     if op == "has":
-        return lambda i, req: values[i].get(term[1]) is not None
+        column = b.columns[term[1]]
+        return lambda pop, req: [i for i in pop if column[i] is not None]
     if op in COMPARE:
         # `bind` proved the constant exact at the field's scale: this cannot raise.
-        name, compare = term[1], COMPARE[op]
+        compare, column = COMPARE[op], b.columns[term[1]]
         const = decimal_units(term[2], b.scales[term[1]], ())
-        return lambda i, req: (v := values[i].get(name)) is not None and compare(v, const)
+        return lambda pop, req: [
+            i for i in pop if (v := column[i]) is not None and compare(v, const)
+        ]
     if op in ("format_in", "entry_in"):
-        allowed, fact = set(term[1]), op[: -len("_in")]
-        return lambda i, req: getattr(req, fact) in allowed
+        allowed, fact = set(term[1]), attrgetter(op.removesuffix("_in"))
+        return lambda pop, req: pop if fact(req) in allowed else []
     if op == "has_images":
-        return lambda i, req: req.images > 0
+        return lambda pop, req: pop if req.images > 0 else []
     kids = [_compile(t, b) for t in term[1:]]
     if op == "all":
-        return lambda i, req: all(k(i, req) for k in kids)
+        return lambda pop, req: _every(kids, pop, req)
     if op == "any":
-        return lambda i, req: any(k(i, req) for k in kids)
-    return lambda i, req: not kids[0](i, req)  # "not", the last predicate op
+        return lambda pop, req: _some(kids, pop, req)
+    return lambda pop, req: _none(kids[0], pop, req)  # "not", the last predicate op
+
+
+def _needs(routes: tuple[Route, ...], pop: list[int], req: Request) -> list[int]:
+    json, image = req.needs_json, req.needs_image
+    if not (json or image):
+        return pop
+    return [i for i in pop if (routes[i].json or not json) and (routes[i].image or not image)]
+
+
+def _every(kids: list[Sieve], pop: list[int], req: Request) -> list[int]:
+    for kid in kids:
+        if not pop:
+            break
+        pop = kid(pop, req)
+    return pop
+
+
+def _some(kids: list[Sieve], pop: list[int], req: Request) -> list[int]:
+    held: set[int] = set()
+    rest = pop
+    for kid in kids:
+        if not rest:
+            break
+        found = kid(rest, req)
+        if found:
+            held.update(found)
+            rest = [i for i in rest if i not in held]
+    return [i for i in pop if i in held]
+
+
+def _none(kid: Sieve, pop: list[int], req: Request) -> list[int]:
+    held = set(kid(pop, req))
+    return [i for i in pop if i not in held]
 
 
 def _tier_at_least(b: Bound, tier: str | None, least: str) -> bool:
@@ -245,15 +360,20 @@ def filter_routes(b: Bound, req: Request) -> tuple[list[int], list[tuple[int, Te
     top = b.policy.filter
     parts = top[1:] if top[0] == "all" else [top]
     checks = [(part, predicate(part, b)) for part in parts]
+    ranks = list(range(len(b.routes)))
+    # All routes part by part; route by route when a part may raise (see `predicate`).
+    groups = [ranks] if b.tiers_declared else [[i] for i in ranks]
     survivors: list[int] = []
     rejected: list[tuple[int, Term]] = []
-    for i in range(len(b.routes)):
+    for group in groups:
         for part, fn in checks:
-            if not fn(i, req):
-                rejected.append((i, part))
-                break
-        else:
-            survivors.append(i)
+            kept = fn(group, req)
+            if len(kept) < len(group):
+                held = set(kept)
+                rejected += [(i, part) for i in group if i not in held]
+            group = kept
+        survivors += group
+    rejected.sort(key=itemgetter(0))
     return survivors, rejected
 
 
@@ -265,38 +385,37 @@ def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
         return [term[1]] * len(pop)
     if op == "field":
         default = decimal_units(term[2], b.scales[term[1]], ())
-        rows = [b.values[i].get(term[1]) for i in pop]  # `bind` checked the name is declared
-        return [default if value is None else value for value in rows]
+        column = b.columns[term[1]]  # `bind` read every field a term names
+        return [default if (v := column[i]) is None else v for i in pop]
     if op == "route_value":
         table: dict[tuple[str, str], int] = {(p, m): v for p, m, v in term[1]}
         fallback: int = term[2]
-        return [table.get((b.routes[i].provider, b.routes[i].model), fallback) for i in pop]
+        return [table.get(_NAMES(b.routes[i]), fallback) for i in pop]
     if op == "neg":
         inner = score(term[1], b, pop, req)
-        return [-v for v in inner] if _fits(inner) else [neg(v) for v in inner]
+        return [-v for v in inner] if _span(inner) <= MAX else [neg(v) for v in inner]
     if op == "scale":
         inner, k, d = score(term[3], b, pop, req), term[1], term[2]
-        if d != 0 and _fits(inner, [k, d]):
-            products = [v * k for v in inner]
-            if _fits(products):
-                return [v // d for v in products]
+        top = _span(inner)
+        if d != 0 and max(top, abs(k), abs(d)) <= MAX and top * abs(k) <= MAX:
+            # Every product is at most `top · |k|` in magnitude, and so in range.
+            return [v * k for v in inner] if d == 1 else [v * k // d for v in inner]
         return [floordiv(mul(v, k), d) for v in inner]
     if op in ("sum", "min", "max"):
         columns = [score(t, b, pop, req) for t in term[1:]]
+        if op != "sum":
+            return list(map(min if op == "min" else max, zip(*columns, strict=True)))
+        if sum(map(_span, columns)) <= MAX:
+            # No partial sum exceeds the columns' largest magnitudes added up.
+            return list(map(sum, zip(*columns, strict=True)))
         out = columns[0]
         for col in columns[1:]:
-            if op == "sum":
-                sums = [x + y for x, y in zip(out, col, strict=True)]
-                fast = _fits(out, col, sums)
-                out = sums if fast else [add(x, y) for x, y in zip(out, col, strict=True)]
-            else:
-                pick = min if op == "min" else max
-                out = [pick(x, y) for x, y in zip(out, col, strict=True)]
+            out = [add(x, y) for x, y in zip(out, col, strict=True)]
         return out
     if op == "gate":
         inner = score(term[2], b, pop, req)
-        gate = predicate(term[1], b)
-        return [v if gate(i, req) else 0 for i, v in zip(pop, inner, strict=True)]
+        held = set(predicate(term[1], b)(pop, req))
+        return [v if i in held else 0 for i, v in zip(pop, inner, strict=True)]
     inner = score(term[2], b, pop, req)  # "normalize", the last scorer op
     if not inner:
         return []
@@ -304,18 +423,19 @@ def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
     if hi == lo:
         return [term[1]] * len(inner)
     r, span = term[1], hi - lo
-    if _fits(inner, [r, span, span * r]):
+    if max(-lo, hi, abs(r), span, abs(span * r)) <= MAX:
         # |(v − lo) · R| ≤ |(hi − lo) · R| ≤ MAX: no step below can leave the range.
         return [(v - lo) * r // span for v in inner]
     return [floordiv(mul(sub(v, lo), r), sub(hi, lo)) for v in inner]
 
 
-def _fits(*columns: list[int]) -> bool:
-    """Whether every value of `columns` lies within ±MAX (SPEC §8.2, checked per column).
+def _span(column: list[int]) -> int:
+    """The largest magnitude in `column`, 0 when empty (SPEC §8.2, checked per column).
 
-    Then the checked form of an operation cannot raise; else it reruns and raises as specified.
+    When an operation's operands and results are proved within ±MAX by it, its
+    checked form cannot raise; else the checked form reruns and raises as specified.
     """
-    return all(not col or (-MAX <= min(col) and max(col) <= MAX) for col in columns)
+    return max(-min(column), max(column)) if column else 0
 
 
 # -- mutate (§8.4) -----------------------------------------------------------

@@ -25,6 +25,9 @@ Rules:
 
 from __future__ import annotations
 
+from itertools import accumulate
+from operator import attrgetter, neg
+
 from genvm_policy.interpreter import Bound, predicate, score
 from genvm_policy.numeric import MAX, add
 from genvm_policy.policy import Term
@@ -65,7 +68,8 @@ def select(
 
 
 def _argmax(pop: list[int], scores: dict[int, int]) -> list[int]:
-    return sorted(pop, key=lambda i: (-scores[i], i))
+    keyed = sorted(zip(map(neg, map(scores.__getitem__, pop)), pop, strict=True))  # (−score, rank)
+    return [i for _, i in keyed]
 
 
 def _select(
@@ -84,17 +88,17 @@ def _select(
         where = {(b.routes[i].provider, b.routes[i].model): i for i in pop}
         return [where[(p, m)] for p, m in term[1] if (p, m) in where][:limit]
     if op == "greybox":
-        attr = "greybox_image" if req.needs_image else "greybox_text"
-        keyed = [(getattr(b.routes[i], attr), i) for i in pop]
-        return [i for key, i in sorted((k, i) for k, i in keyed if k is not None)][:limit]
+        position = attrgetter("greybox_image" if req.needs_image else "greybox_text")
+        keys = map(position, map(b.routes.__getitem__, pop))
+        keyed = sorted([(k, i) for k, i in zip(keys, pop, strict=True) if k is not None])
+        return [i for _, i in keyed[:limit]]
     if op == "top_k":
         return _select(term[2], b, pop, scores, req, draws, min(term[1], limit))
     if op == "tiers":
         placed: set[int] = set()
         order: list[int] = []
         for pred, inner in term[1]:
-            fn = predicate(pred, b)
-            members = [i for i in pop if i not in placed and fn(i, req)]
+            members = predicate(pred, b)([i for i in pop if i not in placed], req)
             placed.update(members)
             # A full order still runs the later tiers (limit 0): their scorers
             # raise as before and their selectors keep their numbers (rules 2, 3).
@@ -115,22 +119,22 @@ def _weighted(weights: list[int], pop: list[int], stream: Stream, limit: int) ->
     exceeds `r` is the route the walk stops at, and a picked route's weight
     becomes 0, which is the walk over the routes that remain.
     """
-    left = [(i, w) for i, w in zip(pop, weights, strict=True) if w > 0]
-    n = len(left)
-    # tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j; each
-    # is a part of `total`, so checking `total` keeps every sum within MAX.
-    tree = [0] * (n + 1)
-    total = sum(w for _, w in left)
+    ranks = [i for i, w in zip(pop, weights, strict=True) if w > 0]
+    positive = [w for w in weights if w > 0]
+    n = len(ranks)
+    prefix = [0, *accumulate(positive)]
+    total = prefix[-1]
     if total > MAX:
         # Positive weights: every partial sum is at most `total`, so only then can
         # the checked sum raise; it runs to raise at the first partial sum, as specified.
         total = 0
-        for _, w in left:
+        for w in positive:
             total = add(total, w)
-    for j, (_, w) in enumerate(left, 1):
-        tree[j] += w
-        if j + (j & -j) <= n:
-            tree[j + (j & -j)] += tree[j]
+    if min(limit, n) == 0:
+        return []
+    # tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j, and
+    # j − (j & −j) is j & (j − 1); each is a part of `total`, so within MAX.
+    tree = [prefix[j] - prefix[j & (j - 1)] for j in range(n + 1)]
     top = 1
     while top * 2 <= n:
         top *= 2
@@ -145,7 +149,7 @@ def _weighted(weights: list[int], pop: list[int], stream: Stream, limit: int) ->
             step >>= 1
         # The first `at` positions sum to at most the draw, one more exceeds it:
         # that route (0-based index `at`) is the pick.
-        i, w = left[at]
+        i, w = ranks[at], positive[at]
         order.append(i)
         total -= w
         j = at + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_support import ROWS, SEED, catalog
@@ -13,6 +14,7 @@ from genvm_policy.catalog import Catalog
 from genvm_policy.decision import attempt_params, decide, decision_report, decision_value
 from genvm_policy.errors import PolicyError
 from genvm_policy.identity import identity
+from genvm_policy.interpreter import bind
 from genvm_policy.numeric import MAX
 from genvm_policy.request import make_request
 
@@ -88,6 +90,23 @@ def test_invariant_under_respellings(perm: list[int], seed: bytes) -> None:
     a = decide(CAT, admit(doc, CAT), make_request(), seed)
     b = decide(CAT, admit(_respell(doc, perm), CAT), make_request(), seed)
     assert a == b
+
+
+@given(st.binary(min_size=1, max_size=64), st.sampled_from(["text", "json", "bool"]))
+def test_a_bound_passed_in_decides_as_binding_does(seed: bytes, fmt: str) -> None:
+    policy, req = admit({**JITTERED, "filter": ["json"]}, CAT), make_request(format=fmt)
+    bound = bind(CAT, policy)
+    d = decide(CAT, policy, req, seed, bound=bound)
+    want = decide(CAT, policy, req, seed)
+    assert d == want and d.bound is bound
+    assert (d.rejected, d.scores, d.attempts) == (want.rejected, want.scores, want.attempts)
+    assert decision_report(d) == decision_report(want)
+
+
+def test_a_bound_of_another_policy_is_refused() -> None:
+    bound = bind(CAT, admit({}, CAT))
+    with pytest.raises(ValueError, match="another policy"):
+        decide(CAT, admit(JITTERED, CAT), make_request(), SEED, bound=bound)
 
 
 def test_empty_survivors_give_no_attempts() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,8 +11,10 @@ from hypothesis import strategies as st
 from test_policy_support import SEED, catalog
 
 from genvm_policy.admission import admit
+from genvm_policy.catalog import Catalog
 from genvm_policy.decision import decide
-from genvm_policy.interpreter import bind, filter_routes, score
+from genvm_policy.errors import PolicyError
+from genvm_policy.interpreter import bind, filter_routes, holds, score
 from genvm_policy.request import make_request
 
 CAT = catalog()
@@ -55,6 +58,51 @@ def test_filter_predicates(pred: Any, req: Any, kept: int) -> None:
     survivors, rejected = filter_routes(b, req)
     assert len(survivors) == kept
     assert len(survivors) + len(rejected) == len(CAT.routes)
+
+
+leaves = st.sampled_from([
+    "json", "image", "has_tee", "has_images", {"has": "price_in"}, {"le": {"price_in": "0.5"}},
+    {"tier_at_least": "standard"}, {"provider_in": ["router"]}, {"format_in": ["json"]},
+])
+predicates = st.recursive(leaves, lambda kid: st.one_of(
+    st.builds(lambda p: {"not": p}, kid),
+    st.builds(lambda ps: {"any": ps}, st.lists(kid, min_size=1, max_size=3)),
+    st.builds(lambda ps: {"all": ps}, st.lists(kid, min_size=1, max_size=3)),
+), max_leaves=8)
+
+
+@given(st.lists(predicates, min_size=1, max_size=4), st.sampled_from([
+    TEXT, make_request(format="json"), make_request(images=1),
+]))
+def test_filter_over_the_population_is_filter_route_by_route(parts: Any, req: Any) -> None:
+    b = bind(CAT, admit({"filter": parts}, CAT))
+    top = b.policy.filter
+    checks = top[1:] if top[0] == "all" else [top]
+    want: tuple[list[int], list[tuple[int, Any]]] = ([], [])
+    for i in range(len(b.routes)):
+        reason = next((part for part in checks if not holds(part, b, i, req)), None)
+        if reason is None:
+            want[0].append(i)
+        else:
+            want[1].append((i, reason))
+    assert filter_routes(b, req) == want
+
+
+def test_an_undeclared_route_tier_raises_where_route_by_route_evaluation_meets_it() -> None:
+    # Rank 0 (json) passes the first `any` on `json` and meets its tier `x` in the
+    # second; rank 1 (no json) would meet its tier `y` in the first, after rank 0.
+    routes = list(CAT.routes)
+    assert [r.json for r in routes[:2]] == [True, False]
+    routes[:2] = [replace(routes[0], tier="x"), replace(routes[1], tier="y")]
+    odd = Catalog(tuple(routes), CAT.tiers, CAT.default_tier, CAT.fields)
+    first = {"any": ["json", {"tier_at_least": "standard"}]}
+    second = {"any": [{"format_in": ["json"]}, {"tier_at_least": "basic"}]}
+    policy = admit({"filter": [second, first]}, CAT)
+    assert policy.filter[2:] == [admit({"filter": [p]}, CAT).filter[2] for p in (first, second)]
+    with pytest.raises(PolicyError) as err:
+        decide(odd, policy, TEXT, SEED)
+    assert (err.value.code, err.value.path) == ("POL_TIER", ())
+    assert "`x`" in err.value.message
 
 
 def test_rejection_reason_is_first_failing_predicate() -> None:
