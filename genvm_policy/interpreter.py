@@ -18,7 +18,7 @@ Rules:
    `(v − lo) × R // (hi − lo)` over the population's `[lo, hi]`, and to `R`
    when `hi = lo` (one route, or all equal).
 4. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
-   jitter on parameter `p` draws from `mutate/jitter/<p>/<a>`; the provider
+   every jitter of attempt `a` draws from `mutate/jitter/<a>`; the provider
    seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
    read straight from block `a // 4`, so attempt `a` costs the same whether
    or not the attempts before it were computed.
@@ -506,10 +506,12 @@ def _apply(
         elif op == "clamp":
             state[term[1]] = max(term[2], min(term[3], state[term[1]]))
         elif op == "jitter":
+            # One stream per attempt, opened on first use: the attempt's jitters
+            # share its blocks in the order they apply.
             param = term[1]
-            if param not in streams:
-                streams[param] = Stream(seed, f"mutate/jitter/{param}/{attempt}")
-            step = term[2] + streams[param].below(term[3] - term[2] + 1)
+            if "jitter" not in streams:
+                streams["jitter"] = Stream(seed, f"mutate/jitter/{attempt}")
+            step = term[2] + streams["jitter"].below(term[3] - term[2] + 1)
             _, lo, hi = PARAMS[param]
             state[param] = max(lo, min(hi, state[param] + step))
         elif op == "text_filters":

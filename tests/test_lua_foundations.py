@@ -423,16 +423,22 @@ def test_stream_matches_reference(runtime: str, key: bytes, label: str, data: An
     ours = mod(lua, "prng").stream(key, label)
     ref = prng.Stream(key, label)
     for _ in range(data.draw(st.integers(1, 6))):
-        step = data.draw(st.sampled_from(["read", "u53", "below"]))
+        step = data.draw(st.sampled_from(["read", "u53", "u32", "below"]))
         if step == "read":
             n = data.draw(st.integers(0, 70))
             assert H(lua).hexcall(ours.read, ours, n) == ("ok", ref.read(n).hex())
-        elif step == "u53":
-            got = ours.u53(ours)
-            assert got == ref.u53()
+        elif step in ("u53", "u32"):
+            got = getattr(ours, step)(ours)
+            assert got == getattr(ref, step)()
             assert H(lua).mathtype(got) == "integer"
         else:
-            n = data.draw(st.one_of(st.integers(1, 2**53), st.sampled_from([1, 2, 3, 2**52 + 1])))
+            n = data.draw(
+                st.one_of(
+                    st.integers(1, 2**53),
+                    st.integers(1, 1000),
+                    st.sampled_from([1, 2, 3, 2**31 + 1, 2**32, 2**32 + 1, 2**52 + 1]),
+                )
+            )
             got = ours.below(ours, n)
             assert got == ref.below(n)
             assert H(lua).mathtype(got) == "integer"

@@ -135,14 +135,20 @@ def test_u53_is_the_top_53_bits_of_the_next_8_bytes(key: bytes, label: str, skip
 
 
 def model_below(stream: Stream, n: int) -> int:
-    """SPEC §4.6 restated: reject draws at or above the largest multiple of n."""
+    """SPEC §4.6 restated: 4-byte draws up to 2^32, else the top 53 bits of 8 bytes;
+    reject draws at or above the largest multiple of n in the draw's range."""
+    size, width, shift = (2**32, 4, 0) if n <= 2**32 else (2**53, 8, 11)
     while True:
-        draw = int.from_bytes(stream.read(8), "big") >> 11
-        if draw < (2**53 // n) * n:
+        draw = int.from_bytes(stream.read(width), "big") >> shift
+        if draw < (size // n) * n:
             return draw % n
 
 
-bounds = st.integers(1, 2**53) | st.sampled_from([1, 2, 3, 2**52 + 1, 2**53 - 1, 2**53])
+bounds = (
+    st.integers(1, 2**53)
+    | st.integers(1, 1000)
+    | st.sampled_from([1, 2, 3, 2**31 + 1, 2**32, 2**32 + 1, 2**52 + 1, 2**53 - 1, 2**53])
+)
 
 
 @given(keys, labels, st.lists(bounds, min_size=1, max_size=8))
@@ -166,6 +172,25 @@ def test_below_rejects_half_the_draws_for_a_bound_just_above_half() -> None:
     accepted = [r % (2**52 + 1) for r in raw if r < 2**52 + 1]
     assert draws == accepted[:64]
     assert len(raw) > len(accepted)
+
+
+def test_small_bounds_take_four_bytes_and_reject_too() -> None:
+    # n = 2^31 + 1 rejects about half of the 4-byte draws; n = 2^32 takes every one.
+    stream, model = Stream(b"k", "rejection"), Stream(b"k", "rejection")
+    draws = [stream.below(2**31 + 1) for _ in range(64)]
+    raw = [int.from_bytes(model.read(4), "big") for _ in range(400)]
+    accepted = [r % (2**31 + 1) for r in raw if r < 2**31 + 1]
+    assert draws == accepted[:64]
+    assert len(raw) > len(accepted)
+    whole, copy = Stream(b"k", "word"), Stream(b"k", "word")
+    assert [whole.below(2**32) for _ in range(9)] == [copy.u32() for _ in range(9)]
+
+
+def test_u32_reads_the_next_four_bytes() -> None:
+    stream, copy = Stream(b"k", "w"), Stream(b"k", "w")
+    stream.read(30)
+    copy.read(30)
+    assert stream.u32() == int.from_bytes(copy.read(4), "big")
 
 
 @pytest.mark.parametrize("n", [0, -1, 2**53 + 1, True])

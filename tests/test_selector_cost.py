@@ -8,9 +8,10 @@ in sandboxed Lua 5.3/5.4 states; the kept routes are the prefix of the whole
 order, equal in both runtimes, and a limit changes no error.
 
 Draws are counted, not timed: `Stream.below` calls and HMAC blocks per stream
-label. Each draw reads 8 bytes of a 32-byte block; with these fixed seeds no
-draw is rejected (a rejection is below 1 in 2^40 at these bounds), so the
-blocks of a stream are exactly `ceil(draws / 4)`.
+label. Every bound here is below 2^32, so each draw reads 4 bytes of a 32-byte
+block (§4.6); with these fixed seeds no draw is rejected (a rejection is below
+1 in 2^16 at these bounds), so the blocks of a stream are exactly
+`ceil(draws / 8)`.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def test_draws_bounded_by_max_attempts_and_spread(
     pol = policy(term, attempts)
     draws, blocks = counted
     d = decide(BIG, pol, TEXT, seed)
-    expected = [[k, n, -(-n // 4)] for k, n in sorted(want.items()) if n]
+    expected = [[k, n, -(-n // 8)] for k, n in sorted(want.items()) if n]
     assert select_counts(draws, blocks) == expected
     assert len(d.ranks) == (2 if name == "top_k-sample" else attempts)
     out = decode(lua.decide(blob(BIG, pol, TEXT, seed)))

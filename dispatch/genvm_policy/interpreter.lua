@@ -14,9 +14,9 @@
 --    fails every comparison.
 -- 3. Score (§8.2): checked integer arithmetic over the surviving population;
 --    `normalize` maps `v` to `(v − lo) × R // (hi − lo)`, or `R` when `hi = lo`.
--- 4. Mutate (§8.4) runs per attempt `a` (0-based): jitter on `p` draws from
---    `mutate/jitter/<p>/<a>`; the provider seed of attempt `a` is the `a`-th
---    `u53()` of `attempt/seed`, read from block `a // 4`.
+-- 4. Mutate (§8.4) runs per attempt `a` (0-based): every jitter of attempt `a`
+--    draws from `mutate/jitter/<a>`; the provider seed of attempt `a` is the
+--    `a`-th `u53()` of `attempt/seed`, read from block `a // 4`.
 -- 5. `bind` checks the policy against the catalog before anything runs:
 --    declared fields (`POL_FIELD`), constants exact at their field's scale
 --    (`NUM_INEXACT`, `NUM_RANGE`), declared `tier_at_least` tiers
@@ -592,11 +592,13 @@ local function apply(terms, first, b, i, attempt, req, seed, state, streams)
       v = v < term[4] and v or term[4]
       state[term[2]] = v > term[3] and v or term[3]
     elseif op == "jitter" then
+      -- One stream per attempt, opened on first use: the attempt's jitters
+      -- share its blocks in the order they apply.
       local param = term[2]
-      local stream = streams[param]
+      local stream = streams.jitter
       if stream == nil then
-        stream = prng.stream(seed, "mutate/jitter/" .. param .. "/" .. attempt)
-        streams[param] = stream
+        stream = prng.stream(seed, "mutate/jitter/" .. attempt)
+        streams.jitter = stream
       end
       local step = term[3] + stream:below(term[4] - term[3] + 1)
       local lo, hi = PARAMS[param][2], PARAMS[param][3]

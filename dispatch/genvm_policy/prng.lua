@@ -12,8 +12,10 @@
 -- 4. A stream is `(key, label)`; block `i` is `HMAC(key, label || 0x00 || u32be(i))`
 --    and the stream's bytes are blocks 0, 1, … in order. Labels are 1 … 48 bytes
 --    of UTF-8 without NUL (`PRNG_LABEL`); indexes stay below 2^32 (`PRNG_INDEX`).
--- 5. `u53` is the top 53 bits of the next 8 bytes read big-endian; `below(n)`
---    rejects draws at or above `2^53 − (2^53 mod n)` so every result is equally likely.
+-- 5. `u53` is the top 53 bits of the next 8 bytes read big-endian, `u32` the next
+--    4 bytes; `below(n)` draws `u32` when `n ≤ 2^32` (else `u53`) and rejects
+--    draws at or above `W − (W mod n)`, `W` the draw's range, so every result
+--    is equally likely.
 --
 -- Keys, salts and the bytes a stream yields are plain Lua strings. A stream
 -- keeps its key's HMAC states (sha256.keyed), and a label of at most 48
@@ -37,10 +39,12 @@ M.MAX_LABEL_BYTES = 48
 M.BLOCKS = 0x100000000
 --- The number of values `u53` draws from.
 M.TOP = 0x20000000000000
+--- The number of values `u32` draws from: `below` uses it for bounds up to WORD.
+M.WORD = 0x100000000
 --- The domain tag in front of the per-call material (rule 2).
 M.CALL_KEY_TAG = "genvm-policy/v1/call-key\0"
 
-local TOP, BLOCKS = M.TOP, M.BLOCKS
+local TOP, WORD, BLOCKS = M.TOP, M.WORD, M.BLOCKS
 
 --- SHA-256 of `data` (FIPS 180-4): 32 raw bytes.
 M.sha256 = sha256.sha256
@@ -168,17 +172,31 @@ function Stream:u53()
   return (hi << 21) | (lo >> 11)
 end
 
+--- The next 4 bytes, read as a big-endian integer (rule 5).
+function Stream:u32()
+  local used = self.used
+  if used + 4 <= #self.block then
+    self.used = used + 4
+    return (string.unpack(">I4", self.block, used + 1))
+  end
+  return (string.unpack(">I4", self:read(4)))
+end
+
 --- A uniform draw from `0 … n − 1`, `1 ≤ n ≤ 2^53` (rule 5). Raises `PRNG_BOUND`.
 function Stream:below(n)
   if math.type(n) ~= "integer" or n < 1 or n > TOP then
     errors.raise("PRNG_BOUND", {}, "a draw below `" .. tostring(n)
       .. "` is outside the range 1 … 2^53")
   end
-  local limit = TOP - TOP % n
+  local draw, size = Stream.u32, WORD
+  if n > WORD then
+    draw, size = Stream.u53, TOP
+  end
+  local limit = size - size % n
   while true do
-    local draw = self:u53()
-    if draw < limit then
-      return draw % n
+    local r = draw(self)
+    if r < limit then
+      return r % n
     end
   end
 end

@@ -169,6 +169,8 @@ local function draw(stream, step)
     return bytes(stream:read(step[2]))
   elseif step[1] == "u53" then
     return stream:u53()
+  elseif step[1] == "u32" then
+    return stream:u32()
   elseif step[1] == "below" then
     return stream:below(host(step[2]))
   end

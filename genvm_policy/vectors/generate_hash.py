@@ -168,14 +168,15 @@ def gen_hmac() -> Generated:
 # -- §4 prng: streams ----------------------------------------------------------------
 
 LABELS = [
-    "a", "select/weighted/0", "select/sample/3", "mutate/jitter/temperature/0",
-    "mutate/jitter/max_tokens/12", "attempt/seed/0", "attempt/seed/63", "é", "水/选择",
+    "a", "select/weighted/0", "select/sample/3", "mutate/jitter/0",
+    "mutate/jitter/12", "attempt/seed/0", "attempt/seed/63", "é", "水/选择",
     "x" * 48, "é" * 24,
 ]  # fmt: skip
 
 DRAWS: list[Any] = [
     ["read", 0], ["read", 3], ["read", 5], ["u53"], ["below", 1], ["below", 2], ["below", 3],
-    ["below", 2**52], ["below", i64(2**53)], ["below", 1000], ["read", 33], ["u53"],
+    ["below", 2**52], ["below", i64(2**53)], ["below", 1000], ["read", 33], ["u53"], ["u32"],
+    ["below", 2**32], ["below", 2**32 + 1], ["read", 1], ["below", 7], ["u32"],
 ]  # fmt: skip
 
 KEYS = [("key1", b"\x01"), ("key32", pattern(32)), ("key64", pattern(64, 11, 5))]
@@ -245,6 +246,20 @@ def gen_prng() -> Generated:
             "below_many_3",
             "64 draws below 3",
             {"op": "stream", "key": key, "label": "die", "draws": [["below", 3]] * 64},
+        )
+    )
+    out.append(
+        (
+            "below_u32_rejections",
+            "64 draws below 2^31 + 1: about half of the 4-byte draws are rejected",
+            {"op": "stream", "key": key, "label": "half", "draws": [["below", 2**31 + 1]] * 64},
+        )
+    )
+    out.append(
+        (
+            "below_u53_rejections",
+            "64 draws below 2^52 + 1: about half of the 8-byte draws are rejected",
+            {"op": "stream", "key": key, "label": "half", "draws": [["below", 2**52 + 1]] * 64},
         )
     )
     bad_bounds: list[tuple[str, Any]] = [

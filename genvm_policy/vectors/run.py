@@ -119,6 +119,8 @@ def _draw(stream: prng.Stream, step: Any) -> Any:
         return stream.read(step[1])
     if step[0] == "u53":
         return stream.u53()
+    if step[0] == "u32":
+        return stream.u32()
     if step[0] == "below":
         return stream.below(host(step[1]))
     raise _bad(("draws",), f"`{step[0]}` is not a draw")
