@@ -62,7 +62,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("sha256", "§4", BOTH, gen_sha256, "SHA-256 of FIPS examples and lengths 0 … 130"),
     Kind("hmac", "§4", BOTH, gen_hmac, "HMAC-SHA256 of RFC 4231 and keys around the block size"),
     Kind("prng", "§4.4", BOTH, gen_prng,
-         "stream bytes, u53, u32 and bounded draws over many labels; key, label, bound, index errors"),
+         "stream bytes, u32/u53 and bounded draws, many labels; key, label, bound, index errors"),
     Kind("seed", "§4.2", BOTH, gen_seed,
          "call keys from salt and material, seed commitments, and their rejections"),
     Kind("catalog", "§5.5", BOTH, gen_catalog,
