@@ -25,6 +25,8 @@ Rules:
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from itertools import accumulate
 from operator import attrgetter, neg
 
@@ -35,6 +37,9 @@ from genvm_policy.prng import Stream
 from genvm_policy.request import Request
 
 __all__ = ["select"]
+
+_HEAP_MAX = 64
+"""Above this limit a full sort beats a heap of the limit's size."""
 
 
 # -- select (§8.3) -----------------------------------------------------------
@@ -67,9 +72,18 @@ def select(
     return _select(b.policy.select, b, pop, scores, req, _Draws(seed), cap)
 
 
-def _argmax(pop: list[int], scores: dict[int, int]) -> list[int]:
-    keyed = sorted(zip(map(neg, map(scores.__getitem__, pop)), pop, strict=True))  # (−score, rank)
-    return [i for _, i in keyed]
+def _argmax(pop: list[int], scores: dict[int, int], limit: int) -> list[int]:
+    keyed = zip(map(neg, map(scores.__getitem__, pop)), pop, strict=True)  # (−score, rank)
+    return [i for _, i in _smallest(limit, keyed)]
+
+
+def _smallest(limit: int, keyed: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The `limit` smallest (key, rank) pairs, ascending: `sorted(keyed)[:limit]`.
+
+    Ranks are distinct, so the order is total. A decision's limit is its
+    `max_attempts`: a heap of that size costs O(N log limit), not a full sort.
+    """
+    return heapq.nsmallest(limit, keyed) if limit <= _HEAP_MAX else sorted(keyed)[:limit]
 
 
 def _select(
@@ -83,15 +97,15 @@ def _select(
 ) -> list[int]:
     op = term[0]
     if op == "argmax":
-        return _argmax(pop, scores)[:limit]
+        return _argmax(pop, scores, limit)
     if op == "chain":
         where = {(b.routes[i].provider, b.routes[i].model): i for i in pop}
         return [where[(p, m)] for p, m in term[1] if (p, m) in where][:limit]
     if op == "greybox":
         position = attrgetter("greybox_image" if req.needs_image else "greybox_text")
         keys = map(position, map(b.routes.__getitem__, pop))
-        keyed = sorted([(k, i) for k, i in zip(keys, pop, strict=True) if k is not None])
-        return [i for _, i in keyed[:limit]]
+        keyed = ((k, i) for k, i in zip(keys, pop, strict=True) if k is not None)
+        return [i for _, i in _smallest(limit, keyed)]
     if op == "top_k":
         return _select(term[2], b, pop, scores, req, draws, min(term[1], limit))
     if op == "tiers":
@@ -107,7 +121,7 @@ def _select(
     if op == "weighted":
         weights = score(term[1], b, pop, req)
         return _weighted(weights, pop, draws.stream("weighted"), limit)
-    ranked = _argmax(pop, scores)[: limit + term[1]]  # "sample"
+    ranked = _argmax(pop, scores, limit + term[1])  # "sample"
     return _sample(term[1], ranked, draws.stream("sample"), limit)
 
 

@@ -39,9 +39,16 @@ function M.decide(catalog, policy, request, seed, catalog_id)
   local b = interpreter.bind(catalog, policy)
   local survivors, rejected = interpreter.filter_routes(b, request)
   local values = interpreter.score(policy.score, b, survivors, request)
+  -- The rank -> score map costs a table write per survivor; a selector that
+  -- never reads scores (`greybox`, `chain`, `weighted`) does without it.
+  if b.reads_scores == nil then
+    b.reads_scores = selection.reads_scores(policy.select)
+  end
   local by_rank = {}
-  for k = 1, #survivors do
-    by_rank[survivors[k]] = values[k]
+  if b.reads_scores then
+    for k = 1, #survivors do
+      by_rank[survivors[k]] = values[k]
+    end
   end
   local order = selection.select(b, survivors, by_rank, request, seed, policy.max_attempts)
   local ranks, routes = {}, {}

@@ -178,7 +178,7 @@ function M.bind(catalog, policy)
     values[r] = row
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
-    tier_rank = catalog.tier_rank, preds = {}, tabs = {} }
+    tier_rank = catalog.tier_rank, preds = {}, tabs = {}, positions = {} }
   cache[policy] = b
   return b
 end
@@ -394,7 +394,7 @@ local function filter_plan(b, req)
         dynamic[#dynamic + 1], fns[#dynamic + 1] = k, f
       end
     end
-    plan = { parts = parts, dynamic = dynamic, fns = fns, first = {} }
+    plan = { parts = parts, dynamic = dynamic, fns = fns, first = {}, split = {} }
     b.filter_plan = plan
   end
   local s = shape(req)
@@ -417,6 +417,26 @@ function M.filter_routes(b, req)
   local plan, first = filter_plan(b, req)
   local parts, dynamic, fns = plan.parts, plan.dynamic, plan.fns
   local m = #parts
+  if #dynamic == 0 then
+    -- Every part is tabulated: the split depends on the request's shape alone,
+    -- so it is made once per shape and each decision gets its own copies (the
+    -- `{rank, part}` pairs inside are never changed, so they are shared).
+    local s = shape(req)
+    local split = plan.split[s]
+    if not split then
+      split = { {}, {} }
+      for i = 0, #b.routes - 1 do
+        local failing = first[i + 1]
+        if failing > m then
+          split[1][#split[1] + 1] = i
+        else
+          split[2][#split[2] + 1] = { i, parts[failing] }
+        end
+      end
+      plan.split[s] = split
+    end
+    return table.move(split[1], 1, #split[1], 1, {}), table.move(split[2], 1, #split[2], 1, {})
+  end
   local survivors, rejected, kept, dropped = {}, {}, 0, 0
   for i = 0, #b.routes - 1 do
     local failing = first[i + 1]

@@ -49,43 +49,68 @@ end
 -- Above this limit a full sort is cheaper than insertion into the kept prefix.
 local PARTIAL_MAX = 32
 
--- The `limit` smallest pairs `(x[k], y[k])`, k = 1 … n, ascending, as their `y`s.
--- The `y`s are distinct ranks, so the order is total (rule 1). For small limits
--- (every decision's `max_attempts`) the pairs are kept in a sorted prefix of at
--- most `limit`: about one comparison per route, no pair table, no comparator call.
-local function smallest(x, y, n, limit)
+-- The first `limit` ranks of `pop` by (key, rank) ascending, where the key of
+-- rank `i` is `sign × keys[i + offset]` and a rank whose key is nil or false is
+-- left out. Ranks are distinct, so the order is total (rule 1). For small
+-- limits (every decision's `max_attempts`) the kept ranks form a sorted prefix
+-- of at most `limit`: about one comparison per route, no table per route, no
+-- comparator call; keys are read from `keys` in place, never copied.
+local function smallest(pop, keys, offset, sign, limit)
+  local n = #pop
   if limit > n then limit = n end
   if limit <= 0 then return {} end
   if limit > PARTIAL_MAX then
-    local keyed, out = {}, {}
-    for k = 1, n do keyed[k] = { x[k], y[k] } end
+    local keyed, out, m = {}, {}, 0
+    for k = 1, n do
+      local i = pop[k]
+      local key = keys[i + offset]
+      if key then
+        m = m + 1
+        keyed[m] = { sign * key, i }
+      end
+    end
     sort(keyed, key_less)
-    for k = 1, limit do out[k] = keyed[k][2] end
+    for k = 1, math.min(limit, m) do out[k] = keyed[k][2] end
     return out
   end
   local bx, by, m = {}, {}, 0
   for k = 1, n do
-    local a, b = x[k], y[k]
-    local last = bx[m]
-    if m < limit or a < last or (a == last and b < by[m]) then
-      local j = m < limit and m + 1 or m
-      m = j
-      while j > 1 and (bx[j - 1] > a or (bx[j - 1] == a and by[j - 1] > b)) do
-        bx[j], by[j] = bx[j - 1], by[j - 1]
-        j = j - 1
+    local b = pop[k]
+    local a = keys[b + offset]
+    if a then
+      a = sign * a
+      if m < limit or a < bx[m] or (a == bx[m] and b < by[m]) then
+        local j = m < limit and m + 1 or m
+        m = j
+        while j > 1 and (bx[j - 1] > a or (bx[j - 1] == a and by[j - 1] > b)) do
+          bx[j], by[j] = bx[j - 1], by[j - 1]
+          j = j - 1
+        end
+        bx[j], by[j] = a, b
       end
-      bx[j], by[j] = a, b
     end
   end
   return by
 end
 
 local function argmax(pop, scores, limit)
-  local x = {}
-  for k = 1, #pop do
-    x[k] = -scores[pop[k]]
+  return smallest(pop, scores, 0, -1, limit)
+end
+
+-- Each route's greybox position for `attr` by rank + 1 (false when it has
+-- none), made once per bound policy: the selector reads one flat array
+-- instead of one route table per survivor.
+local function positions(b, attr)
+  local column = b.positions[attr]
+  if not column then
+    column = {}
+    for r = 1, #b.routes do
+      local position = b.routes[r][attr]
+      column[r] = position ~= nil and position
+    end
+    b.positions[attr] = column
   end
-  return smallest(x, pop, #pop, limit)
+  return column
 end
 
 -- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
@@ -169,15 +194,7 @@ local function select_term(term, b, pop, scores, req, draws, limit)
     return out
   elseif op == "greybox" then
     local attr = req.needs_image and "greybox_image" or "greybox_text"
-    local routes, x, y, n = b.routes, {}, {}, 0
-    for k = 1, #pop do
-      local position = routes[pop[k] + 1][attr]
-      if position ~= nil then
-        n = n + 1
-        x[n], y[n] = position, pop[k]
-      end
-    end
-    return smallest(x, y, n, limit)
+    return smallest(pop, positions(b, attr), 1, 1, limit)
   elseif op == "top_k" then
     return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then
@@ -209,6 +226,22 @@ local function select_term(term, b, pop, scores, req, draws, limit)
   end
   local ranked = argmax(pop, scores, limit + term[2]) -- "sample"
   return sample(term[2], ranked, draw_stream(draws, "sample"), limit)
+end
+
+--- Whether selector `term` reads the survivors' scores (`argmax`, `sample`,
+--- anywhere inside it); when it does not, `select` never reads `scores`.
+function M.reads_scores(term)
+  local op = term[1]
+  if op == "argmax" or op == "sample" then
+    return true
+  elseif op == "top_k" then
+    return M.reads_scores(term[3])
+  elseif op == "tiers" then
+    for t = 1, #term[2] do
+      if M.reads_scores(term[2][t][2]) then return true end
+    end
+  end
+  return false
 end
 
 --- The failover order of the surviving ranks `pop`, best first; `scores`
