@@ -178,7 +178,8 @@ function M.bind(catalog, policy)
     values[r] = row
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
-    tier_rank = catalog.tier_rank, preds = {}, tabs = {}, positions = {} }
+    tier_rank = catalog.tier_rank, preds = {}, tabs = {}, positions = {},
+    columns = {} }
   cache[policy] = b
   return b
 end
@@ -526,8 +527,8 @@ local function normalize_column(out, to, n)
   return out
 end
 
---- The value of scorer `term` for each rank of `pop`, in `pop` order (rule 3).
-function score(term, b, pop, req)
+-- The column of `term` over `pop`, evaluated op by op (§8.2).
+local function evaluate(term, b, pop, req)
   local op, n = term[1], #pop
   if op == "const" then
     local out, c = {}, term[2]
@@ -585,6 +586,63 @@ function score(term, b, pop, req)
     return out
   end
   return normalize_column(score(term[3], b, pop, req), term[2], n) -- "normalize"
+end
+
+-- Whether scorer `term` is a function of the route alone: no `normalize` (it
+-- reads the population) and no `gate` whose predicate reads the request.
+local function route_only(term, b, req)
+  local op = term[1]
+  if op == "const" or op == "field" or op == "route_value" then
+    return true
+  elseif op == "neg" then
+    return route_only(term[2], b, req)
+  elseif op == "scale" then
+    return route_only(term[4], b, req)
+  elseif op == "sum" or op == "min" or op == "max" then
+    for c = 2, #term do
+      if not route_only(term[c], b, req) then return false end
+    end
+    return true
+  elseif op == "gate" then
+    predicate(term[2], b, req)
+    local tabs = b.tabs[term[2]]
+    return tabs ~= nil and tabs[1] == tabs[2] and tabs[1] == tabs[3] and tabs[1] == tabs[4]
+      and route_only(term[3], b, req)
+  end
+  return false -- "normalize"
+end
+
+-- The values of a route-only scorer for every rank (`col[i + 1]`), made once
+-- per bound policy, so a decision gathers its survivors' values instead of
+-- running each op over them. False for any other scorer, and for one whose
+-- checked arithmetic raises for some route: each population then evaluates
+-- it, and raises exactly where §8.2 says. A route-only value does not depend
+-- on the population, so a gathered column equals an evaluated one.
+local function scorer_column(term, b, req)
+  local col = b.columns[term]
+  if col == nil then
+    col = false
+    -- A constant is cheaper to repeat than to gather.
+    if term[1] ~= "const" and route_only(term, b, req) then
+      local every = {}
+      for r = 1, #b.routes do every[r] = r - 1 end
+      local ok, values = pcall(evaluate, term, b, every, req)
+      col = ok and values
+    end
+    b.columns[term] = col
+  end
+  return col
+end
+
+--- The value of scorer `term` for each rank of `pop`, in `pop` order (rule 3).
+function score(term, b, pop, req)
+  local col = scorer_column(term, b, req)
+  if not col then
+    return evaluate(term, b, pop, req)
+  end
+  local out = {}
+  for k = 1, #pop do out[k] = col[pop[k] + 1] end
+  return out
 end
 M.score = score
 

@@ -162,14 +162,34 @@ end
 local function sample(spread, ranked, stream, limit)
   if limit == 0 then return {} end
   if spread == 0 then return ranked end
-  local keyed, out = {}, {}
-  for r = 1, #ranked do
-    -- key = position + draw; ties keep position order (the pair is unique).
-    keyed[r] = { (r - 1) + stream:below(spread + 1), r - 1, ranked[r] }
+  local keys, places, m, bound = {}, {}, 0, spread + 1
+  if limit > PARTIAL_MAX then
+    local keyed, out = {}, {}
+    for r = 1, #ranked do
+      keyed[r] = { (r - 1) + stream:below(bound), r - 1, ranked[r] }
+    end
+    sort(keyed, key_less)
+    for k = 1, math.min(limit, #keyed) do out[k] = keyed[k][3] end
+    return out
   end
-  sort(keyed, key_less)
-  for k = 1, math.min(limit, #keyed) do
-    out[k] = keyed[k][3]
+  -- The first `limit` places by (key, position), kept sorted as they come
+  -- (the limit is a decision's `max_attempts`, so the prefix is short).
+  for r = 1, #ranked do
+    -- key = position + draw; a tie keeps position order, and positions only grow.
+    local key = (r - 1) + stream:below(bound)
+    if m < limit or key < keys[m] then
+      local j = m < limit and m + 1 or m
+      m = j
+      while j > 1 and keys[j - 1] > key do
+        keys[j], places[j] = keys[j - 1], places[j - 1]
+        j = j - 1
+      end
+      keys[j], places[j] = key, r
+    end
+  end
+  local out = {}
+  for k = 1, m do
+    out[k] = ranked[places[k]]
   end
   return out
 end
