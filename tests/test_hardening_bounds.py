@@ -16,11 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import lupa.lua53
-from luasandbox import DISPATCH
-from test_lua_engine import blob
+import pytest
+from luasandbox import DISPATCH, new_state
+from test_lua_engine import DRIVER, blob, py_report
 
 from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog, build_catalog
+from genvm_policy.encoding import decode
 from genvm_policy.policy import LIMITS
 from genvm_policy.request import make_request
 
@@ -114,3 +116,20 @@ def test_largest_policy_on_largest_catalog_stays_within_the_bound() -> None:
     assert planned == LIMITS["max_attempts"]
     assert ticks <= bound
     assert kib <= KIB_PER_ROUTE * ROUTES
+
+
+@pytest.mark.parametrize("needs_json", [False, True])
+def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
+    needs_json: bool,
+) -> None:
+    # The largest policy asks for far more route-sized tables than a bound policy
+    # may keep (interpreter.lua `TABLES`): the rest is evaluated per decision,
+    # and the report must still be the reference's, byte for byte.
+    cat = big_catalog(6000)  # the policy names providers b000 … b059
+    pol = admit(largest_policy(), cat)
+    req = make_request("prompt", "json" if needs_json else "text", 0, 0, 700, 1000)
+    lua = new_state("lua53", binary=True).execute(DRIVER)
+    for seed in (bytes(32), bytes(range(32))):
+        want = py_report(cat, pol, req, seed)
+        assert lua.report(blob(cat, pol, req, seed)) == want
+        assert "error" not in decode(want)

@@ -179,7 +179,7 @@ function M.bind(catalog, policy)
   end
   local b = { policy = policy, routes = routes, values = values, scales = scales,
     tier_rank = catalog.tier_rank, preds = {}, tabs = {}, positions = {},
-    columns = {} }
+    columns = {}, tables_left = M.TABLES, tabulating = false }
   cache[policy] = b
   return b
 end
@@ -222,25 +222,49 @@ local function reader(tabs)
   return function(i, req) return tabs[shape(req)][i + 1] end, tabs
 end
 
+-- Route-sized tables one bound policy may keep (predicate tables, scorer
+-- columns): about 10 MB at 10,000 routes. Past it, what would be tabulated is
+-- evaluated per decision instead, with the same results; the largest
+-- admissible policy thus keeps its memory within the bound of RELIABILITY §7.
+M.TABLES = 64
+
+-- Take `k` tables from the bound policy's allowance, if it has them.
+local function spend(b, k)
+  if b.tables_left < k then
+    return false
+  end
+  b.tables_left = b.tables_left - k
+  return true
+end
+
 -- Tables of a predicate of the route alone: one table for every shape.
 local function tabulate(b, test)
   local routes, flags = b.routes, {}
+  if not spend(b, 1) then
+    return function(i) return not not test(routes[i + 1], i) end
+  end
   for r = 1, #routes do
     flags[r] = not not test(routes[r], r - 1)
   end
   return reader({ flags, flags, flags, flags })
 end
 
--- The tables of `combine(kids' flags at r)` over tabulated children; a shape
+-- The tables of `combine(kids, shape, r)` over tabulated children; a shape
 -- whose children's tables are those of the shape before reuses its table.
 local function tabulate_over(b, kids, combine)
-  local n, tabs = #b.routes, {}
+  local n, tabs, same, fresh = #b.routes, {}, {}, 0
   for s = 1, 4 do
-    local same = s > 1
+    same[s] = s > 1
     for k = 1, #kids do
-      same = same and kids[k][s] == kids[k][s - 1]
+      same[s] = same[s] and kids[k][s] == kids[k][s - 1]
     end
-    if same then
+    if not same[s] then fresh = fresh + 1 end
+  end
+  if not spend(b, fresh) then
+    return function(i, req) return combine(kids, shape(req), i + 1) end
+  end
+  for s = 1, 4 do
+    if same[s] then
       tabs[s] = tabs[s - 1]
     else
       local flags = {}
@@ -335,6 +359,13 @@ function compile(term, b)
   elseif op == "needs" then
     -- Shapes 3 and 4 need JSON, shapes 2 and 4 an image (see `shape`).
     local routes, tabs = b.routes, {}
+    if not spend(b, 4) then
+      return function(i, req)
+        local route = routes[i + 1]
+        return (not req.needs_json or not not route.json)
+          and (not req.needs_image or not not route.image)
+      end
+    end
     for s = 1, 4 do
       local flags = {}
       for r = 1, #routes do
@@ -620,13 +651,16 @@ end
 -- on the population, so a gathered column equals an evaluated one.
 local function scorer_column(term, b, req)
   local col = b.columns[term]
-  if col == nil then
+  if col == nil and not b.tabulating then
     col = false
-    -- A constant is cheaper to repeat than to gather.
-    if term[1] ~= "const" and route_only(term, b, req) then
+    -- A constant is cheaper to repeat than to gather. The children of a
+    -- tabulated scorer are evaluated, not tabulated: one table per scorer.
+    if term[1] ~= "const" and route_only(term, b, req) and spend(b, 1) then
       local every = {}
       for r = 1, #b.routes do every[r] = r - 1 end
+      b.tabulating = true
       local ok, values = pcall(evaluate, term, b, every, req)
+      b.tabulating = false
       col = ok and values
     end
     b.columns[term] = col
