@@ -28,8 +28,9 @@ from typing import Any
 
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.identity import identity
-from genvm_policy.interpreter import Bound, Params, bind, filter_routes, mutate, score
+from genvm_policy.interpreter import Bound, Params, bind, mutate, score
 from genvm_policy.policy import Policy, Term, policy_identity
+from genvm_policy.predicate import filter_routes
 from genvm_policy.prng import seed_commitment
 from genvm_policy.request import Request, request_identity
 from genvm_policy.selection import select

@@ -1,28 +1,24 @@
-"""The interpreter: bind, filter, score and mutate over a bound catalog.
+"""The interpreter: bind, score and mutate over a bound catalog.
 
-Spec: docs/SPEC.md §8 (Interpreter): binding, §8.1, §8.2 and §8.4. Select
-(§8.3) is its own module, `genvm_policy.selection`, which calls `holds` and
-`score` from here.
+Spec: docs/SPEC.md §8 (Interpreter): binding, §8.2 and §8.4. Filter (§8.1) is
+its own module, `genvm_policy.predicate`, which this one calls for `gate` and
+`when`; select (§8.3) is `genvm_policy.selection`, which calls `predicate`
+there and `score` here.
 
 Rules:
 1. Routes are ranked once by (provider bytes, model bytes); that rank is the
    tie-break of every order, so no order depends on input order, hash order
    or sort stability.
-2. Filter (§8.1): a route survives when the filter holds; a rejected route's
-   reason is the first child of the top-level `all` that fails (or the whole
-   filter when it is not an `all`). A missing field value fails every
-   comparison. Predicates run as sieves over a population, evaluating for
-   each route the terms a route-by-route evaluation reaches.
-3. Score (§8.2): scorers are evaluated over the whole surviving population at
+2. Score (§8.2): scorers are evaluated over the whole surviving population at
    once with checked integer arithmetic; `normalize` maps `v` to
    `(v − lo) × R // (hi − lo)` over the population's `[lo, hi]`, and to `R`
    when `hi = lo` (one route, or all equal).
-4. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
+3. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
    every jitter of attempt `a` draws from `mutate/jitter/<a>`; the provider
    seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
    read straight from block `a // 4`, so attempt `a` costs the same whether
    or not the attempts before it were computed.
-5. `bind` checks the policy against the catalog before anything runs: every
+4. `bind` checks the policy against the catalog before anything runs: every
    field a term names is declared (`POL_FIELD`), every constant compared with
    or defaulting a field is exact at its scale (`NUM_INEXACT`, `NUM_RANGE`),
    every `tier_at_least` tier is declared (`POL_TIER`). Terms are visited in
@@ -32,10 +28,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from operator import attrgetter, eq, ge, gt, itemgetter, le, lt
+from operator import attrgetter
 from typing import Any
 
 from genvm_policy.admission_terms import decimal_units
@@ -43,6 +37,7 @@ from genvm_policy.catalog import Catalog, Route
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.numeric import MAX, add, floordiv, mul, neg, sub
 from genvm_policy.policy import BUILTIN_FIELDS, OPS, PARAMS, Policy, Term
+from genvm_policy.predicate import COMPARE, Sieve, holds, predicate
 from genvm_policy.prng import Stream, stream_block
 from genvm_policy.request import Request
 
@@ -50,21 +45,10 @@ __all__ = [
     "Bound",
     "Params",
     "bind",
-    "filter_routes",
-    "holds",
     "mutate",
-    "predicate",
     "provider_seed",
     "score",
 ]
-
-Sieve = Callable[[list[int], Request], list[int]]
-"""A compiled predicate: the ranks of a population (in its order) for which it holds.
-
-A sieve never changes its argument and may return it.
-"""
-
-COMPARE: dict[str, Callable[[int, int], bool]] = {"lt": lt, "le": le, "eq": eq, "ge": ge, "gt": gt}
 
 
 @dataclass(frozen=True)
@@ -101,7 +85,7 @@ _FIELDS = attrgetter("fields")
 
 
 def bind(catalog: Catalog, policy: Policy) -> Bound:
-    """Rank the catalog's routes (rule 1), check the policy (rule 5), read its fields once."""
+    """Rank the catalog's routes (rule 1), check the policy (rule 4), read its fields once."""
     routes = catalog.routes
     if not _ranked(catalog):
         routes = tuple(sorted(routes, key=lambda r: (r.provider.encode(), r.model.encode())))
@@ -160,7 +144,7 @@ def _check_bounds(
 
 
 def _analyse(policy: Policy, scales: dict[str, int], tiers: dict[str, int]) -> set[str]:
-    """Check every term this catalog must serve (rule 5); the field names the policy reads.
+    """Check every term this catalog must serve (rule 4); the field names the policy reads.
 
     A policy admitted without its catalog may name what the decide-time catalog
     lacks; checking every term here, in one pinned order, gives both runtimes
@@ -229,157 +213,9 @@ def _lookalikes(value: object, found: set[str]) -> None:
             _lookalikes(item, found)
 
 
-# -- filter (§8.1) -----------------------------------------------------------
-def holds(term: Term, b: Bound, i: int, req: Request) -> bool:
-    """Whether predicate `term` holds for route `i` under request `req`."""
-    return bool(predicate(term, b)([i], req))
-
-
-def predicate(term: Term, b: Bound) -> Sieve:
-    """Predicate `term` as a sieve over route ranks, built once per term of `b.policy`."""
-    fn = b.preds.get(id(term))
-    if fn is None:
-        fn = _compile(term, b)
-        if not b.tiers_declared:
-            # A `tier_at_least` may raise: sieve route by route, so the error is the
-            # first one a route-by-route evaluation meets.
-            fn = partial(_each, fn)
-        b.preds[id(term)] = fn
-    return fn
-
-
-def _each(fn: Sieve, pop: list[int], req: Request) -> list[int]:
-    return [i for i in pop if fn([i], req)]
-
-
-def _compile(term: Term, b: Bound) -> Sieve:
-    """`term` as a sieve: the §8.1 predicate over a population, its constants read once.
-
-    A child of `all`/`any` runs only on the ranks the children before it left
-    undecided: per route, the terms evaluated are those a route-by-route
-    evaluation reaches.
-    """
-    op, routes = term[0], b.routes
-    if op == "true":
-        return lambda pop, req: pop
-    if op == "false":
-        return lambda pop, req: []
-    if op == "needs":
-        return lambda pop, req: _needs(routes, pop, req)
-    if op in ("json", "image", "has_tee", "no_log"):
-        flag = attrgetter(op)
-        return lambda pop, req: [i for i in pop if flag(routes[i])]
-    if op in ("provider_in", "model_in", "family_in"):
-        names, name = set(term[1]), attrgetter(op.removesuffix("_in"))
-        return lambda pop, req: [i for i in pop if name(routes[i]) in names]
-    if op == "route_in":
-        pairs = {(p, m) for p, m in term[1]}
-        return lambda pop, req: [i for i in pop if _NAMES(routes[i]) in pairs]
-    if op == "tier_at_least":
-        rank = b.tier_rank
-        if term[1] in rank and b.tiers_declared:
-            least = rank[term[1]]
-            # Every route's tier has a rank: nothing can raise.
-            return lambda pop, req: [
-                i for i in pop if (t := routes[i].tier) is not None and rank[t] >= least
-            ]
-        return lambda pop, req: [i for i in pop if _tier_at_least(b, routes[i].tier, term[1])]
-    if op == "has":
-        column = b.columns[term[1]]
-        return lambda pop, req: [i for i in pop if column[i] is not None]
-    if op in COMPARE:
-        # `bind` proved the constant exact at the field's scale: this cannot raise.
-        compare, column = COMPARE[op], b.columns[term[1]]
-        const = decimal_units(term[2], b.scales[term[1]], ())
-        return lambda pop, req: [
-            i for i in pop if (v := column[i]) is not None and compare(v, const)
-        ]
-    if op in ("format_in", "entry_in"):
-        allowed, fact = set(term[1]), attrgetter(op.removesuffix("_in"))
-        return lambda pop, req: pop if fact(req) in allowed else []
-    if op == "has_images":
-        return lambda pop, req: pop if req.images > 0 else []
-    kids = [_compile(t, b) for t in term[1:]]
-    if op == "all":
-        return lambda pop, req: _every(kids, pop, req)
-    if op == "any":
-        return lambda pop, req: _some(kids, pop, req)
-    return lambda pop, req: _none(kids[0], pop, req)  # "not", the last predicate op
-
-
-def _needs(routes: tuple[Route, ...], pop: list[int], req: Request) -> list[int]:
-    json, image = req.needs_json, req.needs_image
-    if not (json or image):
-        return pop
-    return [i for i in pop if (routes[i].json or not json) and (routes[i].image or not image)]
-
-
-def _every(kids: list[Sieve], pop: list[int], req: Request) -> list[int]:
-    for kid in kids:
-        if not pop:
-            break
-        pop = kid(pop, req)
-    return pop
-
-
-def _some(kids: list[Sieve], pop: list[int], req: Request) -> list[int]:
-    held: set[int] = set()
-    rest = pop
-    for kid in kids:
-        if not rest:
-            break
-        found = kid(rest, req)
-        if found:
-            held.update(found)
-            rest = [i for i in rest if i not in held]
-    return [i for i in pop if i in held]
-
-
-def _none(kid: Sieve, pop: list[int], req: Request) -> list[int]:
-    held = set(kid(pop, req))
-    return [i for i in pop if i not in held]
-
-
-def _tier_at_least(b: Bound, tier: str | None, least: str) -> bool:
-    return tier is not None and _tier(b, tier) >= _tier(b, least)
-
-
-def _tier(b: Bound, name: str) -> int:
-    if name not in b.tier_rank:
-        raise PolicyError(
-            "POL_TIER",
-            (),
-            f"the catalog declares no tier `{name}`",
-            "declare the tier in the overlay or admit the policy with its catalog",
-        )
-    return b.tier_rank[name]
-
-
-def filter_routes(b: Bound, req: Request) -> tuple[list[int], list[tuple[int, Term]]]:
-    """Split route ranks into survivors and (rejected, first failing predicate) (rule 2)."""
-    top = b.policy.filter
-    parts = top[1:] if top[0] == "all" else [top]
-    checks = [(part, predicate(part, b)) for part in parts]
-    ranks = list(range(len(b.routes)))
-    # All routes part by part; route by route when a part may raise (see `predicate`).
-    groups = [ranks] if b.tiers_declared else [[i] for i in ranks]
-    survivors: list[int] = []
-    rejected: list[tuple[int, Term]] = []
-    for group in groups:
-        for part, fn in checks:
-            kept = fn(group, req)
-            if len(kept) < len(group):
-                held = set(kept)
-                rejected += [(i, part) for i in group if i not in held]
-            group = kept
-        survivors += group
-    rejected.sort(key=itemgetter(0))
-    return survivors, rejected
-
-
 # -- score (§8.2) ------------------------------------------------------------
 def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
-    """The value of scorer `term` for each route of `pop`, in `pop` order (rule 3)."""
+    """The value of scorer `term` for each route of `pop`, in `pop` order (rule 2)."""
     op = term[0]
     if op == "const":
         return [term[1]] * len(pop)
@@ -461,14 +297,14 @@ class Params:
 
 
 def provider_seed(seed: bytes, attempt: int) -> int:
-    """The `attempt`-th `u53()` of the stream `attempt/seed` (rule 4): four per block."""
+    """The `attempt`-th `u53()` of the stream `attempt/seed` (rule 3): four per block."""
     block = stream_block(seed, "attempt/seed", attempt // 4)
     at = attempt % 4 * 8
     return int.from_bytes(block[at : at + 8], "big") >> 11
 
 
 def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
-    """Apply the mutate slot for attempt `attempt` on route `i` (rule 4).
+    """Apply the mutate slot for attempt `attempt` on route `i` (rule 3).
 
     A pure function of its arguments: any attempt can be computed alone.
     """

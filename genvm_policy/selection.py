@@ -30,9 +30,10 @@ from collections.abc import Iterable
 from itertools import accumulate
 from operator import attrgetter, neg
 
-from genvm_policy.interpreter import Bound, predicate, score
+from genvm_policy.interpreter import Bound, score
 from genvm_policy.numeric import MAX, add
 from genvm_policy.policy import Term
+from genvm_policy.predicate import predicate
 from genvm_policy.prng import Stream
 from genvm_policy.request import Request
 

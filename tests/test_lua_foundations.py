@@ -24,8 +24,8 @@ from genvm_policy import encoding, identity, numeric, prng
 from genvm_policy.errors import CODES, PolicyError
 
 RUNTIMES = ["lua53", "lua54"]
-MODULES = ["errors", "numeric", "encoding", "identity", "sha256", "prng", "interpreter",
-           "selection"]  # fmt: skip
+MODULES = ["errors", "numeric", "encoding", "identity", "sha256", "prng", "predicate",
+           "interpreter", "selection"]  # fmt: skip
 MAX = numeric.MAX
 
 # Lua strings holding raw bytes cannot cross into Python (lupa decodes them as

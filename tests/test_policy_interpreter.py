@@ -14,7 +14,8 @@ from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog
 from genvm_policy.decision import decide
 from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind, filter_routes, holds, score
+from genvm_policy.interpreter import bind, score
+from genvm_policy.predicate import filter_routes, holds
 from genvm_policy.request import make_request
 
 CAT = catalog()

@@ -30,8 +30,9 @@ from genvm_policy.catalog import Catalog, build_catalog, catalog_value
 from genvm_policy.decision import decide
 from genvm_policy.encoding import decode, encode
 from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind, filter_routes, score
+from genvm_policy.interpreter import bind, score
 from genvm_policy.policy import Policy
+from genvm_policy.predicate import filter_routes
 from genvm_policy.request import Request, make_request, request_value
 from genvm_policy.selection import select
 
@@ -71,6 +72,7 @@ local policy = require("genvm_policy.policy")
 local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local interpreter = require("genvm_policy.interpreter")
+local predicate = require("genvm_policy.predicate")
 local selection = require("genvm_policy.selection")
 local prng = require("genvm_policy.prng")
 local array, map = encoding.array, encoding.map
@@ -125,7 +127,7 @@ function D.whole(blob)
   local c, p = catalog.from_value(v.catalog), policy.from_value(v.policy)
   local r = request.from_value(v.request)
   local b = interpreter.bind(c, p)
-  local survivors = interpreter.filter_routes(b, r)
+  local survivors = predicate.filter_routes(b, r)
   local values = interpreter.score(p.score, b, survivors, r)
   local by_rank = {}
   for k = 1, #survivors do

@@ -22,6 +22,7 @@ local catalog_mod = require("genvm_policy.catalog")
 local identity_mod = require("genvm_policy.identity")
 local interpreter = require("genvm_policy.interpreter")
 local policy_mod = require("genvm_policy.policy")
+local predicate = require("genvm_policy.predicate")
 local prng = require("genvm_policy.prng")
 local request_mod = require("genvm_policy.request")
 local selection = require("genvm_policy.selection")
@@ -37,7 +38,7 @@ function M.decide(catalog, policy, request, seed, catalog_id)
       "a node salt is 32 random bytes; a seed is 1 … 64 bytes written as hex")
   end
   local b = interpreter.bind(catalog, policy)
-  local survivors, rejected = interpreter.filter_routes(b, request)
+  local survivors, rejected = predicate.filter_routes(b, request)
   local values = interpreter.score(policy.score, b, survivors, request)
   -- The rank -> score map costs a table write per survivor; a selector that
   -- never reads scores (`greybox`, `chain`, `weighted`) does without it.

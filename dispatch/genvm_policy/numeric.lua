@@ -103,6 +103,22 @@ function M.neg(a, path)
   return -check(a, path)
 end
 
+--- Units of `10^-scale` of a constant's `[mantissa, exponent]` pair, exactly
+--- (the reference's `admission_terms.decimal_units`). Raises `NUM_INEXACT` when
+--- the constant has more fractional digits than `scale`, `NUM_RANGE` past MAX.
+function M.decimal_units(pair, scale, path)
+  local shift = pair[2] + scale
+  if shift < 0 then
+    errors.raise("NUM_INEXACT", path, "the constant needs more than " .. scale
+      .. " fractional digits for this field")
+  end
+  local value = pair[1]
+  for _ = 1, shift do
+    value = M.mul(value, 10, path)
+  end
+  return value
+end
+
 --- `a // b` rounded toward negative infinity (§1.2): `-7 // 2 = -4`.
 --- Raises `NUM_TYPE`, `NUM_RANGE` (an operand out of range), `NUM_DIV_ZERO`.
 function M.floordiv(a, b, path)

@@ -20,13 +20,14 @@
 --    order: a later position cannot reach the first `L` places.
 
 local interpreter = require("genvm_policy.interpreter")
+local predicate_mod = require("genvm_policy.predicate")
 local numeric = require("genvm_policy.numeric")
 local prng = require("genvm_policy.prng")
 
 local M = {}
 
 local add, MAX = numeric.add, numeric.MAX
-local predicate, score = interpreter.predicate, interpreter.score
+local predicate, score = predicate_mod.predicate, interpreter.score
 local sort = table.sort
 
 -- -- select (§8.3) -----------------------------------------------------------

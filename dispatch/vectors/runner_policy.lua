@@ -22,6 +22,7 @@ local decision = require("genvm_policy.decision")
 local identity = require("genvm_policy.identity")
 local interpreter = require("genvm_policy.interpreter")
 local policy = require("genvm_policy.policy")
+local predicate = require("genvm_policy.predicate")
 local request = require("genvm_policy.request")
 local selection = require("genvm_policy.selection")
 
@@ -85,7 +86,7 @@ function M.runners(h)
   local function run_predicate(data)
     local c, p, r = setup(data, wrap({ filter = field(data, "filter") }))
     local b = interpreter.bind(c, p)
-    local survivors, rejected = interpreter.filter_routes(b, r)
+    local survivors, rejected = predicate.filter_routes(b, r)
     local s, j = {}, {}
     for k = 1, #survivors do
       s[k] = pair(b.routes[survivors[k] + 1])
@@ -100,7 +101,7 @@ function M.runners(h)
   local function population(data, slots)
     local c, p, r = setup(data, wrap(slots))
     local b = interpreter.bind(c, p)
-    local survivors = interpreter.filter_routes(b, r)
+    local survivors = predicate.filter_routes(b, r)
     return b, p, r, survivors, interpreter.score(p.score, b, survivors, r)
   end
 
