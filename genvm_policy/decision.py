@@ -28,7 +28,8 @@ from typing import Any
 
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.identity import identity
-from genvm_policy.interpreter import Bound, Params, bind, mutate, score
+from genvm_policy.interpreter import Bound, bind, score
+from genvm_policy.mutate import Params, mutate
 from genvm_policy.policy import Policy, Term, policy_identity
 from genvm_policy.predicate import filter_routes
 from genvm_policy.prng import seed_commitment

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import comb
 
-from genvm_policy.interpreter import Bound, mutate, score
+from genvm_policy.interpreter import Bound, score
+from genvm_policy.mutate import mutate
 from genvm_policy.predicate import filter_routes
 from genvm_policy.request import Request
 from genvm_policy.selection import select

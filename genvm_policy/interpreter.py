@@ -1,9 +1,9 @@
-"""The interpreter: bind, score and mutate over a bound catalog.
+"""The interpreter: bind a policy to a catalog, and score over the bound catalog.
 
-Spec: docs/SPEC.md §8 (Interpreter): binding, §8.2 and §8.4. Filter (§8.1) is
-its own module, `genvm_policy.predicate`, which this one calls for `gate` and
-`when`; select (§8.3) is `genvm_policy.selection`, which calls `predicate`
-there and `score` here.
+Spec: docs/SPEC.md §8 (Interpreter): binding and §8.2. Filter (§8.1) is its own
+module, `genvm_policy.predicate`, which this one calls for `gate`; select
+(§8.3) is `genvm_policy.selection`, which calls `score` here; mutate (§8.4) is
+`genvm_policy.mutate`.
 
 Rules:
 1. Routes are ranked once by (provider bytes, model bytes); that rank is the
@@ -13,12 +13,7 @@ Rules:
    once with checked integer arithmetic; `normalize` maps `v` to
    `(v − lo) × R // (hi − lo)` over the population's `[lo, hi]`, and to `R`
    when `hi = lo` (one route, or all equal).
-3. Mutate (§8.4) runs per attempt `a` (0-based) with the route in scope;
-   every jitter of attempt `a` draws from `mutate/jitter/<a>`; the provider
-   seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
-   read straight from block `a // 4`, so attempt `a` costs the same whether
-   or not the attempts before it were computed.
-4. `bind` checks the policy against the catalog before anything runs: every
+3. `bind` checks the policy against the catalog before anything runs: every
    field a term names is declared (`POL_FIELD`), every constant compared with
    or defaulting a field is exact at its scale (`NUM_INEXACT`, `NUM_RANGE`),
    every `tier_at_least` tier is declared (`POL_TIER`). Terms are visited in
@@ -30,25 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
 
 from genvm_policy.admission_terms import decimal_units
 from genvm_policy.catalog import Catalog, Route
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.numeric import MAX, add, floordiv, mul, neg, sub
-from genvm_policy.policy import BUILTIN_FIELDS, OPS, PARAMS, Policy, Term
-from genvm_policy.predicate import COMPARE, Sieve, holds, predicate
-from genvm_policy.prng import Stream, stream_block
+from genvm_policy.policy import BUILTIN_FIELDS, OPS, Policy, Term
+from genvm_policy.predicate import COMPARE, Sieve, predicate
 from genvm_policy.request import Request
 
-__all__ = [
-    "Bound",
-    "Params",
-    "bind",
-    "mutate",
-    "provider_seed",
-    "score",
-]
+__all__ = ["Bound", "bind", "score"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +71,7 @@ _FIELDS = attrgetter("fields")
 
 
 def bind(catalog: Catalog, policy: Policy) -> Bound:
-    """Rank the catalog's routes (rule 1), check the policy (rule 4), read its fields once."""
+    """Rank the catalog's routes (rule 1), check the policy (rule 3), read its fields once."""
     routes = catalog.routes
     if not _ranked(catalog):
         routes = tuple(sorted(routes, key=lambda r: (r.provider.encode(), r.model.encode())))
@@ -144,7 +130,7 @@ def _check_bounds(
 
 
 def _analyse(policy: Policy, scales: dict[str, int], tiers: dict[str, int]) -> set[str]:
-    """Check every term this catalog must serve (rule 4); the field names the policy reads.
+    """Check every term this catalog must serve (rule 3); the field names the policy reads.
 
     A policy admitted without its catalog may name what the decide-time catalog
     lacks; checking every term here, in one pinned order, gives both runtimes
@@ -272,87 +258,3 @@ def _span(column: list[int]) -> int:
     checked form cannot raise; else the checked form reruns and raises as specified.
     """
     return max(-min(column), max(column)) if column else 0
-
-
-# -- mutate (§8.4) -----------------------------------------------------------
-@dataclass(frozen=True)
-class Params:
-    """The exact parameters of one attempt; every number an integer."""
-
-    temperature: int
-    max_tokens: int
-    seed: int
-    use_max_completion_tokens: bool
-    text_filters: tuple[str, ...]
-
-    def value(self) -> dict[str, Any]:
-        """The canonical map of these parameters (§9)."""
-        return {
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "use_max_completion_tokens": self.use_max_completion_tokens,
-            "text_filters": list(self.text_filters),
-        }
-
-
-def provider_seed(seed: bytes, attempt: int) -> int:
-    """The `attempt`-th `u53()` of the stream `attempt/seed` (rule 3): four per block."""
-    block = stream_block(seed, "attempt/seed", attempt // 4)
-    at = attempt % 4 * 8
-    return int.from_bytes(block[at : at + 8], "big") >> 11
-
-
-def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
-    """Apply the mutate slot for attempt `attempt` on route `i` (rule 3).
-
-    A pure function of its arguments: any attempt can be computed alone.
-    """
-    state: dict[str, Any] = {
-        "temperature": req.temperature,
-        "max_tokens": req.max_tokens,
-        "use_max_completion_tokens": False,
-        "text_filters": (),
-    }
-    streams: dict[str, Stream] = {}
-    _apply(list(b.policy.mutate), b, i, attempt, req, seed, state, streams)
-    return Params(
-        state["temperature"],
-        state["max_tokens"],
-        provider_seed(seed, attempt),
-        state["use_max_completion_tokens"],
-        state["text_filters"],
-    )
-
-
-def _apply(
-    terms: list[Term],
-    b: Bound,
-    i: int,
-    attempt: int,
-    req: Request,
-    seed: bytes,
-    state: dict[str, Any],
-    streams: dict[str, Stream],
-) -> None:
-    for term in terms:
-        op = term[0]
-        if op == "set":
-            state[term[1]] = term[2]
-        elif op == "clamp":
-            state[term[1]] = max(term[2], min(term[3], state[term[1]]))
-        elif op == "jitter":
-            # One stream per attempt, opened on first use: the attempt's jitters
-            # share its blocks in the order they apply.
-            param = term[1]
-            if "jitter" not in streams:
-                streams["jitter"] = Stream(seed, f"mutate/jitter/{attempt}")
-            step = term[2] + streams["jitter"].below(term[3] - term[2] + 1)
-            _, lo, hi = PARAMS[param]
-            state[param] = max(lo, min(hi, state[param] + step))
-        elif op == "text_filters":
-            state["text_filters"] = tuple(term[1])
-        elif op == "use_max_completion_tokens":
-            state["use_max_completion_tokens"] = bool(b.routes[i].max_completion_tokens)
-        elif holds(term[1], b, i, req):  # "when"
-            _apply(list(term[2:]), b, i, attempt, req, seed, state, streams)

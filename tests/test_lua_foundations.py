@@ -25,7 +25,7 @@ from genvm_policy.errors import CODES, PolicyError
 
 RUNTIMES = ["lua53", "lua54"]
 MODULES = ["errors", "numeric", "encoding", "identity", "sha256", "prng", "predicate",
-           "interpreter", "selection"]  # fmt: skip
+           "interpreter", "selection", "mutate"]  # fmt: skip
 MAX = numeric.MAX
 
 # Lua strings holding raw bytes cannot cross into Python (lupa decodes them as

@@ -22,6 +22,7 @@ local catalog_mod = require("genvm_policy.catalog")
 local identity_mod = require("genvm_policy.identity")
 local interpreter = require("genvm_policy.interpreter")
 local policy_mod = require("genvm_policy.policy")
+local mutate = require("genvm_policy.mutate")
 local predicate = require("genvm_policy.predicate")
 local prng = require("genvm_policy.prng")
 local request_mod = require("genvm_policy.request")
@@ -67,7 +68,7 @@ end
 --- The parameters of attempt `a` (0-based, below `#d.routes`) (rule 2):
 --- `{temperature, max_tokens, seed, use_max_completion_tokens, text_filters}`.
 function M.attempt_params(d, a)
-  return interpreter.mutate(d.bound, d.ranks[a + 1], a, d.request, d.seed)
+  return mutate.mutate(d.bound, d.ranks[a + 1], a, d.request, d.seed)
 end
 
 --- Attempt `a` with its route and parameters, as the cascade calls it.
@@ -125,7 +126,7 @@ function M.report(d)
   for a = 0, #d.routes - 1 do
     local at = M.attempt(d, a)
     attempts[a + 1] = encoding.map({ provider = at.provider, model = at.model,
-      family = at.family, params = interpreter.params_value(at.params) })
+      family = at.family, params = mutate.params_value(at.params) })
   end
   local routes = d.bound.routes
   for k = 1, #d.rejected do

@@ -1,9 +1,9 @@
---- The interpreter: bind, score and mutate over a bound catalog.
+--- The interpreter: bind a policy to a catalog, and score over the bound catalog.
 --
--- Spec: docs/SPEC.md §8 (Interpreter): binding, §8.2 and §8.4. Mirrors
+-- Spec: docs/SPEC.md §8 (Interpreter): binding and §8.2. Mirrors
 -- genvm_policy/interpreter.py. Predicates and the filter (§8.1) are
 -- `genvm_policy.predicate`; select (§8.3) is `genvm_policy.selection`, which
--- calls `score` from here.
+-- calls `score` from here; mutate (§8.4) is `genvm_policy.mutate`.
 --
 -- Rules:
 -- 1. Routes are ranked once by (provider bytes, model bytes): the catalog's
@@ -12,10 +12,7 @@
 --    compared by a total comparator: no string `<`, no host call inside.
 -- 2. Score (§8.2): checked integer arithmetic over the surviving population;
 --    `normalize` maps `v` to `(v − lo) × R // (hi − lo)`, or `R` when `hi = lo`.
--- 3. Mutate (§8.4) runs per attempt `a` (0-based): every jitter of attempt `a`
---    draws from `mutate/jitter/<a>`; the provider seed of attempt `a` is the
---    `a`-th `u53()` of `attempt/seed`, read from block `a // 4`.
--- 4. `bind` checks the policy against the catalog before anything runs:
+-- 3. `bind` checks the policy against the catalog before anything runs:
 --    declared fields (`POL_FIELD`), constants exact at their field's scale
 --    (`NUM_INEXACT`, `NUM_RANGE`), declared `tier_at_least` tiers
 --    (`POL_TIER`), in pre-order (filter, score, select, each mutation;
@@ -30,16 +27,15 @@ local errors = require("genvm_policy.errors")
 local numeric = require("genvm_policy.numeric")
 local policy_mod = require("genvm_policy.policy")
 local predicate_mod = require("genvm_policy.predicate")
-local prng = require("genvm_policy.prng")
 
 local M = {}
 
 local add, sub, mul, neg, floordiv = numeric.add, numeric.sub, numeric.mul, numeric.neg,
   numeric.floordiv
 local MAX, decimal_units = numeric.MAX, numeric.decimal_units
-local predicate, holds, spend = predicate_mod.predicate, predicate_mod.holds, predicate_mod.spend
-local BUILTIN_FIELDS, PARAMS = policy_mod.BUILTIN_FIELDS, policy_mod.PARAMS
-local sort, unpack = table.sort, string.unpack
+local predicate, spend = predicate_mod.predicate, predicate_mod.spend
+local BUILTIN_FIELDS = policy_mod.BUILTIN_FIELDS
+local sort = table.sort
 
 -- Names of the fields a policy reads; only those must lie in the language's bounds.
 local function fields_used(v, found)
@@ -71,7 +67,7 @@ end
 local NAMES_FIELD = { has = true, field = true, lt = true, le = true, eq = true, ge = true,
   gt = true }
 
--- Fail on the first field, tier or constant this catalog cannot serve (rule 4).
+-- Fail on the first field, tier or constant this catalog cannot serve (rule 3).
 local function check_names(policy, scales, tier_rank)
   local stack = {}
   for k = #policy.mutate, 1, -1 do
@@ -115,7 +111,7 @@ local function check_names(policy, scales, tier_rank)
 end
 
 --- Bind `policy` to `catalog` (rule 1): read each route's numeric fields once.
---- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 4) and `NUM_RANGE`, for
+--- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 3) and `NUM_RANGE`, for
 --- a constant or a built-in field the policy reads outside its bounds.
 function M.bind(catalog, policy)
   local cache = catalog.bound
@@ -354,70 +350,5 @@ function score(term, b, pop, req)
   return out
 end
 M.score = score
-
--- -- mutate (§8.4) -----------------------------------------------------------
-
---- The canonical map of one attempt's parameters (§9).
-function M.params_value(p)
-  local filters = {}
-  for k = 1, #p.text_filters do
-    filters[k] = p.text_filters[k]
-  end
-  return encoding.map({ temperature = p.temperature, max_tokens = p.max_tokens, seed = p.seed,
-    use_max_completion_tokens = p.use_max_completion_tokens,
-    text_filters = encoding.array(filters) })
-end
-
-local function apply(terms, first, b, i, attempt, req, seed, state, streams)
-  for k = first, #terms do
-    local term = terms[k]
-    local op = term[1]
-    if op == "set" then
-      state[term[2]] = term[3]
-    elseif op == "clamp" then
-      local v = state[term[2]]
-      v = v < term[4] and v or term[4]
-      state[term[2]] = v > term[3] and v or term[3]
-    elseif op == "jitter" then
-      -- One stream per attempt, opened on first use: the attempt's jitters
-      -- share its blocks in the order they apply.
-      local param = term[2]
-      local stream = streams.jitter
-      if stream == nil then
-        stream = prng.stream(seed, "mutate/jitter/" .. attempt)
-        streams.jitter = stream
-      end
-      local step = term[3] + stream:below(term[4] - term[3] + 1)
-      local lo, hi = PARAMS[param][2], PARAMS[param][3]
-      local v = state[param] + step
-      state[param] = v < lo and lo or v > hi and hi or v
-    elseif op == "text_filters" then
-      state.text_filters = term[2]
-    elseif op == "use_max_completion_tokens" then
-      state.use_max_completion_tokens = b.routes[i + 1].max_completion_tokens
-    elseif holds(term[2], b, i, req) then -- "when"
-      apply(term, 3, b, i, attempt, req, seed, state, streams)
-    end
-  end
-end
-
---- The `attempt`-th `u53()` of the stream `attempt/seed` (rule 3): four per block.
-function M.provider_seed(seed, attempt)
-  local block = prng.stream_block(seed, "attempt/seed", attempt // 4)
-  local hi, lo = unpack(">I4I4", block, attempt % 4 * 8 + 1)
-  return (hi << 21) | (lo >> 11)
-end
-
---- Apply the mutate slot for attempt `attempt` (0-based) on route rank `i`
---- (rule 3); a pure function of its arguments.
-function M.mutate(b, i, attempt, req, seed)
-  local state = { temperature = req.temperature, max_tokens = req.max_tokens,
-    use_max_completion_tokens = false, text_filters = {} }
-  apply(b.policy.mutate, 1, b, i, attempt, req, seed, state, {})
-  return { temperature = state.temperature, max_tokens = state.max_tokens,
-    seed = M.provider_seed(seed, attempt),
-    use_max_completion_tokens = state.use_max_completion_tokens,
-    text_filters = state.text_filters }
-end
 
 return M

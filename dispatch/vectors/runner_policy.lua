@@ -22,6 +22,7 @@ local decision = require("genvm_policy.decision")
 local identity = require("genvm_policy.identity")
 local interpreter = require("genvm_policy.interpreter")
 local policy = require("genvm_policy.policy")
+local mutate = require("genvm_policy.mutate")
 local predicate = require("genvm_policy.predicate")
 local request = require("genvm_policy.request")
 local selection = require("genvm_policy.selection")
@@ -145,7 +146,7 @@ function M.runners(h)
       if rank == nil then
         h.bad("no route `" .. tostring(want[1]) .. "/" .. tostring(want[2]) .. "`")
       end
-      out[k] = interpreter.params_value(interpreter.mutate(b, rank, want[3], r,
+      out[k] = mutate.params_value(mutate.mutate(b, rank, want[3], r,
         raw(field(data, "seed"))))
     end
     return array(out)

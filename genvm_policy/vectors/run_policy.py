@@ -34,7 +34,8 @@ from genvm_policy.compile import catalog_from_value, policy_from_value
 from genvm_policy.decision import decide, decision_report
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.identity import identity
-from genvm_policy.interpreter import bind, mutate, score
+from genvm_policy.interpreter import bind, score
+from genvm_policy.mutate import mutate
 from genvm_policy.policy import Policy, policy_identity, policy_value
 from genvm_policy.predicate import filter_routes
 from genvm_policy.request import LIMITS, Request, make_request, request_identity, request_value
