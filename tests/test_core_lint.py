@@ -17,6 +17,7 @@ SHELL_MODULES = [
     "cli.py",
     "commands/",
     "sources.py",
+    "yamlsource.py",
     "install.py",
     "install_fs.py",
     "install_status.py",

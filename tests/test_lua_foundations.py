@@ -24,7 +24,7 @@ from genvm_policy import encoding, identity, numeric, prng
 from genvm_policy.errors import CODES, PolicyError
 
 RUNTIMES = ["lua53", "lua54"]
-MODULES = ["errors", "numeric", "encoding", "identity", "sha256", "prng", "predicate",
+MODULES = ["errors", "numeric", "values", "encoding", "identity", "sha256", "prng", "predicate",
            "interpreter", "selection", "mutate"]  # fmt: skip
 MAX = numeric.MAX
 
