@@ -171,7 +171,8 @@ def _kind(value: object, kind: str, path: tuple[str | int, ...]) -> None:
         for key, item in sorted(value.items()):
             _kind(item, "int", (*path, key))
         return
-    ok = {"text": isinstance(value, str), "bool": isinstance(value, bool)}.get(
+    # "ints" that is not a map fails here too: an integer is not a map of them.
+    ok = {"text": isinstance(value, str), "bool": isinstance(value, bool), "ints": False}.get(
         base, isinstance(value, int) and not isinstance(value, bool)
     )
     if not ok:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fuzz_loaders import BASE_CATALOG, BASE_CONFIG, through
 from fuzzing import outcome
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from genvm_policy.admission import admit
@@ -191,6 +191,9 @@ VALUES = st.recursive(
 
 @settings(max_examples=150, deadline=None, database=None)
 @given(st.sampled_from(PATHS), VALUES)
+# Found by this test: a route's `fields` as an integer passed the kind check and
+# crashed reading it as a map (now `HOOK_VALUE`).
+@example(("catalog", "routes", 1, "fields"), 0)
 def test_f4_any_value_anywhere_gives_a_documented_answer(
     where: tuple[str | int, ...], value: object
 ) -> None:
