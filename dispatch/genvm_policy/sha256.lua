@@ -20,7 +20,9 @@
 -- 4. The 64 rounds are written out with the working variables renamed instead
 --    of shifted and each round constant inline: no loop, no table read.
 --    Maj(a, b, c) is b ~ ((a ~ b) & (b ~ c)), and b ~ c is the previous
---    round's a ~ b, carried in u and v by turns.
+--    round's a ~ b, carried in u and v by turns. The written-out rounds are
+--    why this file is longer than the 400 lines a module aims at: every pure-
+--    Lua hash on the node (PRNG blocks, call keys, identities) runs here.
 -- 5. `compress` takes the block as 16 words, so the HMAC outer block (digest
 --    words and a fixed padding) is never built as a string. `keyed(key)`
 --    precomputes the HMAC inner and outer states, so a MAC of a message of at
@@ -32,7 +34,8 @@
 -- 17-byte message; keying = `keyed` of a 32-byte key; 1 MiB for throughput):
 -- lupa Lua 5.3: 7.2 MB/s [5.9], 18 µs per block [23], 19 µs to key [25];
 -- Lua 5.4: 10.4 MB/s [8.1], 12 µs per block [16], 13 µs to key [19].
--- A sampled-jitter decision at 100 routes (lupa Lua 5.3, median): 378 µs [445].
+-- A sampled-jitter decision at 100 routes (lupa Lua 5.3, median), at the time
+-- of this change: 378 µs [445]; see benchmarks/README.md for the current figure.
 
 local M = {}
 
