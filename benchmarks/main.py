@@ -33,7 +33,8 @@ def _budgets(quick: bool, routes: int) -> Budget:
     """Samples per `decide` cell: fewer at larger sizes, where one decision is slow."""
     if quick:
         if routes > 1000:
-            return Budget(warmup=0, samples=1, seconds=0.0, least=1)
+            # One sample made the growth ratio a coin toss on a shared machine.
+            return Budget(warmup=1, samples=5, seconds=0.5, least=3)
         return Budget(warmup=1, samples=30, seconds=0.25, least=3)
     if routes > 1000:
         return Budget(warmup=1, samples=20, seconds=2.0, least=3)

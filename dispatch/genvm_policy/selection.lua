@@ -117,17 +117,27 @@ end
 -- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
 -- rank order: a picked route's weight becomes 0, the walk over those left.
 local function weighted(weights, pop, stream, limit)
-  local ranks, kept, tree, total, n = {}, {}, {}, 0, 0
+  local total = 0
   for k = 1, #pop do
     local w = weights[k]
     if w > 0 then
-      n = n + 1
-      ranks[n], kept[n], tree[n] = pop[k], w, w
       -- Weights are positive and within MAX: only the running total can leave
       -- the range, and then the checked sum raises as §1.2 specifies.
       local sum = total + w
       if sum > MAX then sum = add(total, w) end
       total = sum
+    end
+  end
+  -- Past the limit only the checked total had to run (rule 3): nothing to draw.
+  if limit <= 0 or total == 0 then
+    return {}
+  end
+  local ranks, kept, tree, n = {}, {}, {}, 0
+  for k = 1, #pop do
+    local w = weights[k]
+    if w > 0 then
+      n = n + 1
+      ranks[n], kept[n], tree[n] = pop[k], w, w
     end
   end
   -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
