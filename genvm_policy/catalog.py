@@ -19,8 +19,9 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from genvm_policy.encoding import Value
 from genvm_policy.errors import PolicyError, quote
@@ -44,6 +45,8 @@ __all__ = [
     "view_identity",
 ]
 
+T = TypeVar("T")
+
 VERSION = 1
 
 
@@ -56,10 +59,25 @@ class Catalog:
     default_tier: str | None
     fields: tuple[FieldDecl, ...]
     _index: dict[tuple[str, str], Route] = field(init=False, repr=False, compare=False)
+    _memo: dict[Hashable, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = {(r.provider, r.model): r for r in self.routes}
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_memo", {})
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """`make()`, a value derived from this catalog alone, computed once per key.
+
+        The catalog never changes, so the value never goes stale; it lives and
+        dies with this object (no module-level cache). `interpreter.bind` keeps
+        the route order and field columns here, as the Lua runtime keeps its
+        bound policies with its catalog.
+        """
+        if key not in self._memo:
+            self._memo[key] = make()
+        value: T = self._memo[key]
+        return value
 
     def route(self, provider: str, model: str) -> Route | None:
         """The route `(provider, model)`, or None when the catalog does not offer it."""

@@ -71,62 +71,76 @@ _FIELDS = attrgetter("fields")
 
 
 def bind(catalog: Catalog, policy: Policy) -> Bound:
-    """Rank the catalog's routes (rule 1), check the policy (rule 3), read its fields once."""
-    routes = catalog.routes
-    if not _ranked(catalog):
-        routes = tuple(sorted(routes, key=lambda r: (r.provider.encode(), r.model.encode())))
+    """Rank the catalog's routes (rule 1), check the policy (rule 3), read its fields once.
+
+    What depends on the catalog alone (the rank order, each field's column, the
+    first route outside a built-in field's bounds, whether every tier is
+    declared) is derived once per catalog object (`Catalog.memo`); the checks
+    of the policy against it run on every call, in the order rule 3 pins.
+    """
+    routes = catalog.memo("ranked", lambda: _ranked_routes(catalog))
     scales = {name: decl[0] for name, decl in BUILTIN_FIELDS.items()}
     for decl in catalog.fields:
         scales[decl.name] = decl.scale
     tiers = {name: i for i, name in enumerate(catalog.tiers)}
     names = sorted(_analyse(policy, scales, tiers) & scales.keys())
     builtin = [name for name in names if name in BUILTIN_FIELDS]
-    columns = {name: tuple(map(attrgetter(name), routes)) for name in builtin}
-    _check_bounds(routes, builtin, columns)
-    declared: dict[str, list[int | None]] = {
-        name: [None] * len(routes) for name in names if name not in columns
-    }
-    if declared:
-        for i, pairs in enumerate(map(_FIELDS, routes)):
-            for name, value in pairs:
-                if name in declared:
-                    declared[name][i] = value
-        columns.update((name, tuple(column)) for name, column in declared.items())
-    named = set(map(attrgetter("tier"), routes)) - {None}
-    return Bound(policy, routes, columns, scales, tiers, named.issubset(tiers))
-
-
-def _ranked(catalog: Catalog) -> bool:
-    """Whether the routes are already in rank order, as `build_catalog` leaves them.
-
-    Code point order of text is the byte order of its UTF-8, so comparing the
-    text pairs agrees with the (provider bytes, model bytes) key of rule 1; a
-    pair offered twice fails the length check and is sorted as before.
-    """
-    names = catalog.names()
-    return len(names) == len(catalog.routes) and names == sorted(names)
-
-
-def _check_bounds(
-    routes: tuple[Route, ...], builtin: list[str], columns: dict[str, tuple[int | None, ...]]
-) -> None:
-    """`NUM_RANGE` at the first route, then the first field, outside the language's bounds."""
-    found = []
-    for name in builtin:
-        _, lo, hi = BUILTIN_FIELDS[name]
-        present = [value for value in columns[name] if value is not None]
-        if present and not lo <= min(present) <= max(present) <= hi:
-            bad = (i for i, v in enumerate(columns[name]) if v is not None and not lo <= v <= hi)
-            found.append((next(bad), name))
-    if found:
-        i, name = min(found)
-        value, (_, lo, hi) = columns[name][i], BUILTIN_FIELDS[name]
+    bad = [(i, name) for name in builtin if (i := _first_out_of_bounds(catalog, name)) is not None]
+    if bad:
+        i, name = min(bad)
+        value, (_, lo, hi) = getattr(routes[i], name), BUILTIN_FIELDS[name]
         raise PolicyError(
             "NUM_RANGE",
             ("routes", routes[i].provider, routes[i].model, name),
             f"`{name}` is `{value}`, outside the policy language's {lo} … {hi}",
             "see the field table of the spec, section 7",
         )
+    columns = {name: _column(catalog, name) for name in names}
+    declared = catalog.memo("tiers declared", lambda: _tiers_declared(routes, tiers))
+    return Bound(policy, routes, columns, scales, tiers, declared)
+
+
+def _ranked_routes(catalog: Catalog) -> tuple[Route, ...]:
+    """The routes in rank order (rule 1), as `build_catalog` already leaves them.
+
+    Code point order of text is the byte order of its UTF-8, so comparing the
+    text pairs agrees with the (provider bytes, model bytes) key of rule 1; a
+    pair offered twice fails the length check and is sorted as before.
+    """
+    names = catalog.names()
+    if len(names) == len(catalog.routes) and names == sorted(names):
+        return catalog.routes
+    return tuple(sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode())))
+
+
+def _column(catalog: Catalog, name: str) -> tuple[int | None, ...]:
+    """Field `name` of every route in rank order (None where a route has none)."""
+
+    def make() -> tuple[int | None, ...]:
+        routes = catalog.memo("ranked", lambda: _ranked_routes(catalog))
+        if name in BUILTIN_FIELDS:
+            return tuple(map(attrgetter(name), routes))
+        return tuple(dict(pairs).get(name) for pairs in map(_FIELDS, routes))
+
+    return catalog.memo(("column", name), make)
+
+
+def _first_out_of_bounds(catalog: Catalog, name: str) -> int | None:
+    """The first rank whose built-in field `name` lies outside the language's bounds."""
+
+    def make() -> int | None:
+        _, lo, hi = BUILTIN_FIELDS[name]
+        column = _column(catalog, name)
+        present = [value for value in column if value is not None]
+        if not present or lo <= min(present) <= max(present) <= hi:
+            return None
+        return next(i for i, v in enumerate(column) if v is not None and not lo <= v <= hi)
+
+    return catalog.memo(("bounds", name), make)
+
+
+def _tiers_declared(routes: tuple[Route, ...], tiers: dict[str, int]) -> bool:
+    return (set(map(attrgetter("tier"), routes)) - {None}).issubset(tiers)
 
 
 def _analyse(policy: Policy, scales: dict[str, int], tiers: dict[str, int]) -> set[str]:

@@ -219,3 +219,25 @@ def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
     temps = [a.params.temperature for a in d.attempts]
     assert all(0 <= t <= 70 for t in temps)  # clamped to the parameter's range
     assert all(7990 <= a.params.max_tokens <= 8010 for a in d.attempts)
+
+
+def test_bind_derives_catalog_facts_once_and_raises_the_same_every_time() -> None:
+    # `bind` keeps the rank order, columns and bound checks with the catalog
+    # object (Catalog.memo): a second bind, and a bind of an equal catalog built
+    # afresh, must raise the same first NUM_RANGE and bind the same columns.
+    routes = list(CAT.routes)
+    routes[3] = replace(routes[3], priority=2**31 + 1)
+    routes[1] = replace(routes[1], context=2**32 + 5)
+    bad = Catalog(tuple(routes), CAT.tiers, CAT.default_tier, CAT.fields)
+    reads = admit({"score": {"sum": ["priority", "context"]}}, CAT)
+    again = Catalog(tuple(routes), CAT.tiers, CAT.default_tier, CAT.fields)
+    raised = []
+    for c in (bad, bad, again):
+        with pytest.raises(PolicyError) as err:
+            bind(c, reads)
+        raised.append((err.value.code, err.value.path, err.value.message))
+    want = ("NUM_RANGE", ("routes", routes[1].provider, routes[1].model, "context"))
+    assert raised[0][:2] == want
+    assert raised == [raised[0]] * 3
+    ignores = admit({"score": "quality"}, CAT)
+    assert bind(bad, ignores).columns == bind(again, ignores).columns
