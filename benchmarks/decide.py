@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Budget, lua_peak_kib, python_peak_kib, time_calls
+from benchmarks.harness import Budget, lua_peak_kib, python_peak_kib, time_calls, time_turns
 from benchmarks.report import Row
 from genvm_policy.catalog import Catalog, catalog_identity, catalog_value
 from genvm_policy.decision import decide
@@ -23,7 +23,15 @@ from genvm_policy.policy import Policy, policy_value
 from genvm_policy.request import Request, make_request, request_value
 from genvm_policy.runtimes import DISPATCH, new_state
 
-__all__ = ["LUA_MODULES", "lua_missing", "measure_lua", "measure_python", "request", "seed"]
+__all__ = [
+    "LUA_MODULES",
+    "lua_missing",
+    "measure_lua",
+    "measure_python",
+    "request",
+    "seed",
+    "versus_stock",
+]
 
 LUA_MODULES = ("catalog", "policy", "request", "decision")
 """The Lua runtime modules a decision needs (dispatch/genvm_policy/*.lua)."""
@@ -93,6 +101,34 @@ def measure_lua(catalog: Catalog, policy: Policy, name: str, budget: Budget) -> 
         "decide", "lua53", routes, name,
         timing.median_us, timing.p95_us, peak, len(timing.samples),
     )
+
+
+def versus_stock(
+    catalog: Catalog, stock: Policy, policy: Policy, runtime: str, budget: Budget
+) -> float | None:
+    """The median cost of `policy` over that of `stock`, their decisions timed in turns.
+
+    None when the Lua runtime cannot be measured (see `lua_missing`).
+    """
+    req = request()
+    if runtime == "python":
+        cid = catalog_identity(catalog)
+
+        def run(p: Policy) -> Any:
+            return lambda i: decide(catalog, p, req, seed(i), catalog_id=cid)
+
+        base, other = time_turns(run(stock), run(policy), budget)
+    else:
+        if lua_missing() is not None:
+            return None
+        keep = [_driver(catalog, p, req) for p in (stock, policy)]
+        drivers = [driver for _, driver in keep]
+        base, other = time_turns(
+            lambda i: drivers[0].decide_once(seed(i)),
+            lambda i: drivers[1].decide_once(seed(i)),
+            budget,
+        )
+    return other.median_us / base.median_us
 
 
 def _closure(lua: Any, driver: Any) -> Any:

@@ -20,7 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Budget", "Timing", "lua_peak_kib", "percentile", "python_peak_kib", "time_calls"]
+__all__ = [
+    "Budget",
+    "Timing",
+    "lua_peak_kib",
+    "percentile",
+    "python_peak_kib",
+    "time_calls",
+    "time_turns",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,36 @@ def time_calls(op: Callable[[int], Any], budget: Budget) -> Timing:
         if end > deadline and len(samples) >= budget.least:
             break
     return Timing(tuple(samples))
+
+
+def time_turns(
+    first: Callable[[int], Any], second: Callable[[int], Any], budget: Budget
+) -> tuple[Timing, Timing]:
+    """Time `first(i)` and `second(i)` in turns, one sample of each per round.
+
+    Cells timed one after the other see different moments of a shared
+    machine's load; in turns, both see the same moments, so the ratio of their
+    medians holds steady where the medians themselves drift.
+    """
+    for i in range(budget.warmup):
+        first(i)
+        second(i)
+    a: list[int] = []
+    b: list[int] = []
+    deadline = time.perf_counter_ns() + int(budget.seconds * 1e9)
+    i = budget.warmup
+    while len(a) < budget.samples:
+        start = time.perf_counter_ns()
+        first(i)
+        middle = time.perf_counter_ns()
+        second(i)
+        end = time.perf_counter_ns()
+        a.append(middle - start)
+        b.append(end - middle)
+        i += 1
+        if end > deadline and len(a) >= budget.least:
+            break
+    return Timing(tuple(a)), Timing(tuple(b))
 
 
 def python_peak_kib(op: Callable[[], Any]) -> int:

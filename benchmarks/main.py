@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import catalogs, hook, policies
-from benchmarks.decide import measure_lua, measure_python
+from benchmarks.decide import measure_lua, measure_python, versus_stock
 from benchmarks.harness import Budget
 from benchmarks.report import Row, format_table, judge, ratios
 from benchmarks.tooling import diversity_args, measure_admission, measure_command
+from genvm_policy.catalog import Catalog
 
 __all__ = ["machine", "main", "run"]
 
@@ -96,8 +97,23 @@ def run(quick: bool, sizes: tuple[int, ...], log: Any) -> list[Row]:
         with tempfile.TemporaryDirectory(prefix="genvm-policy-bench-") as tmp:
             args = diversity_args(Path(tmp), 100, 1000, 100)
             rows.append(measure_command("diversity", "python", 100, args))
+    # Last, so the Lua states these build come after every other row.
+    if 100 in sizes:
+        _versus_stock(rows, built[100], _budgets(quick, 100))
     judge(rows)
     return rows
+
+
+def _versus_stock(rows: list[Row], catalog: Catalog, budget: Budget) -> None:
+    """Each real policy's cost over stock-greybox's at 100 routes, timed in turns."""
+    stock = policies.load(policies.STOCK, catalog)
+    for row in rows:
+        if row.name == "decide" and row.routes == 100 and row.policy != policies.STOCK:
+            assert row.policy is not None
+            policy = policies.load(row.policy, catalog)
+            ratio = versus_stock(catalog, stock, policy, row.runtime, budget)
+            if ratio is not None:
+                row.extra["vs_stock_in_turns"] = round(ratio, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
