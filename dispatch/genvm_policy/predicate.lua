@@ -87,12 +87,13 @@ local function tabulate(b, test)
   return reader({ flags, flags, flags, flags })
 end
 
--- The tables of `combine(kids, shape, r)` over tabulated children; a shape
--- whose children's tables are those of the shape before reuses its table.
-local function tabulate_over(b, kids, combine)
+-- The tables of `combine(kids, shape, r)` over tabulated children. Unless
+-- `by_shape` (the combination reads the shape itself), a shape whose children's
+-- tables are those of the shape before reuses its table.
+local function tabulate_over(b, kids, combine, by_shape)
   local n, tabs, same, fresh = #b.routes, {}, {}, 0
   for s = 1, 4 do
-    same[s] = s > 1
+    same[s] = s > 1 and not by_shape
     for k = 1, #kids do
       same[s] = same[s] and kids[k][s] == kids[k][s - 1]
     end
@@ -196,23 +197,10 @@ function compile(term, b)
     end
   elseif op == "needs" then
     -- Shapes 3 and 4 need JSON, shapes 2 and 4 an image (see `shape`).
-    local routes, tabs = b.routes, {}
-    if not spend(b, 4) then
-      return function(i, req)
-        local route = routes[i + 1]
-        return (not req.needs_json or not not route.json)
-          and (not req.needs_image or not not route.image)
-      end
-    end
-    for s = 1, 4 do
-      local flags = {}
-      for r = 1, #routes do
-        local route = routes[r]
-        flags[r] = (s < 3 or not not route.json) and (s % 2 == 1 or not not route.image)
-      end
-      tabs[s] = flags
-    end
-    return reader(tabs)
+    local routes = b.routes
+    return tabulate_over(b, {}, function(_, s, r)
+      return (s < 3 or not not routes[r].json) and (s % 2 == 1 or not not routes[r].image)
+    end, true)
   elseif op == "format_in" or op == "entry_in" then
     local list, fact = term[2], op:sub(1, -4)
     return function(_, req) return contains(list, req[fact]) end
