@@ -117,15 +117,14 @@ def versus_stock(
         def run(p: Policy) -> Any:
             return lambda i: decide(catalog, p, req, seed(i), catalog_id=cid)
 
-        base, other = time_turns(run(stock), run(policy), budget)
+        base, other = time_turns([run(stock), run(policy)], budget)
     else:
         if lua_missing() is not None:
             return None
         keep = [_driver(catalog, p, req) for p in (stock, policy)]
         drivers = [driver for _, driver in keep]
         base, other = time_turns(
-            lambda i: drivers[0].decide_once(seed(i)),
-            lambda i: drivers[1].decide_once(seed(i)),
+            [lambda i: drivers[0].decide_once(seed(i)), lambda i: drivers[1].decide_once(seed(i))],
             budget,
         )
     return other.median_us / base.median_us

@@ -67,50 +67,31 @@ def percentile(samples: tuple[int, ...] | list[int], q: int) -> int:
 
 def time_calls(op: Callable[[int], Any], budget: Budget) -> Timing:
     """Call `op(i)` for warm-up, then time each call until the budget is spent."""
-    for i in range(budget.warmup):
-        op(i)
-    samples: list[int] = []
-    deadline = time.perf_counter_ns() + int(budget.seconds * 1e9)
-    i = budget.warmup
-    while len(samples) < budget.samples:
-        start = time.perf_counter_ns()
-        op(i)
-        end = time.perf_counter_ns()
-        samples.append(end - start)
-        i += 1
-        if end > deadline and len(samples) >= budget.least:
-            break
-    return Timing(tuple(samples))
+    return time_turns([op], budget)[0]
 
 
-def time_turns(
-    first: Callable[[int], Any], second: Callable[[int], Any], budget: Budget
-) -> tuple[Timing, Timing]:
-    """Time `first(i)` and `second(i)` in turns, one sample of each per round.
+def time_turns(ops: list[Callable[[int], Any]], budget: Budget) -> list[Timing]:
+    """Time every `op(i)` in turns, one sample of each per round, until the budget is spent.
 
     Cells timed one after the other see different moments of a shared
-    machine's load; in turns, both see the same moments, so the ratio of their
+    machine's load; in turns, all see the same moments, so the ratio of their
     medians holds steady where the medians themselves drift.
     """
     for i in range(budget.warmup):
-        first(i)
-        second(i)
-    a: list[int] = []
-    b: list[int] = []
+        for op in ops:
+            op(i)
+    samples: list[list[int]] = [[] for _ in ops]
     deadline = time.perf_counter_ns() + int(budget.seconds * 1e9)
     i = budget.warmup
-    while len(a) < budget.samples:
-        start = time.perf_counter_ns()
-        first(i)
-        middle = time.perf_counter_ns()
-        second(i)
-        end = time.perf_counter_ns()
-        a.append(middle - start)
-        b.append(end - middle)
+    while len(samples[0]) < budget.samples:
+        for op, taken in zip(ops, samples, strict=True):
+            start = time.perf_counter_ns()
+            op(i)
+            taken.append(time.perf_counter_ns() - start)
         i += 1
-        if end > deadline and len(a) >= budget.least:
+        if time.perf_counter_ns() > deadline and len(samples[0]) >= budget.least:
             break
-    return Timing(tuple(a)), Timing(tuple(b))
+    return [Timing(tuple(taken)) for taken in samples]
 
 
 def python_peak_kib(op: Callable[[], Any]) -> int:

@@ -78,7 +78,7 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
     declared) is derived once per catalog object (`Catalog.memo`); the checks
     of the policy against it run on every call, in the order rule 3 pins.
     """
-    routes = catalog.memo("ranked", lambda: _ranked_routes(catalog))
+    routes = _ranked_routes(catalog)
     scales = {name: decl[0] for name, decl in BUILTIN_FIELDS.items()}
     for decl in catalog.fields:
         scales[decl.name] = decl.scale
@@ -101,23 +101,27 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
 
 
 def _ranked_routes(catalog: Catalog) -> tuple[Route, ...]:
-    """The routes in rank order (rule 1), as `build_catalog` already leaves them.
+    """The routes in rank order (rule 1), derived once per catalog; `build_catalog` leaves them so.
 
     Code point order of text is the byte order of its UTF-8, so comparing the
     text pairs agrees with the (provider bytes, model bytes) key of rule 1; a
     pair offered twice fails the length check and is sorted as before.
     """
-    names = catalog.names()
-    if len(names) == len(catalog.routes) and names == sorted(names):
-        return catalog.routes
-    return tuple(sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode())))
+
+    def make() -> tuple[Route, ...]:
+        names = catalog.names()
+        if len(names) == len(catalog.routes) and names == sorted(names):
+            return catalog.routes
+        return tuple(sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode())))
+
+    return catalog.memo("ranked", make)
 
 
 def _column(catalog: Catalog, name: str) -> tuple[int | None, ...]:
     """Field `name` of every route in rank order (None where a route has none)."""
 
     def make() -> tuple[int | None, ...]:
-        routes = catalog.memo("ranked", lambda: _ranked_routes(catalog))
+        routes = _ranked_routes(catalog)
         if name in BUILTIN_FIELDS:
             return tuple(map(attrgetter(name), routes))
         return tuple(dict(pairs).get(name) for pairs in map(_FIELDS, routes))
