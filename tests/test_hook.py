@@ -239,15 +239,24 @@ def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
     assert rec["outcome"] == {"kind": "no_provider", "class": "overloaded"}
 
 
-def test_exhausted_budget(node: Node) -> None:
+@pytest.mark.parametrize(("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0),
+                                                   (40_001, None)])
+def test_budget_timeout_and_exhaustion(node: Node, remaining: int, timeout: Any) -> None:
+    """The session's fake gas gives 1000 gen per second: stock's timeout is remaining/1000
+    x 3/2 s, dropped at 0 and above 60 s, and under 1 s the call exhausts."""
     vm = node.vm()
-    result = vm.session().call("ExecPrompt", PROMPT, remaining_gen=0)
+    result = vm.session().call("ExecPrompt", PROMPT, remaining_gen=remaining)
     rec = verify(node, vm, result)
-    if node.profile == "v2-new":
+    if node.profile == "v2-new" and timeout == "short":
         assert (result.kind, result.data, result.requests) == ("ok", "", [])
         assert rec["outcome"] == {"kind": "exhausted"}
-    else:  # no `exhaust` in this line: the host enforces the budget
-        assert result.kind == "ok" and rec["outcome"] == {"kind": "ok"}
+        return
+    # no `exhaust` in the older lines: the host enforces the budget, no timeout is sent
+    assert result.kind == "ok" and rec["outcome"] == {"kind": "ok"}
+    (call,) = result.requests
+    assert call.request is not None
+    want = timeout if node.profile == "v2-new" and timeout != "short" else None
+    assert call.request.get("timeout") == want
 
 
 # -- availability and install faults --------------------------------------------------
