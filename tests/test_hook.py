@@ -407,3 +407,63 @@ def test_bundle_is_deterministic_and_preloads_every_module(tmp_path: Path) -> No
     for name in names:
         assert f'package.preload["genvm_policy.{name}"] = function(...)'.encode() in first
     assert f'local POLICY_PATH = "{tmp_path}/p.lua"'.encode() in first
+
+
+# -- budget allowance and statistics (newest line) ------------------------------------
+
+
+def test_spent_allowance_exhausts_every_later_call(node: Node) -> None:
+    """The fake's gas allows 1000 x 1000 gen: a success reporting that much ends the session's
+    budget, so the next call exhausts before any provider call (stock's rule)."""
+    vm = node.vm()
+    for name, backend in vm.config.backends.items():
+        for mid in backend.models:
+            vm.script(name, mid, Success(consumed_gen=1_000_000))
+    s = vm.session()
+    s.setup()
+    first = s.call("ExecPrompt", PROMPT)
+    second = s.call("ExecPrompt", PROMPT)
+    verify(node, vm, second)
+    assert first.kind == "ok" and first.data != ""
+    if node.profile == "v2-new":
+        assert (second.kind, second.data, second.requests) == ("ok", "", [])
+    else:
+        assert second.kind == "ok" and len(second.requests) == 1
+
+
+def test_teardown_adds_statistics_to_stats_sqlite(node: Node) -> None:
+    import sqlite3
+
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    for _ in range(2):  # two sessions add to the same rows
+        vm.script(provider, model, StatusNotOk(503), Success(tokens=5))
+        s = vm.session()
+        s.setup()
+        s.call("ExecPrompt", PROMPT)
+        s.call("ExecPrompt", PROMPT)
+        teardown = s.teardown()
+    if node.profile != "v2-new":
+        assert teardown is None and not vm.stats_path.exists()
+        return
+    assert teardown is not None and teardown.kind == "ok"
+    assert not [r for r in vm.logs if "statistics" in r.message]
+    with sqlite3.connect(vm.stats_path) as db:
+        rows = {m: (e, i, o) for m, e, i, o in db.execute(
+            "SELECT model, errors, input_tokens, output_tokens FROM provider_stats")}
+    # per session: a 503, the next route's default answer (7 tokens each way), then 5
+    assert rows[f"{provider}/{model}"] == (2, 10, 10)
+    assert sum(r[1] for r in rows.values()) == 2 * (7 + 5)
+    assert sum(r[0] for r in rows.values()) == 2
+
+
+def test_statistics_never_fail_the_session(node: Node) -> None:
+    vm = node.vm()
+    s = vm.session()
+    s.call("ExecPrompt", PROMPT)
+    vm.stats_path.mkdir()  # a directory where the file should be: sqlite cannot open it
+    teardown = s.teardown()
+    if node.profile == "v2-new":
+        assert teardown is not None and teardown.kind == "ok"
+        (warning,) = [r for r in vm.logs if r.message == "genvm-policy: statistics not written"]
+        assert "stats.sqlite" in warning.fields["path"]

@@ -190,6 +190,9 @@ class FakeGenVM:
         self.current: Call | None = None
         self.sessions = 0
         self._write_stand_ins()
+        # GenVM requires `data_dir` and the node keeps it; the stock statistics live there.
+        self.stats_path = self.root / "data" / "stats.sqlite"
+        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
         self.lua = new_state("lua53")
         self.lua.globals().package.path = self.config.lua_path.replace(";;", ";")
         self.callbacks = Callbacks(self, seed)
@@ -370,7 +373,7 @@ class FakeGenVM:
                           total_tokens=2 * ok.tokens)
         table = self.to_lua(answer)
         if self.profile == "v2-new":
-            table["consumed_gen"] = Rat(Fraction(0))
+            table["consumed_gen"] = Rat(Fraction(ok.consumed_gen))
         return table
 
     def _module_error(self, host: str, out: Outcome) -> ModuleError:
