@@ -27,6 +27,11 @@ Rules:
    pause of a retry or the next attempt's text filter) or `non_user` with the
    action `reraise` (the provider's error was not a module error, or its
    decoder raised).
+7. Only decided calls leave a record: a newer-line prompt that the stock
+   filters leave empty ends in `EMPTY_PROMPT` before any decision, and a
+   template the older line's stock cannot fill (a `%` in a value) fails
+   before one (HOOK.md §6). An `exhausted` record is decided but has no
+   attempts: the budget ended the call before any provider call.
 """
 
 from __future__ import annotations

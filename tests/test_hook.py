@@ -8,7 +8,9 @@ the hook's decision identity must equal the reference's for the same inputs.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from fixturepaths import GENVM_FIXTURES
 from genvmfake import (
     PROFILES,
+    Call,
     CallResult,
     FakeGenVM,
     LogRecord,
@@ -25,6 +28,7 @@ from genvmfake import (
     StatusNotOk,
     Success,
 )
+from genvmfake.values import Rat
 
 from genvm_policy.admission import admit
 from genvm_policy.bundle import build_hook
@@ -432,8 +436,6 @@ def test_spent_allowance_exhausts_every_later_call(node: Node) -> None:
 
 
 def test_teardown_adds_statistics_to_stats_sqlite(node: Node) -> None:
-    import sqlite3
-
     provider, model = first_route(node, "ExecPrompt", PROMPT)
     vm = node.vm()
     for _ in range(2):  # two sessions add to the same rows
@@ -467,3 +469,30 @@ def test_statistics_never_fail_the_session(node: Node) -> None:
         assert teardown is not None and teardown.kind == "ok"
         (warning,) = [r for r in vm.logs if r.message == "genvm-policy: statistics not written"]
         assert "stats.sqlite" in warning.fields["path"]
+
+
+@pytest.mark.parametrize(("gas", "remaining", "want"), [
+    ("text", 500, "exhausted"), ("rat", 500, "exhausted"), ("rat", 20_000, 30.0),
+    ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
+])  # fmt: skip
+def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str,
+                                                        remaining: Any, want: Any) -> None:
+    """`genPerTimeUnit` as decimal text or a `rat`, absent or zero (budget off), and a
+    `remaining_gen` that is a plain number: the timeout and exhaustion follow stock."""
+    node = Node(tmp_path, "v2-new")
+    vm = node.vm()
+    s = vm.session()
+    per = {"text": "1000", "rat": Rat(Fraction(1000)), "zero": "0"}.get(gas)
+    s.ctx["gas_data"] = vm.to_lua({} if per is None else {"genPerTimeUnit": per})
+    if remaining == "number":
+        args = (s.ctx, vm.to_lua(PROMPT), 20_000)
+        result = Call(vm, s, vm.driver.entry(vm.exec_prompt), args, 20_000).run()
+    else:
+        result = s.call("ExecPrompt", PROMPT, remaining_gen=remaining)
+    verify(node, vm, result)
+    if want == "exhausted":
+        assert (result.kind, result.data, result.requests) == ("ok", "", [])
+        return
+    (call,) = result.requests
+    assert result.kind == "ok" and call.request is not None
+    assert call.request["timeout"] == want

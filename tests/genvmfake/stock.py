@@ -165,7 +165,7 @@ def run_stock(script: str, profile: str, config: GenvmConfig, call: StockCall,
     """The stock script `script`'s result for `call` on `config` under `profile` (rules 1-5).
 
     `outcome(provider, model)` answers each provider call, as the fake's scripts do;
-    `data` of a success is its `text` (or `result` for bool), or the fake's default.
+    `data` of a success is its `text`, `json` or `result` by the format.
     """
     v1 = script == "v1-default"
     args = dict(call.args)
@@ -203,8 +203,8 @@ def run_stock(script: str, profile: str, config: GenvmConfig, call: StockCall,
                                      m.use_max_completion_tokens, timeout))
         out = outcome(provider, model)
         if isinstance(out, Success):
-            return StockResult("ok", data=out.text if fmt == "text" else out.result,
-                               sent=result.sent)
+            data = {"text": out.text, "json": out.json, "bool": out.result}[fmt]
+            return StockResult("ok", data=data, sent=result.sent)
         if isinstance(out, PlainError):
             return StockResult("fatal_error", message=out.message, sent=result.sent)
         kind, status = _failure_kind(out)
