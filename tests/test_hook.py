@@ -474,6 +474,7 @@ def test_statistics_never_fail_the_session(node: Node) -> None:
 @pytest.mark.parametrize(("gas", "remaining", "want"), [
     ("text", 500, "exhausted"), ("rat", 500, "exhausted"), ("rat", 20_000, 30.0),
     ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
+    ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
 ])  # fmt: skip
 def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str,
                                                         remaining: Any, want: Any) -> None:
@@ -482,7 +483,7 @@ def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str
     node = Node(tmp_path, "v2-new")
     vm = node.vm()
     s = vm.session()
-    per = {"text": "1000", "rat": Rat(Fraction(1000)), "zero": "0"}.get(gas)
+    per = {"text": "1000", "rat": Rat(Fraction(1000)), "zero": "0", "seven": "7"}.get(gas)
     s.ctx["gas_data"] = vm.to_lua({} if per is None else {"genPerTimeUnit": per})
     if remaining == "number":
         args = (s.ctx, vm.to_lua(PROMPT), 20_000)

@@ -478,15 +478,29 @@ local function session_budget(ctx, state)
   return state.budget
 end
 
+-- `floor(10^6 · t)` for `t = r3 ÷ per2` known to lie in [1, 60]: bisection with the
+-- host's own rat products and comparisons, so no division is written here.
+local function micros(r3, per2)
+  local lo, hi = 1000000, 60000000
+  while lo < hi do
+    local mid = (lo + hi + 1) // 2
+    if per2 * rat_of(mid) <= r3 then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
 -- `(timeout, short)` of one call: `remaining ÷ genPerTimeUnit × 3/2` seconds, dropped
--- when not positive or over 60; `short` when it is under one second.
+-- when not positive or over 60; `short` when it is under one second. Compared
+-- exactly (`t ≤ 0` is `3·remaining ≤ 0`, and so on); the timeout sent is `t`
+-- floored to the microsecond, made a number from its decimal text.
 local function call_timeout(b, remaining)
   if not b then return nil, false end
   local ok, secs, short = pcall(function()
-    local t = rat_of(remaining) / b.per * rat_of(3) / rat_of(2)
-    if t <= rat_of(0) or t > rat_of(60) then return nil, false end
-    if t < rat_of(1) then return nil, true end
-    return t:to_float(), false
+    local r3, per2 = rat_of(remaining) * rat_of(3000000), b.per * rat_of(2)
+    if r3 <= rat_of(0) or r3 > per2 * rat_of(60000000) then return nil, false end
+    if r3 < per2 * rat_of(1000000) then return nil, true end
+    local us = micros(r3, per2)
+    return tonumber(string.format("%d.%06d", us // 1000000, us % 1000000)), false
   end)
   if not ok then return nil, false end
   return secs, short

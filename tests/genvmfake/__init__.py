@@ -8,14 +8,16 @@ written from GENVM.md §4, `host.lua` builds the globals, Python answers the hos
 Python API (everything is exported here):
 
     vm = FakeGenVM(hook_path, config_yaml_path, profile="v1", env={"OPENAIKEY": "k"},
-                   seed=0, filter_text=True, lua_path=None, root=None, unset_meta=None)
+                   seed=0, filter_text=True, lua_path=None, root=None, unset_meta=None,
+                   runtime="lua53")
         Builds one VM: a fresh sandboxed lupa `lua53` state, providers from the YAML with
         GenVM's filtering (`vm.config.dropped` says what went and why), provider tables
         inserted in an order shuffled by `seed`, the profile's Lua path (`lua_path`
         replaces the config's `extra_lua_path` in V1 or `lua_path` in V2; the stand-in
         libraries sit under `root`, a temporary GenVM tree by default), then runs the hook
         as chunk `@<hook_path>` and captures its entry points once. `unset_meta` ("null"
-        or "nil") overrides the profile's shape for unset `meta`. Raises
+        or "nil") overrides the profile's shape for unset `meta`; `runtime="lua54"` runs it
+        in Lua 5.4 instead (GenVM embeds 5.3; the hook must run unchanged on both). Raises
         `ModuleDoesNotStart` or `ConfigError` where GenVM would refuse to start.
     vm.script(backend, model, *outcomes)   queue provider outcomes, used in order:
         Success(text=, json=, result=, tokens=, consumed_gen=), StatusNotOk(status, body=),
