@@ -497,3 +497,24 @@ def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str
     (call,) = result.requests
     assert result.kind == "ok" and call.request is not None
     assert call.request["timeout"] == want
+
+
+# -- template filling and opt-in filters (HOOK.md §6, §10) ---------------------------------
+
+
+def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
+    """POLICY asks for NFKC: in the newer line it runs on each template variable, never on
+    the operator's template wording; a value's own `#{…}` is never filled again."""
+    vm = node.vm()
+    args = {"template": "EqComparative", "leader_answer": "\ufb01 #{principle}",
+            "validator_answer": "b", "principle": "same"}
+    result = vm.session().call("ExecPromptTemplate", args)
+    assert result.kind == "ok", result.message
+    (call,) = result.requests
+    assert call.request is not None
+    template = vm.config.templates["eq_comparative"]
+    assert call.request["system_message"] == template["system"]
+    leader = "\ufb01" if node.profile == "v1" else "fi"
+    want = (template["user"].replace("#{principle}", "same").replace("#{validator_answer}", "b")
+            .replace("#{leader_answer}", leader + " #{principle}"))
+    assert call.request["user_message"] == want

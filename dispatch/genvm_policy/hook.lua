@@ -338,9 +338,6 @@ local function session_state(ctx)
   return state
 end
 
---- The session's state on `ctx`, made on first use (Setup may never run).
-M.session = session_state
-
 local function filtered(s, names)
   if #names == 0 or type(__dflt.filter_text) ~= "function" then return s end
   return __dflt.filter_text(s, names)
