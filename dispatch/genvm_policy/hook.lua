@@ -1,8 +1,10 @@
 --- GenVM host glue: load the compiled policy and the salt, decide, run the cascade, log.
 --
 -- Spec: docs/HOOK.md (all sections). The Python model is genvm_policy/hookmodel.py.
--- This is the only Lua module allowed `io` and the host globals, and the only place
--- a float is made (milli-units become GenVM's numbers at the call boundary).
+-- This is the only Lua module allowed `io`; it and `genvm_policy.parity` (what a call
+-- keeps of the line's stock script) are the only ones using the host globals, and
+-- they are the only places a float is made (milli-units and microseconds become
+-- GenVM's numbers at the call boundary).
 --
 -- Rules:
 -- 1. `load` runs once per VM, at the top level of the hook file: it reads the
@@ -23,9 +25,9 @@
 -- 6. The GenVM view is `catalog.view_index` / `view_from_providers`, the runtime's
 --    one projection of `__llm.providers` (SPEC §5.6), which the vectors pin.
 -- 7. Everything but the route, its order, the sampling parameters and the failure
---    actions is the line's stock script's (HOOK.md §6, "Where the hook differs from
---    stock"): the prompt filters and EMPTY_PROMPT (V2), template filling (V1's `%`
---    rule included), the JSON instruction, the model flags, the budget's timeout and
+--    actions is the line's stock script's, through `genvm_policy.parity` (HOOK.md §6,
+--    §10): the prompt filters and EMPTY_PROMPT (V2), template filling (V1's `%` rule
+--    included), the JSON instruction, the model flags, the budget's timeout and
 --    exhaustion (newest V2) and the statistics in `data_dir/stats.sqlite`.
 local encoding = require("genvm_policy.encoding")
 local identity = require("genvm_policy.identity")
@@ -38,6 +40,7 @@ local builtin = require("genvm_policy.builtin")
 local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local cascade = require("genvm_policy.cascade")
+local parity = require("genvm_policy.parity")
 
 local M = {}
 
@@ -52,26 +55,9 @@ M.STATE = "genvm_policy"
 
 local PREFIX = 'return { format = '
 local SUFFIX = '" }\n'
-local TEMPLATE_KEY = {
-  EqComparative = "eq_comparative",
-  EqNonComparativeLeader = "eq_non_comparative_leader",
-  EqNonComparativeValidator = "eq_non_comparative_validator",
-}
 local TEMPLATE_FORMAT = {
   EqComparative = "bool", EqNonComparativeLeader = "text", EqNonComparativeValidator = "bool",
 }
--- The system message lib-llm's prompt transform gives a json request (GENVM.md §4).
-local JSON_SYSTEM = "respond with a valid json object"
--- The filters the newer line's stock script applies to every ExecPrompt prompt first.
-local STOCK_FILTERS = { "NFKC", "RmZeroWidth", "NormalizeWS" }
-M.STATS_FILE = "stats.sqlite"
-local STATS_TABLE = "CREATE TABLE IF NOT EXISTS provider_stats (model TEXT PRIMARY KEY, "
-  .. "errors INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0, "
-  .. "output_tokens INTEGER NOT NULL DEFAULT 0)"
-local STATS_ADD = "INSERT INTO provider_stats (model, errors, input_tokens, output_tokens) "
-  .. "VALUES (?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
-  .. "errors = errors + excluded.errors, input_tokens = input_tokens + excluded.input_tokens, "
-  .. "output_tokens = output_tokens + excluded.output_tokens"
 local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
 local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
 local null = encoding.null
@@ -338,52 +324,6 @@ local function session_state(ctx)
   return state
 end
 
-local function filtered(s, names)
-  if #names == 0 or type(__dflt.filter_text) ~= "function" then return s end
-  return __dflt.filter_text(s, names)
-end
-
--- Fill `#{name}` placeholders from the flat template args in one pass, without gsub
--- callbacks: a placeholder without a value stays as it is, as in stock. A value is
--- first filtered with the policy's `names`; V1's stock fills through gsub's
--- replacement string, so there a value's `%` means what gsub makes of it (`%%` is
--- `%`, `%0`/`%1` the placeholder, anything else the same error stock raises).
-local function fill(template, args, v1, names)
-  if type(template) ~= "string" then return "" end
-  local out, pos = {}, 1
-  while true do
-    local s, e, name = template:find("#{([%w_]+)}", pos)
-    if s == nil then
-      break
-    end
-    out[#out + 1] = template:sub(pos, s - 1)
-    local v = args[name]
-    if v == nil then
-      out[#out + 1] = template:sub(s, e)
-    else
-      v = filtered(type(v) == "string" and v or tostring(v), names)
-      out[#out + 1] = v1 and (template:sub(s, e):gsub("^.+$", v)) or v
-    end
-    pos = e + 1
-  end
-  out[#out + 1] = template:sub(pos)
-  return table.concat(out)
-end
-
--- The messages of this call with the policy filters `names` (HOOK.md §6): the
--- prompt already carries the line's stock filtering; the JSON instruction and the
--- template wording are never filtered.
-local function messages(call, names)
-  if call.entry == "prompt" then
-    return { user = filtered(call.prompt, names),
-      system = call.format == "json" and JSON_SYSTEM or nil }
-  end
-  local t = type(__llm.templates) == "table" and __llm.templates[TEMPLATE_KEY[call.entry]] or {}
-  t = type(t) == "table" and t or {}
-  return { user = fill(t.user, call.args, call.v1, names),
-    system = fill(t.system, call.args, call.v1, names) }
-end
-
 -- The call as HOOK.md §6 shapes it, with its stock messages and request value.
 local function build_call(ctx, entry, args, prompt)
   local v1 = ctx.cookie ~= nil
@@ -399,7 +339,7 @@ local function build_call(ctx, entry, args, prompt)
   end
   -- Built once before anything is decided, so a template V1's stock cannot fill
   -- fails here, before any provider call, as stock's does.
-  call.stock = messages(call, {})
+  call.stock = parity.messages(call, {})
   local n = #images
   call.value = encoding.map({
     entry = entry, format = call.format, images = n < 16 and n or 16,
@@ -421,7 +361,7 @@ local function provider_request(attempt, call, timeout)
   if #p.text_filters > 0 then
     local names = {}
     for i, name in ipairs(p.text_filters) do names[i] = name end
-    msg = messages(call, names)
+    msg = parity.messages(call, names)
   end
   return {
     provider = attempt.provider, model = attempt.model, format = call.format, timeout = timeout,
@@ -448,139 +388,18 @@ local function failure_of(err)
   return kind, status
 end
 
--- -- the budget (newest GenVM, HOOK.md §6) ----------------------------------------
-
--- A host rational from a rat, a number or decimal text; nil when the host has none.
-local function rat_of(v)
-  if type(rat) ~= "table" or type(rat.new) ~= "function" then return nil end
-  if type(v) == "userdata" then return v end
-  if type(v) == "number" or type(v) == "string" then return rat.new(math.tointeger(v) or v) end
-  return nil
-end
-
--- The session's budget, made once (in Setup, or lazily): false when the host has no
--- `exhaust` or no positive `gas_data.genPerTimeUnit`, which disables all of it.
-local function session_budget(ctx, state)
-  if state.budget ~= nil then return state.budget end
-  state.budget = false
-  if type(__llm.exhaust) ~= "function" then return false end
-  local gas = type(ctx.gas_data) == "table" and ctx.gas_data or {}
-  local ok, b = pcall(function()
-    local per, zero = rat_of(gas.genPerTimeUnit), rat_of(0)
-    if per == nil or per <= zero then return false end
-    local units = rat_of(ctx.initial_time_units_allocation) or zero
-    return { per = per, allowance = per * units, spent = zero, over = false }
-  end)
-  state.budget = ok and b or false
-  return state.budget
-end
-
--- `floor(10^6 · t)` for `t = r3 ÷ per2` known to lie in [1, 60]: bisection with the
--- host's own rat products and comparisons, so no division is written here.
-local function micros(r3, per2)
-  local lo, hi = 1000000, 60000000
-  while lo < hi do
-    local mid = (lo + hi + 1) // 2
-    if per2 * rat_of(mid) <= r3 then lo = mid else hi = mid - 1 end
-  end
-  return lo
-end
-
--- `(timeout, short)` of one call: `remaining ÷ genPerTimeUnit × 3/2` seconds, dropped
--- when not positive or over 60; `short` when it is under one second. Compared
--- exactly (`t ≤ 0` is `3·remaining ≤ 0`, and so on); the timeout sent is `t`
--- floored to the microsecond, made a number from its decimal text.
-local function call_timeout(b, remaining)
-  if not b then return nil, false end
-  local ok, secs, short = pcall(function()
-    local r3, per2 = rat_of(remaining) * rat_of(3000000), b.per * rat_of(2)
-    if r3 <= rat_of(0) or r3 > per2 * rat_of(60000000) then return nil, false end
-    if r3 < per2 * rat_of(1000000) then return nil, true end
-    local us = micros(r3, per2)
-    return tonumber(string.format("%d.%06d", us // 1000000, us % 1000000)), false
-  end)
-  if not ok then return nil, false end
-  return secs, short
-end
-
--- A success adds its `consumed_gen`; once the allowance is spent, later calls exhaust.
-local function spend(b, res)
-  if not b then return end
-  pcall(function()
-    local gen = type(res) == "table" and rat_of(res.consumed_gen) or nil
-    if gen ~= nil then b.spent = b.spent + gen end
-    b.over = b.spent >= b.allowance
-  end)
-end
-
--- -- statistics (newest GenVM, HOOK.md §6) -----------------------------------------
-
-local function count(state, attempt, res)
-  local stats = state.stats
-  local key = attempt.provider .. "/" .. attempt.model
-  local row = stats.by[key]
-  if row == nil then
-    row = { errors = 0, input_tokens = 0, output_tokens = 0 }
-    stats.by[key] = row
-    stats.keys[#stats.keys + 1] = key
-  end
-  if res == nil then
-    row.errors = row.errors + 1
-    return
-  end
-  for _, k in ipairs({ "input_tokens", "output_tokens" }) do
-    local n = type(res) == "table" and math.type(res[k]) == "integer" and res[k] or 0
-    row[k] = row[k] + (n > 0 and n or 0)
-  end
-end
-
-local function write_stats(sqlite, path, stats)
-  local db, _, why = sqlite.open(path)
-  if db == nil then error("cannot open `" .. path .. "`: " .. tostring(why), 0) end
-  local function check(rc)
-    if rc ~= sqlite.OK and rc ~= sqlite.DONE then error(tostring(db:errmsg()), 0) end
-  end
-  local ok, err = pcall(function()
-    if type(db.busy_timeout) == "function" then db:busy_timeout(1000) end
-    check(db:exec(STATS_TABLE))
-    check(db:exec("BEGIN IMMEDIATE"))
-    local stmt = db:prepare(STATS_ADD)
-    if stmt == nil then error(tostring(db:errmsg()), 0) end
-    for _, key in ipairs(stats.keys) do
-      local row = stats.by[key]
-      check(stmt:bind_values(key, row.errors, row.input_tokens, row.output_tokens))
-      check(stmt:step())
-      stmt:reset()
-    end
-    stmt:finalize()
-    check(db:exec("COMMIT"))
-  end)
-  if not ok then pcall(db.exec, db, "ROLLBACK") end
-  db:close()
-  if not ok then error(err, 0) end
-end
-
 --- Setup: the session's state and budget (both are also made lazily).
 function M.setup(ctx)
-  session_budget(ctx, session_state(ctx))
+  local state = session_state(ctx)
+  parity.budget(ctx, state)
 end
 
 --- Teardown: add the session's statistics to `data_dir/stats.sqlite`; never raises.
 function M.teardown(ctx)
-  local stats = session_state(ctx).stats
-  local dir = type(__dflt) == "table" and __dflt.data_dir or nil
-  local preload = type(package) == "table" and type(package.preload) == "table"
-    and package.preload or {}
-  if #stats.keys == 0 or type(dir) ~= "string" or preload.lsqlite3 == nil then return end
-  local ok, sqlite = pcall(require, "lsqlite3")
-  local path = dir:gsub("/+$", "") .. "/" .. M.STATS_FILE
-  local ok2, why = false, "lsqlite3 did not load"
-  if ok and type(sqlite) == "table" then ok2, why = pcall(write_stats, sqlite, path, stats) end
-  if ok2 then
-    stats.keys, stats.by = {}, {}
-  else
+  local ok, path, why = parity.write(session_state(ctx).stats)
+  if not ok then
     log({ level = "warning", message = "genvm-policy: statistics not written", path = path,
-      detail = tostring(why) })
+      detail = why })
   end
 end
 
@@ -620,14 +439,11 @@ end
 function M.exec(vm, ctx, entry, args, remaining)
   -- Before anything else, as the newer line's stock script does: its prompt filters,
   -- and an empty result is the non-fatal EMPTY_PROMPT with no provider call.
-  local prompt
+  local prompt, empty
   if entry == "prompt" then
-    prompt = type(args.prompt) == "string" and args.prompt or ""
-    if ctx.cookie == nil and type(__dflt.filter_text) == "function" then
-      prompt = __dflt.filter_text(prompt, STOCK_FILTERS)
-      if prompt == "" then
-        return __dflt.user_error({ causes = { "EMPTY_PROMPT" }, fatal = false, ctx = {} })
-      end
+    prompt, empty = parity.stock_prompt(ctx, args)
+    if empty then
+      return __dflt.user_error({ causes = { "EMPTY_PROMPT" }, fatal = false, ctx = {} })
     end
   end
   local state = session_state(ctx)
@@ -668,8 +484,8 @@ function M.exec(vm, ctx, entry, args, remaining)
   end
   local record = record_of(vm, material, request_value, d)
   record.identities.decision = decision.identity(d)
-  local budget = session_budget(ctx, state)
-  local timeout, short = call_timeout(budget, remaining)
+  local budget = parity.budget(ctx, state)
+  local timeout, short = parity.timeout(budget, remaining)
   if short or (budget and budget.over) then
     record.outcome = { kind = "exhausted" }
     log(record)
@@ -685,12 +501,12 @@ function M.exec(vm, ctx, entry, args, remaining)
     local ok, res = pcall(__llm.exec_prompt_in_provider, ctx, sent)
     if ok then
       result, step.result, step.action = res, "ok", nil
-      count(state, attempt, res)
-      spend(budget, res)
+      parity.count(state.stats, attempt, res)
+      parity.spend(budget, res)
       given[#seen] = cascade.success(nil)
       return given[#seen]
     end
-    count(state, attempt, nil)
+    parity.count(state.stats, attempt, nil)
     raised = res
     -- A raising decoder leaves the step `non_user`: the error was not decoded.
     local err = __dflt.as_user_error(res)
