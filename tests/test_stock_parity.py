@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ from genvmfake import (
 )
 from genvmfake.outcomes import Outcome
 from genvmfake.stock import StockCall, StockResult, run_stock
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genvm_policy.admission import admit
 from genvm_policy.builtin import BUILTINS
@@ -328,3 +331,33 @@ def test_every_allowed_difference_is_a_row_of_the_hook_page() -> None:
     for row in ("failure actions", "no route for the class", "route order",
                 "sampling parameters", "opt-in text filters"):
         assert f"| **{row}** |" in table, row
+
+
+_VMS: dict[str, FakeGenVM] = {}
+
+
+def shared_vm(profile: str) -> FakeGenVM:
+    """One VM per profile for property tests (hypothesis reuses it across examples)."""
+    if profile not in _VMS:
+        tmp = Path(tempfile.mkdtemp(prefix="parity-"))
+        _VMS[profile] = Installed(tmp, "greybox-fixture", "stock-greybox", profile).vm()
+    return _VMS[profile]
+
+
+# Values rich in what gsub's replacement string reads (`%` then a digit, `%` or
+# anything), never a placeholder of their own (the "placeholders inside values" row).
+values = st.text(st.sampled_from(list("%%%01289ab #{}\n\u200b")), max_size=12).filter(
+    lambda v: "#{" not in v)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@settings(max_examples=60)
+@given(value=values, template=st.sampled_from(sorted(TEMPLATE_ARGS)))
+def test_template_filling_matches_stock_for_any_value(profile: str, value: str,
+                                                      template: str) -> None:
+    args = dict(TEMPLATE_ARGS[template])
+    args[sorted(args)[-1]] = value
+    vm = shared_vm(profile)
+    problems = compare(f"{profile}/{value!r}", vm, "stock-greybox",
+                       STOCK_SCRIPTS[profile][0], Scenario("fill", template, args, OK))
+    assert problems == []
