@@ -361,3 +361,26 @@ def test_template_filling_matches_stock_for_any_value(profile: str, value: str,
     problems = compare(f"{profile}/{value!r}", vm, "stock-greybox",
                        STOCK_SCRIPTS[profile][0], Scenario("fill", template, args, OK))
     assert problems == []
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_spent_allowance_exhausts_as_stock_does(tmp_path: Path, profile: str) -> None:
+    """One answer spends the session's whole allowance (1000 gen/s x 1000 s in the fake's
+    hello): stock exhausts every later call of the session in the newest line."""
+    vm = Installed(tmp_path, "greybox-fixture", "stock-greybox", profile).vm()
+    spend = Success(text="the same words", consumed_gen=1_000_000)
+    for name, backend in vm.config.backends.items():
+        for mid in backend.models:
+            vm.script(name, mid, spend, spend)
+    session = vm.session()
+    session.setup()
+    entry, args = CLASSES["prompt-text"]
+    first, second = (session.call("ExecPrompt", args) for _ in range(2))
+    for got, over in ((first, False), (second, True)):
+        want = run_stock("v2-default" if profile != "v1" else "v1-default", profile, vm.config,
+                         StockCall(entry, args, spent_over=over), lambda p, m: spend)
+        if want.kind == "exhausted":
+            assert (got.kind, got.data, got.requests) == ("ok", "", [])
+        else:
+            assert (got.kind, got.data) == (want.kind, want.data)
+    assert (second.requests == []) == (profile == "v2-new")
