@@ -50,7 +50,7 @@ def _cell(value: int | None, kind: str) -> str:
     return "-" if value is None else format_units(value, SCALES[kind])
 
 
-def _row(r: Route) -> list[str]:
+def _row(catalog: Catalog, r: Route) -> list[str]:
     def position(n: int | None) -> str:
         return "-" if n is None else str(n)
 
@@ -64,7 +64,8 @@ def _row(r: Route) -> list[str]:
         caps.strip() or "text",
         f"{position(r.greybox_text)}/{position(r.greybox_image)}",
         position(r.priority),
-        "=" if r.family == r.model else r.family,
+        r.family,
+        catalog.family_origin(r),
         r.tier or "-",
         _cell(r.price_in, "price"),
         _cell(r.price_out, "price"),
@@ -81,6 +82,7 @@ HEADER = [
     "greybox t/i",
     "prio",
     "family",
+    "from",
     "tier",
     "$in/M",
     "$out/M",
@@ -91,7 +93,7 @@ HEADER = [
 
 def render_table(catalog: Catalog) -> str:
     """The catalog as an aligned text table, one route per line, plus a summary line."""
-    rows = [HEADER] + [_row(r) for r in catalog.routes]
+    rows = [HEADER] + [_row(catalog, r) for r in catalog.routes]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -103,7 +105,11 @@ def render_table(catalog: Catalog) -> str:
     lines.append(
         f"{len(catalog.routes)} routes from {providers} providers; "
         f"tiers {' < '.join(catalog.tiers)} (default {default}); "
-        "prices in USD per million tokens; family `=` is the model id"
+        "prices in USD per million tokens"
+    )
+    lines.append(
+        "family from: `rule` derived from the model id (SPEC §5.8), `router` a router of "
+        "unknown model (family `unknown`), `overlay` set by the overlay"
     )
     return "\n".join(lines)
 
