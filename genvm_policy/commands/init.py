@@ -128,7 +128,7 @@ def _init(args: argparse.Namespace) -> int:
         raise _io(out, err, "create the folder") from None
     salt_path = Path(args.salt) if args.salt else out / SALT_NAME
     salt, made = salt_once(salt_path)
-    document, text = starter_policy(catalog, salt)
+    document, text = starter_policy(catalog, salt, include_unchained=args.include_unchained)
     identity = policy_identity(admit(document, catalog))
     _write_policy(target, text)
     state = "created (32 random bytes, mode 0600)" if made else "reused"
@@ -141,13 +141,16 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `init --node-config FILE [--overlay FILE] [-o DIR] [--salt FILE] [--force]`."""
+    """Add `init --node-config FILE [--overlay FILE] [-o DIR] [--salt FILE] [--force]
+    [--include-unchained]`."""
     parser = subparsers.add_parser(
         "init",
         help="write a starter policy unique to this validator",
         description="Write DIR/policy.yaml: a commented starter policy for this node's catalog "
         "whose choices are drawn from the node's secret salt (created once, mode 0600, never "
-        "printed). The same salt gives the same policy; another node's salt gives another.",
+        "printed). The same salt gives the same policy; another node's salt gives another. "
+        "Where the node config has a greybox chain for a class, only its routes are used, and "
+        "the file says how the drawn order departs from the node's.",
     )
     parser.add_argument("--node-config", required=True, metavar="FILE", help=NODE_CONFIG_HELP)
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
@@ -156,4 +159,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--salt", metavar="FILE", help=f"the node salt (default DIR/{SALT_NAME}; made if absent)"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing policy.yaml")
+    parser.add_argument(
+        "--include-unchained",
+        action="store_true",
+        help="also list, after the node's greybox chain of a class, the routes it does not name "
+        "(by default a class with a chain uses only the routes its operator vetted)",
+    )
     parser.set_defaults(handler=_init)
