@@ -31,20 +31,18 @@ Rules (applied in this order to `(provider, model)`):
 8. Version separators: a segment of 1 or 2 digits after the first segment,
    followed by a segment of 1 or 2 digits, is joined to it with `.` (so `4-5`
    is `4.5`); the scan goes on after the joined pair.
-9. The segments joined with `-` are the family.
+9. The segments joined with `-` are the family; when that is empty (a name
+   such as `-bf16`), the family is the name as it stood after rule 5.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["ORIGINS", "TABLE", "UNKNOWN", "family_of"]
+__all__ = ["TABLE", "UNKNOWN", "family_of"]
 
 UNKNOWN = "unknown"
 """The family of a router whose model is unknown: the worst case for diversity."""
-
-ORIGINS = ("overlay", "rule", "router")
-"""Where a route's family comes from: the overlay, rules 1–9, or rule 3."""
 
 TABLE: dict[str, tuple[str, ...]] = {
     # Model makers whose name prefixes a model id on gateways and inference hosts.
@@ -138,4 +136,4 @@ def family_of(provider: str, model: str) -> tuple[str, str]:
         else:
             joined.append(seg)
             i += 1
-    return "-".join(joined), "rule"
+    return "-".join(joined) or name, "rule"

@@ -18,13 +18,12 @@
 --    before them) and trailing `TABLE.suffixes` segments are removed.
 -- 8. A segment of 1 or 2 digits after the first, followed by one of 1 or 2
 --    digits, is joined to it with `.`; the scan goes on after the pair.
--- 9. The segments joined with `-` are the family.
+-- 9. The segments joined with `-` are the family; when that is empty, the
+--    name as it stood after rule 5.
 
 local M = {}
 
 M.UNKNOWN = "unknown"
-
-M.ORIGINS = { "overlay", "rule", "router" }
 
 -- The data of rules 2, 3, 5 and 7; each list in bytes order, as in family.py.
 M.TABLE = {
@@ -124,7 +123,9 @@ function M.family_of(provider, model)
       i = i + 1
     end
   end
-  return table.concat(joined, "-"), "rule"
+  local family = table.concat(joined, "-")
+  if family == "" then family = name end
+  return family, "rule"
 end
 
 return M

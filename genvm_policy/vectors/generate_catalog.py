@@ -168,6 +168,8 @@ FAMILY_NAMES: list[tuple[str, str, str, str]] = [
     ("version_long", "a 3-digit number is not a version part", "p", "m-4-100"),
     ("size_kept", "`3.3-70b` keeps its size", "p", "llama-3.3-70b"),
     ("empty_segments", "empty segments are kept", "p", "a--b-"),
+    ("empty_after_suffix", "a suffix after an empty segment: the name stays", "p", "-BF16"),
+    ("only_separators", "separators alone", "p", "--"),
     ("non_ascii", "non-ASCII letters are not folded", "p", "ÉCOLE-Model"),
     ("qwen_full", "vendor, case, suffix and stamp together", "together",
      "Qwen/Qwen3-235B-A22B-Instruct-2507"),
