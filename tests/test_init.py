@@ -324,6 +324,9 @@ def test_cli_include_unchained_widens_the_chains(tmp_path: Path) -> None:
     wide = cli("init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "b"), "--salt",
                str(salt), "--include-unchained")  # fmt: skip
     assert plain.returncode == 0 and wide.returncode == 0, (plain.stderr, wide.stderr)
+    assert "text 7 routes of the node's chain, 4 left out" in plain.stdout
+    assert "--include-unchained adds them" in plain.stdout
+    assert "text 11 routes of the node's chain, 4 of them outside it" in wide.stdout
     a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
     b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
     chain = [t["select"]["chain"] for t in a["select"]["tiers"]]  # type: ignore[index]

@@ -29,7 +29,7 @@ from typing import Any
 from genvm_policy.admission import admit
 from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
 from genvm_policy.errors import PolicyError
-from genvm_policy.initpolicy import starter_policy
+from genvm_policy.initpolicy import Chain, shape_of, starter_chains, starter_policy
 from genvm_policy.policy import policy_identity
 from genvm_policy.prng import SALT_BYTES
 
@@ -111,6 +111,19 @@ def _write_policy(path: Path, text: str) -> None:
         raise _io(path, err, "write the policy") from None
 
 
+def _summary(which: str, chain: Chain) -> str:
+    """One chain in a few words: how many routes, whose, and what was left out."""
+    if not chain.routes:
+        return f"no {which} chain"
+    whose = "of the node's chain" if chain.vetted else "(the node has no chain: all)"
+    text = f"{which} {len(chain.routes)} routes {whose}"
+    if chain.left_out:
+        text += f", {len(chain.left_out)} left out"
+    if chain.unchained:
+        text += f", {chain.unchained} of them outside it"
+    return text
+
+
 def _init(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.node_config, args.overlay)
     out = Path(args.output)
@@ -134,6 +147,12 @@ def _init(args: argparse.Namespace) -> int:
     state = "created (32 random bytes, mode 0600)" if made else "reused"
     print(f"salt    {salt_path}  {state}; keep it secret and keep it: it makes the policy yours")
     print(f"policy  {target}  {identity}")
+    chains = starter_chains(catalog, salt, include_unchained=args.include_unchained)
+    print(f"chains  {_summary('text', chains[0])}; {_summary('image', chains[1])}; "
+          f"shape {shape_of(salt)}, max_attempts {document['max_attempts']}")  # fmt: skip
+    if any(c.left_out for c in chains):
+        print("        routes left out have no greybox position for the class; "
+              "--include-unchained adds them after the chain")  # fmt: skip
     print("next    review the comments in the policy, then preview it:")
     overlay = f" --overlay {args.overlay}" if args.overlay else ""
     print(f"        genvm-policy explain --catalog {args.node_config}{overlay} --policy {target}")
