@@ -40,6 +40,7 @@ from genvm_policy.diversity import (
 from genvm_policy.family import UNKNOWN
 from genvm_policy.initpolicy import starter_policy
 from genvm_policy.interpreter import bind
+from genvm_policy.prng import stream_block
 from genvm_policy.svgplot import Bar, Row, stacked_bars
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,3 +346,40 @@ def test_a_thousand_validators_by_a_hundred_requests_in_under_a_minute(tmp_path:
     assert out.returncode == 0, out.stderr
     assert "1000 validators × 100 requests in" in out.stderr and "1000/1000" in out.stderr
     assert elapsed < 60, elapsed
+
+
+def test_baseline_gain_and_quality_come_from_the_real_stock_decisions(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    # One validator follows the node, one leads with the router, one with an unchained route.
+    (folder / "a.yaml").write_text("select: greybox\n")
+    (folder / "b.yaml").write_text('select: {chain: ["openrouter/openrouter/auto"]}\n')
+    (folder / "c.yaml").write_text('select: {chain: ["anthropic/claude-haiku-4-5-20251001"]}\n')
+    js = tmp_path / "d.json"
+    out = cli("diversity", "--catalog", GREYBOX, str(folder), "--seed", "05", "--json", str(js))
+    assert out.returncode == 0, out.stderr
+    assert "stock-greybox on every validator" in out.stdout
+    value = json.loads(js.read_text())
+    assert value["baseline"] == "stock-greybox"
+    catalog = load_catalog(GREYBOX)
+    stock = bind(catalog, builtin("stock-greybox"))
+    master = bytes.fromhex("05")
+    for j, c in enumerate(value["classes"]):
+        request = SAMPLES[j]
+        node = [
+            first_choice(stock, request, stream_block(master, f"diversity/call/{v}/{j}", 0))
+            for v in range(3)
+        ]
+        assert c["baseline"]["routes"] == dict(Counter(n.route for n in node))
+        assert c["baseline"]["family_effective"] == 1.0
+        routes = c["routes"]
+        same = sum(routes.get(n.route, 0) for n in node[:1])  # validator a follows the node
+        assert c["quality"]["node_first_choice"]["exact"] == f"{same}/3"
+        assert c["unknown_validators"] == ("openrouter/openrouter/auto" in routes)
+        # Three first choices, one of them the router: it joins the largest other family.
+        assert c["largest_family"]["share"]["exact"] == "2/3"
+        # Only validator a stays inside the chain (c's direct route has no position).
+        assert c["quality"]["in_vetted_chain"]["exact"] == "1/3", (c["name"], routes)
+        gain = c["gain"]
+        assert gain["family_effective"] == c["family_effective"]
+        assert gain["largest_family_share"] == 1 / c["largest_family"]["share"]["value"]
