@@ -11,6 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog, build_catalog
 from genvm_policy.commands.catalog import load_catalog
@@ -342,3 +345,34 @@ def test_cli_reports_io_errors_cleanly(tmp_path: Path) -> None:
     out = cli("init", "--node-config", NODE, "-o", str(tmp_path), "--salt", salt)
     assert out.returncode == 2 and "INIT_IO" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "policy.yaml").exists()
+
+
+@given(
+    st.lists(
+        st.tuples(st.none() | st.integers(0, 5), st.none() | st.integers(0, 5), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    st.binary(min_size=32, max_size=32),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_node_with_a_chain_keeps_each_class_inside_it(
+    specs: list[tuple[int | None, int | None, bool]], salt: bytes
+) -> None:
+    models: dict[str, dict[str, Any]] = {}
+    for n, (text, image, vision) in enumerate(specs):
+        chains = {k: v for k, v in (("text", text), ("image", image)) if v is not None}
+        models[f"m{n:02d}"] = {"supports_image": vision, "meta": {"greybox": chains}}
+    catalog = catalog_of(models, {})
+    text, image = starter_chains(catalog, salt)
+    for chain, is_image in ((text, False), (image, True)):
+        candidates = [r for r in catalog.routes if r.image or not is_image]
+        vetted = [r for r in candidates if position(r, is_image) is not None]
+        expected = vetted or candidates
+        assert sorted(chain.routes, key=repr) == sorted(expected, key=repr)
+        assert sorted(chain.left_out, key=repr) == sorted(
+            (r for r in candidates if r not in expected), key=repr
+        )
+    doc, _ = starter_policy(catalog, salt)
+    assert doc["max_attempts"] == min(16, max(8, len(text.routes), len(image.routes)))
+    admit(doc, catalog)
