@@ -8,7 +8,9 @@ non-ASCII letters), so every branch meets its neighbours' edge cases.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -63,3 +65,12 @@ def test_python_and_lua_agree_on_every_name(
 
 def test_both_runtimes_hold_the_same_table(lua: Callable[[str, bytes], bytes]) -> None:
     assert lua("family", encode({"op": "table"})) == encode(run("family", {"op": "table"}))
+
+
+def test_the_spec_lists_the_same_table() -> None:
+    spec = (Path(__file__).resolve().parent.parent / "docs" / "SPEC.md").read_text("utf-8")
+    section = spec[spec.index("### 5.8 Model families") :]
+    for key, rows in TABLE.items():
+        line = next(x for x in section.splitlines() if x.startswith(f"| {key} |"))
+        listed = re.findall(r"`([^`]+)`", line)
+        assert tuple(listed) == rows, key
