@@ -1,7 +1,8 @@
 """`genvm-policy catalog show`: the routes GenVM offers, with the overlay's facts.
 
-Spec: docs/SPEC.md §5 (The validator catalog). Shell: reads the node config
-and the overlay from files; `load_catalog` is shared with `hash catalog`.
+Spec: docs/SPEC.md §5 (The validator catalog) and §5.8 (families: the table
+shows each route's family and its origin). Shell: reads the node config and
+the overlay from files; `load_catalog` is shared with `hash catalog`.
 """
 
 from __future__ import annotations
@@ -128,7 +129,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser("catalog", help="inspect the validator catalog")
     group = parser.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     show = group.add_parser(
-        "show", help="print the routes as a table", description="Print the catalog's routes."
+        "show",
+        help="print the routes as a table",
+        description="Print the catalog's routes, each with its model family and where the "
+        "family came from: `rule` (derived from the model id, SPEC §5.8), `router` (a router "
+        "of unknown model, family `unknown`) or `overlay`.",
     )
     add_inputs(show)
     show.add_argument(
