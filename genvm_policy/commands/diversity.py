@@ -154,13 +154,12 @@ def _table(reports: Sequence[ClassReport]) -> str:
     return "\n".join(lines)
 
 
-def _pair(ours: float | Fraction | None, stock: float | Fraction | None, percent: bool) -> str:
-    def one(x: float | Fraction | None) -> str:
-        if percent:
-            return _percent(x if not isinstance(x, float) else Fraction(x))
-        return "n/a" if x is None else f"{float(x):.2f}"
+def _pair(ours: float, stock: float) -> str:
+    return f"{ours:.2f} ({stock:.2f})"
 
-    return f"{one(ours)} ({one(stock)})"
+
+def _pair_share(ours: Fraction | None, stock: Fraction | None) -> str:
+    return f"{_percent(ours)} ({_percent(stock)})"
 
 
 def _baseline_table(reports: Sequence[ClassReport], stock: Sequence[ClassReport]) -> str:
@@ -174,11 +173,11 @@ def _baseline_table(reports: Sequence[ClassReport], stock: Sequence[ClassReport]
         q = r.quality
         gain = _ratio(2**r.family_bits, 2**b.family_bits)
         lines.append(
-            f"{r.name[:26]:<26} {_pair(2**r.family_bits, 2**b.family_bits, False):>13} "
+            f"{r.name[:26]:<26} {_pair(2**r.family_bits, 2**b.family_bits):>13} "
             f"{'n/a' if gain is None else f'{gain:.2f}':>5} "
-            f"{_pair(r.largest, b.largest, True):>15} "
+            f"{_pair_share(r.largest, b.largest):>15} "
             + " ".join(
-                f"{_pair(p, s, True):>15}"
+                f"{_pair_share(p, s):>15}"
                 for (_, p), (_, s) in zip(r.juries, b.juries, strict=True)
             )
             + f" {_percent(q.node_first if q else None):>10}"
