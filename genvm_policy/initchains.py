@@ -1,6 +1,6 @@
 """The chains of a starter policy: which routes, in which order, drawn from the salt.
 
-Spec: docs/SPEC.md §11 (Starter policies), rules 2 to 4; the document and its
+Spec: docs/SPEC.md §11 (Starter policies), rules 2, 3 and 6; the document and its
 commented text are `genvm_policy.initpolicy`.
 
 Rules:
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 SHAPES = ("groups", "weighted", "spread")
-"""The chain shapes of rule 3, in the order `below(3)` indexes them."""
+"""The chain shapes of rule 2, in the order `below(3)` indexes them."""
 
 ATTEMPTS = (8, 16)
 """`max_attempts` is at least the stock 8 and at most the policy limit 16."""
@@ -60,9 +60,9 @@ class Chain:
     routes: tuple[Route, ...]
     node: tuple[Route, ...]
     vetted: bool
-    """Whether the node has a chain for this class (rule 2)."""
+    """Whether the node has a chain for this class (rule 1)."""
     left_out: tuple[Route, ...]
-    """The node's routes for this class the chain leaves out (rule 2), in the node's order."""
+    """The node's routes for this class the chain leaves out (rule 1), in the node's order."""
     unchained: int = 0
     """How many of `routes` have no position in the node's chain (`include_unchained`)."""
 
@@ -92,7 +92,7 @@ def _stock_key(route: Route, image: bool) -> tuple[bool, int, bool, int, bytes, 
 
 
 def _classes(routes: list[Route], image: bool) -> list[list[Route]]:
-    """Connected groups of equivalent routes (rule 3, `groups`), in the node's order."""
+    """Connected groups of equivalent routes (rule 2, `groups`), in the node's order."""
     parent = list(range(len(routes)))
 
     def root(i: int) -> int:
@@ -174,18 +174,18 @@ def _chain(routes: list[Route], image: bool, shape: str, stream: Stream, wide: b
         picked = _spread(used, stream)
     else:
         picked = _groups(used, image, stream)
-    out = [r for r in node if r not in used] if vetted else []
+    out = [r for r in node if position(r, image) is None] if vetted else []
     if wide:
         picked, out = picked + out, []
-    cap = LIMITS["list"]
-    extra = len(picked) - len(used)
-    return Chain(tuple(picked[:cap]), tuple(node), bool(vetted), tuple(out), min(extra, cap))
+    kept = picked[: LIMITS["list"]]
+    extra = max(0, len(kept) - len(used))
+    return Chain(tuple(kept), tuple(node), bool(vetted), tuple(out), extra)
 
 
 def starter_chains(
     catalog: Catalog, salt: bytes, *, include_unchained: bool = False
 ) -> tuple[Chain, Chain]:
-    """The text chain and the image chain drawn from `salt` (rules 2 and 3)."""
+    """The text chain and the image chain drawn from `salt` (rules 1 and 2)."""
     routes = sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode()))
     shape = shape_of(salt)
     wide = include_unchained
@@ -196,10 +196,10 @@ def starter_chains(
 
 
 def shape_of(salt: bytes) -> str:
-    """The chain shape `salt` draws (rule 3)."""
+    """The chain shape `salt` draws (rule 2)."""
     return SHAPES[Stream(salt, "init/shape").below(len(SHAPES))]
 
 
 def max_attempts(text: Chain, image: Chain) -> int:
-    """Enough attempts for the longest chain, within the policy's bounds (rule 4)."""
+    """Enough attempts for the longest chain, within the policy's bounds (rule 3)."""
     return min(ATTEMPTS[1], max(ATTEMPTS[0], len(text.routes), len(image.routes)))
