@@ -241,9 +241,10 @@ def _departure(chain: Chain, image: bool, indent: str, attempts: int) -> list[st
         if places[0] == 1:
             lines.append("first choice: the node's own first choice")
         else:
+            where = f"attempt {places.index(1) + 1}" if 1 in places else "past the list limit"
             lines.append(
                 f"first choice {_name(chain.routes[0])}, the node's #{places[0]}; the node's "
-                f"first, {_name(chain.node[0])}, is attempt {places.index(1) + 1}"
+                f"first, {_name(chain.node[0])}, is {where}"
             )
     if chain.left_out:
         lines.append(
