@@ -376,3 +376,18 @@ def test_any_node_with_a_chain_keeps_each_class_inside_it(
     doc, _ = starter_policy(catalog, salt)
     assert doc["max_attempts"] == min(16, max(8, len(text.routes), len(image.routes)))
     admit(doc, catalog)
+
+
+def test_a_chain_longer_than_the_list_limit_is_cut_and_explained() -> None:
+    models: dict[str, dict[str, Any]] = {
+        f"m{i:03d}": {"meta": {"greybox": {"text": i}}} for i in range(300)
+    }
+    catalog = catalog_of(models, {})
+    for salt in salts(6):
+        doc, body = starter_policy(catalog, salt)
+        admit(doc, catalog)
+        assert len(doc["select"]["chain"]) == 256 and doc["max_attempts"] == 16
+        assert "never tried (past max_attempts 16)" in body
+        text, _ = starter_chains(catalog, salt)
+        if text.node[0] not in text.routes:
+            assert "is past the list limit" in body
