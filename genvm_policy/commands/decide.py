@@ -13,6 +13,7 @@ from typing import Any
 
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.commands.check import POLICY_HELP, add_catalog_options, load_policy
+from genvm_policy.commands.helptext import teach
 from genvm_policy.decision import Decision, decide, decision_report
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import format_units
@@ -248,7 +249,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "decide",
         help="decide one call: ordered attempts, rejections, scores, identities",
-        description="Run the policy on one request and print the decision.",
+        **teach(
+            "Run the policy on one request and print the decision: the ordered attempts "
+            "with their parameters, the rejected routes, the scores and the identities. With "
+            "--json the decision is one line of JSON, byte for byte the same in every runtime.",
+            "genvm-policy decide --catalog /opt/genlayer-node --policy policy.yaml --format json",
+            "genvm-policy decide --catalog NODE --policy policy.yaml --json --runtime lua53",
+        ),
     )
     add_request_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -31,6 +31,7 @@ from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.commands.check import add_catalog_options, catalog_of, load_policy
 from genvm_policy.commands.explain import SAMPLES
+from genvm_policy.commands.helptext import teach
 from genvm_policy.diversity import JURIES, ClassReport, analyse, first_choice, majority
 from genvm_policy.errors import PolicyError
 from genvm_policy.initpolicy import starter_policy
@@ -259,9 +260,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "diversity",
         help="measure how alike validators route: shares, entropy, jury collisions",
-        description="For each request class, the first choices of a set of validators at "
-        "family and route level: entropy, effective number, largest family share, collision "
-        "and jury probabilities, temperature buckets and text-filter recipes.",
+        **teach(
+            "For each request class, the first choices of a set of validators at family and "
+            "route level: entropy, effective number, largest family share, collision and jury "
+            "probabilities, temperature buckets and text-filter recipes. The validators are "
+            "the policies of POLICY_DIR, or N starter policies made by init's generator.",
+            "genvm-policy diversity --catalog /opt/genlayer-node --generate 1000 --svg shares.svg",
+            "genvm-policy diversity --catalog NODE --overlay facts.yaml ./policies --json out.json",
+        ),
     )
     add_catalog_options(parser, required=True)
     parser.add_argument("policies", nargs="?", metavar="POLICY_DIR", help="folder of policies")
