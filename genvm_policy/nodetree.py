@@ -33,6 +33,7 @@ from pathlib import Path
 
 from genvm_policy import yamledit
 from genvm_policy.errors import PolicyError
+from genvm_policy.sources import FORMATS
 
 __all__ = [
     "CONFIG_RELPATH",
@@ -213,7 +214,7 @@ def _locate(path: Path, version_dir: str | None) -> tuple[Path, str | None]:
             (str(path),),
             f"`{path}` does not exist",
             "give the node root (e.g. /opt/genlayer-node), one version folder of it, "
-            "or a GenVM tree",
+            "a GenVM tree or its config file",
         )
     if version_dir is None and _is_tree(path):
         return path, None
@@ -273,11 +274,13 @@ def find_tree(path: Path, version_dir: str | None = None) -> GenvmTree:
 def find_config(path: Path) -> tuple[Path, str | None]:
     """The LLM config that `path` names (rule 1), and how it was found.
 
-    A file is the config itself (the second value is None). A GenVM tree, a
-    version folder or a node root gives its active tree's config and a phrase
-    saying where that is, for the command to tell which file it read.
+    A file is the config itself (the second value is None), and so is a
+    missing path named like a source file, which the reader then reports. A
+    GenVM tree, a version folder or a node root gives its active tree's
+    config and a phrase saying where that is, for the command to tell which
+    file it read.
     """
-    if path.is_file():
+    if path.is_file() or (not path.exists() and path.suffix.lower() in FORMATS):
         return path, None
     try:
         root, version = _locate(path, None)
