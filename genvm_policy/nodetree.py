@@ -294,5 +294,5 @@ def find_config(path: Path) -> tuple[Path, str | None]:
             "give the version folder itself (`PATH/NAME`), or point the node's `bin` link "
             "at the active version",
         ) from None
-    where = f"the GenVM tree `{root}`" + (f" of version `{version}`" if version else "")
+    where = f"found from `{path}`" + (f", version `{version}`" if version else "")
     return root / CONFIG_RELPATH, where
