@@ -38,6 +38,7 @@ from genvm_policy.builtin import builtin
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.commands.check import add_catalog_options, catalog_of, load_policy
 from genvm_policy.commands.explain import SAMPLES
+from genvm_policy.commands.helptext import teach
 from genvm_policy.diversity import (
     JURIES,
     ClassReport,
@@ -388,12 +389,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "diversity",
         help="measure how alike validators route: shares, entropy, jury collisions",
-        description="For each request class, the first choices of a set of validators at "
-        "family and route level: entropy, effective number, largest family share, collision "
-        "and jury probabilities, temperature buckets and text-filter recipes; each figure "
-        f"beside the same figure for a network where every validator runs {BASELINE}, and "
-        "the shares of first choices that are the node's own first choice and that stay "
-        "inside its vetted chain.",
+        **teach(
+            "For each request class, the first choices of a set of validators at family and "
+            "route level: entropy, effective number, largest family share, collision and jury "
+            "probabilities, temperature buckets and text-filter recipes; each figure beside the "
+            f"same figure for a network where every validator runs {BASELINE}, and the shares "
+            "of first choices that are the node's own first choice and that stay inside its "
+            "vetted chain. The validators are the policies of POLICY_DIR, or N starter "
+            "policies made by init's generator.",
+            "genvm-policy diversity --catalog /opt/genlayer-node --generate 1000 --svg shares.svg",
+            "genvm-policy diversity --catalog NODE --overlay facts.yaml ./policies --json out.json",
+        ),
     )
     add_catalog_options(parser, required=True)
     parser.add_argument("policies", nargs="?", metavar="POLICY_DIR", help="folder of policies")

@@ -28,6 +28,7 @@ from typing import Any
 
 from genvm_policy.admission import admit
 from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
 from genvm_policy.initpolicy import Chain, shape_of, starter_chains, starter_policy
 from genvm_policy.policy import policy_identity
@@ -124,8 +125,23 @@ def _summary(which: str, chain: Chain) -> str:
     return text
 
 
+def _node(args: argparse.Namespace) -> str:
+    """NODE, given as the argument or as `--node-config` (the older spelling), not both."""
+    if (args.node is None) == (args.node_config is None):
+        raise PolicyError(
+            "CLI_USAGE",
+            ("NODE",),
+            "give the node once: `genvm-policy init NODE` (or `--node-config NODE`)",
+            "NODE is the node root (e.g. /opt/genlayer-node), a version folder, a GenVM tree "
+            "or its genvm-module-llm.yaml",
+        )
+    node: str = args.node if args.node is not None else args.node_config
+    return node
+
+
 def _init(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.node_config, args.overlay)
+    node = _node(args)
+    catalog = load_catalog(node, args.overlay)
     out = Path(args.output)
     target = out / POLICY_NAME
     if target.exists() and not args.force:
@@ -155,23 +171,29 @@ def _init(args: argparse.Namespace) -> int:
               "--include-unchained adds them after the chain")  # fmt: skip
     print("next    review the comments in the policy, then preview it:")
     overlay = f" --overlay {args.overlay}" if args.overlay else ""
-    print(f"        genvm-policy explain --catalog {args.node_config}{overlay} --policy {target}")
+    print(f"        genvm-policy explain --catalog {node}{overlay} --policy {target}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `init --node-config FILE [--overlay FILE] [-o DIR] [--salt FILE] [--force]
-    [--include-unchained]`."""
+    """Add `init NODE [--overlay FILE] [-o DIR] [--salt FILE] [--force] [--include-unchained]`."""
     parser = subparsers.add_parser(
         "init",
         help="write a starter policy unique to this validator",
-        description="Write DIR/policy.yaml: a commented starter policy for this node's catalog "
-        "whose choices are drawn from the node's secret salt (created once, mode 0600, never "
-        "printed). The same salt gives the same policy; another node's salt gives another. "
-        "Where the node config has a greybox chain for a class, only its routes are used, and "
-        "the file says how the drawn order departs from the node's.",
+        **teach(
+            "Write DIR/policy.yaml: a commented starter policy for this node's catalog whose "
+            "choices are drawn from the node's secret salt (DIR/salt, created once, mode 0600, "
+            "never printed). The same salt gives the same policy; another node's salt gives "
+            "another. Where the node config has a greybox chain for a class, only its routes "
+            "are used, and the file says how the drawn order departs from the node's.",
+            "genvm-policy init /opt/genlayer-node -o ~/genvm-policy",
+            "genvm-policy init /opt/genlayer-node --overlay facts.yaml -o ~/genvm-policy",
+        ),
     )
-    parser.add_argument("--node-config", required=True, metavar="FILE", help=NODE_CONFIG_HELP)
+    parser.add_argument("node", nargs="?", metavar="NODE", help=NODE_CONFIG_HELP)
+    parser.add_argument(
+        "--node-config", metavar="NODE", help="the same as NODE (the older spelling)"
+    )
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
     parser.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default .)")
     parser.add_argument(
