@@ -47,6 +47,7 @@ from genvm_policy.catalog import Catalog, Route, catalog_identity
 from genvm_policy.decision import Attempt, decide
 from genvm_policy.encoding import Value
 from genvm_policy.errors import PolicyError
+from genvm_policy.family import family_of
 from genvm_policy.policy import Policy
 from genvm_policy.prng import call_key, seed_commitment
 from genvm_policy.request import make_request, request_identity
@@ -130,7 +131,7 @@ def stock_catalog(view: Any) -> Catalog:
         Route(
             **{k: r[k] for k in _VIEW_KEYS},
             kind=STOCK_KIND,
-            family=r["model"],
+            family=family_of(r["provider"], r["model"])[0],
             tier=None,
             price_in=None,
             price_out=None,

@@ -35,6 +35,7 @@ local prng = require("genvm_policy.prng")
 local sha256 = require("genvm_policy.sha256")
 -- The core is required here, at load, so no module body ever runs inside a call.
 local catalog = require("genvm_policy.catalog")
+local family = require("genvm_policy.family")
 local policy = require("genvm_policy.policy")
 local builtin = require("genvm_policy.builtin")
 local request = require("genvm_policy.request")
@@ -249,9 +250,9 @@ local function load_stock(index, hash)
   local routes = encoding.array({})
   local chains = false
   for i, v in ipairs(live) do
-    local r = { kind = "genvm", family = v.model, tier = null, price_in = null,
-      price_out = null, context = null, has_tee = false, no_log = false,
-      fields = encoding.map({}) }
+    local r = { kind = "genvm", family = (family.family_of(v.provider, v.model)),
+      tier = null, price_in = null, price_out = null, context = null, has_tee = false,
+      no_log = false, fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
     chains = chains or v.greybox_text ~= null or v.greybox_image ~= null

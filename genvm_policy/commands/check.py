@@ -15,6 +15,7 @@ from genvm_policy.builtin import BUILTINS, builtin
 from genvm_policy.catalog import Catalog
 from genvm_policy.commands import hash as hash_command
 from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
 from genvm_policy.policy import Policy, policy_identity
 from genvm_policy.sources import load_document
@@ -43,7 +44,7 @@ def load_policy(source: str, catalog: Catalog | None) -> Policy:
 def add_catalog_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """Add `--catalog NODE_CONFIG` and `--overlay FILE`."""
     parser.add_argument(
-        "--catalog", metavar="NODE_CONFIG", required=required, help=NODE_CONFIG_HELP
+        "--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP
     )
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
 
@@ -71,7 +72,11 @@ def _add_hash_policy(group: argparse._SubParsersAction[Any]) -> None:
     parser = group.add_parser(
         "policy",
         help="identity of a policy (its normal form)",
-        description="Print the policy's identity; spellings that normalise alike share it.",
+        **teach(
+            "Print the policy's identity and nothing else; spellings that normalise alike "
+            "(key order, YAML or TOML, `0.150` or `0.15`) share it.",
+            "genvm-policy hash policy policy.yaml",
+        ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     parser.set_defaults(handler=_hash_policy)
@@ -85,8 +90,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "check",
         help="admit a policy and print its identity",
-        description="Admit POLICY (against the catalog when given) and print its identity; "
-        "on failure print the error code, the path into the file and what to do.",
+        **teach(
+            "Admit POLICY (against the node's catalog when --catalog is given) and print its "
+            "identity; on failure print the error code, the path into the file and what to do.",
+            "genvm-policy check policy.yaml",
+            "genvm-policy check policy.yaml --catalog /opt/genlayer-node --overlay facts.yaml",
+        ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     add_catalog_options(parser, required=False)
