@@ -373,9 +373,7 @@ def _config_backup(tree: GenvmTree, config: dict[str, Any], text: str) -> list[S
     if sha256_hex(data) != config["original_sha256"]:
         return []  # switched before a crash: revert puts the value back instead
     owner = file_owner(tree.config)
-    return [
-        Step("backup", CONFIG_BACKUP, f"back up `{CONFIG_RELPATH}` whole", data, 0o600, owner)
-    ]
+    return [Step("backup", CONFIG_BACKUP, f"back up `{CONFIG_RELPATH}` whole", data, 0o600, owner)]
 
 
 def plan_install(tree: GenvmTree, bundle: Bundle, *, follow_symlinks: bool = False) -> Plan:
