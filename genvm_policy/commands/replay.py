@@ -9,7 +9,6 @@ overlay, the policy and the salt. Prints one line per record, then
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,49 +16,20 @@ from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_c
 from genvm_policy.commands.check import POLICY_HELP, load_policy
 from genvm_policy.commands.init import read_salt
 from genvm_policy.errors import PolicyError
-from genvm_policy.replay import Record, Verdict, check, record_from_line, summary
+from genvm_policy.replay import LogRead, Verdict, check, parse_number, read_log, summary
 
 __all__ = ["parse_number", "read_records", "register"]
 
 
-def parse_number(text: str) -> int | str:
-    """A JSON number with a fraction or exponent: an integer when exact, else its text.
-
-    GenVM writes Lua floats such as HTTP statuses (`429.0`) this way; replay keeps
-    every number exact and never goes through a binary float.
-    """
-    mantissa, _, exponent = text.lower().partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    shift = int(exponent or "0")
-    digits = whole + fraction
-    point = len(whole) + shift
-    digits += "0" * max(point - len(digits), 0)
-    if point < 0 or digits[point:].strip("0"):
-        return text
-    return int(digits[:point] or "0")
-
-
-def read_records(path: str) -> list[Record]:
-    """Every decision record in the log file `path` (one JSON object per line)."""
+def read_records(path: str) -> LogRead:
+    """Every decision record in the log file `path`, and the lines skipped (one JSON per line)."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
         raise PolicyError(
             "SRC_IO", (), f"cannot read the log `{path}`: {err.strerror or err}"
         ) from None
-    records = []
-    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-        start = raw.find("{")
-        if start < 0:
-            continue
-        try:
-            entry = json.loads(raw[start:], parse_float=parse_number)
-        except ValueError:
-            continue
-        record = record_from_line(entry, number)
-        if record is not None:
-            records.append(record)
-    return records
+    return read_log(data)
 
 
 def _line(verdict: Verdict) -> str:
@@ -76,7 +46,10 @@ def _line(verdict: Verdict) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    records = read_records(args.log)
+    found = read_records(args.log)
+    for line in found.skip_lines():
+        print(line)
+    records = found.records
     if not records:
         raise PolicyError(
             "REPLAY_EMPTY",
