@@ -468,6 +468,11 @@ def plan_revert(tree: GenvmTree, *, follow_symlinks: bool = False) -> Plan:
         if not _state_dir_new(tree):
             steps.append(Step("rmdir", STATE_DIR, f"remove folder `{STATE_DIR}`"))
         return Plan(tree, "revert", tuple(steps), ("nothing is installed",))
+    if manifest["state"] != "pending":
+        # From here on the install is neither whole nor gone: `status` must say so.
+        journal = dump_manifest({**manifest, "state": "pending"})
+        text = "write the journal (state pending: a revert is under way)"
+        steps.append(Step("journal", MANIFEST_RELPATH, text, journal, 0o600))
     steps += _revert_config(tree, manifest["config"], notes)
     for rel in _sorted(originals):
         steps += _restore(tree, rel, originals[rel])

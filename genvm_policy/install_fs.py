@@ -59,6 +59,7 @@ __all__ = [
     "dump_manifest",
     "file_owner",
     "file_state",
+    "io_error",
     "leftover_temps",
     "load_manifest",
     "make_dir",
@@ -105,7 +106,8 @@ _IO_HINTS = {
 }
 
 
-def _io_error(path: Path, err: OSError, doing: str, after: str = "") -> PolicyError:
+def io_error(path: Path, err: OSError, doing: str, after: str = "") -> PolicyError:
+    """`INSTALL_IO` naming the file, the cause (with its errno name) and what to do."""
     name = errno.errorcode.get(err.errno or 0, "")
     cause = (err.strerror or str(err)) + (f" ({name})" if name else "")
     return PolicyError(
@@ -123,7 +125,7 @@ def file_state(path: Path) -> FileState | None:
             return None
         return path.read_bytes(), path.stat().st_mode & 0o7777
     except OSError as err:
-        raise _io_error(path, err, "read") from None
+        raise io_error(path, err, "read") from None
 
 
 def file_owner(path: Path) -> Owner | None:
@@ -133,7 +135,7 @@ def file_owner(path: Path) -> Owner | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        raise _io_error(path, err, "read") from None
+        raise io_error(path, err, "read") from None
     return st.st_uid, st.st_gid
 
 
@@ -200,11 +202,11 @@ def atomic_write(
             os.close(fd)
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise _io_error(path, err, "write", "; it was left as it was") from None
+        raise io_error(path, err, "write", "; it was left as it was") from None
     try:
         _fsync_dir(path.parent)
     except OSError as err:
-        raise _io_error(path.parent, err, "sync the folder of", " after replacing a file") from None
+        raise io_error(path.parent, err, "sync the folder of", " after replacing a file") from None
 
 
 def remove_file(path: Path) -> None:
@@ -213,19 +215,24 @@ def remove_file(path: Path) -> None:
         path.unlink(missing_ok=True)
         _fsync_dir(path.parent)
     except OSError as err:
-        raise _io_error(path, err, "remove") from None
+        raise io_error(path, err, "remove") from None
 
 
 def make_dir(path: Path, mode: int, owner: Owner | None) -> None:
     """Create one folder with `mode` and `owner` (rule 5) and fsync its parent."""
     try:
         path.mkdir(mode=mode)
+    except OSError as err:
+        raise io_error(path, err, "create the folder") from None
+    try:
         if owner is not None and owner != file_owner(path):
             os.chown(path, *owner)
         os.chmod(path, mode)
         _fsync_dir(path.parent)
     except OSError as err:
-        raise _io_error(path, err, "create the folder") from None
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        raise io_error(path, err, "create the folder") from None
 
 
 def real_path(root: Path, rel: str) -> Path:
@@ -309,7 +316,8 @@ class _Undo:
     path: Path
     prior: FileState | None
     owner: Owner | None
-    is_dir: bool = False
+    folder: str = ""  # "made" or "removed" for a folder this run created or removed
+    mode: int = 0
 
 
 def _new_owner(root: Path) -> Owner | None:
@@ -321,7 +329,7 @@ def _mkdir(root: Path, path: Path, undo: list[_Undo]) -> None:
         if not folder.is_dir():
             mode = 0o700 if folder.name == STATE_NAME else 0o755
             make_dir(folder, mode, _new_owner(root))
-            undo.append(_Undo(folder, None, None, True))
+            undo.append(_Undo(folder, None, None, "made"))
 
 
 def _check_switch(path: Path, before: bytes, wanted: bytes) -> None:
@@ -357,7 +365,10 @@ def _run(
             out.write(f"  note: `{step.relpath}` is a link; kept, as it was before the install\n")
             return
         try:
+            mode = path.stat().st_mode & 0o7777
+            owner = file_owner(path)
             path.rmdir()
+            undo.append(_Undo(path, None, owner, "removed", mode))
         except FileNotFoundError:
             pass
         except OSError:
@@ -389,8 +400,10 @@ def _rollback(undo: list[_Undo], out: TextIO) -> None:
     left: list[str] = []
     for item in reversed(undo):
         try:
-            if item.is_dir:
+            if item.folder == "made":
                 item.path.rmdir()
+            elif item.folder == "removed":
+                make_dir(item.path, item.mode, item.owner)
             elif item.prior is None:
                 remove_file(item.path)
             else:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TextIO
 
 from genvm_policy.errors import PolicyError
-from genvm_policy.install_fs import LOCK_NAME, STATE_NAME, file_owner, make_dir
+from genvm_policy.install_fs import LOCK_NAME, STATE_NAME, file_owner, io_error, make_dir
 
 __all__ = ["LOCK_RELPATH", "hold"]
 
@@ -107,10 +107,14 @@ def _acquire(root: Path, wait: float, out: TextIO) -> int:
             "what it left is reported below\n"
         )
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode("ascii"), 0)
-    if owner is not None and owner != file_owner(lock):
-        os.fchown(fd, *owner)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode("ascii"), 0)
+        if owner is not None and owner != file_owner(lock):
+            os.fchown(fd, *owner)
+    except OSError:
+        _release(root, fd)
+        raise
     return fd
 
 
@@ -136,12 +140,7 @@ def hold(root: Path, wait: float, out: TextIO, *, read_only: bool = False) -> It
         return
     except OSError as err:
         if not read_only:
-            raise PolicyError(
-                "INSTALL_IO",
-                (LOCK_RELPATH,),
-                f"cannot take the lock `{LOCK_RELPATH}`: {err.strerror or err}",
-                hint="run as the user that owns the GenVM tree, or as root",
-            ) from None
+            raise io_error(root / LOCK_RELPATH, err, "take the lock") from None
         out.write(f"note: running without the lock: {err.strerror or err}\n")
         yield
         return

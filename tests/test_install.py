@@ -238,7 +238,7 @@ def test_interrupted_revert_runs_again(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("line", ["v1", "v2"])
-def test_keys_are_never_shown_and_copied_only_into_the_private_backup(tmp_path: Path, line: str) -> None:
+def test_keys_are_never_shown_and_copied_only_into_the_backup(tmp_path: Path, line: str) -> None:
     node = node_for(tmp_path, line)
     tree = find_tree(node)
     config_before = tree.config.read_text()
