@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from nodefixtures import lua_verify, make_bundle, make_genvm, snapshot
+from nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapshot
 
 from genvm_policy import install_fs, yamledit
 from genvm_policy.errors import PolicyError
@@ -46,18 +46,8 @@ def tree_at(path: Path, line: str = "v2") -> Path:
 
 @pytest.fixture
 def work(tmp_path: Path) -> Iterator[Path]:
-    """A folder on a RAM file system when there is one: the cases here fsync a few thousand
-    times, which costs seconds on a real disk and nothing on tmpfs (same system calls)."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    folder = shm / f"genvm-policy-test-{os.getpid()}-{tmp_path.name}"
-    folder.mkdir()
-    try:
+    with ram_folder(tmp_path) as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder)
 
 
 def run_install(root: Path, **kw: Any) -> str:
@@ -398,7 +388,7 @@ def test_quoted_keys_with_yaml_only_escapes(tmp_path: Path) -> None:
     config = find_tree(root).config
     text = config.read_text(encoding="utf-8")
     text = text.replace("lua_script_path:", '"lua_script\\x5Fpath":')
-    text = '"\\x41\\u0042\\N": 1\n\'it\'\'s\': 2\n' + text
+    text = "\"\\x41\\u0042\\N\": 1\n'it''s': 2\n" + text
     config.write_text(text, encoding="utf-8")
     before = snapshot(root)
     dry = run_install(root, dry_run=True)
