@@ -68,6 +68,7 @@ __all__ = [
     "remove_file",
     "run_steps",
     "sha256_hex",
+    "write_all",
 ]
 
 MANIFEST_FORMAT = "genvm-policy-install/1"
@@ -160,7 +161,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` through the seam, looping on short writes (rule 1)."""
     view = memoryview(data)
     while view:
         done = SEAM.write(fd, view)
@@ -186,7 +188,7 @@ def atomic_write(
     fd = -1
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        _write_all(fd, data)
+        write_all(fd, data)
         st = os.fstat(fd)
         if owner is not None and owner != (st.st_uid, st.st_gid):
             os.fchown(fd, *owner)
