@@ -21,6 +21,7 @@ SHELL_MODULES = [
     "install.py",
     "install_fs.py",
     "install_status.py",
+    "install_lock.py",
     "nodetree.py",
     "yamledit.py",
     "reload.py",
