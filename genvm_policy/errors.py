@@ -110,7 +110,6 @@ CODES: dict[str, str] = {
     "INSTALL_LOCKED": "another install, revert or status holds the tree's lock past `--wait`",
     "INSTALL_SYMLINK": "a path to write is a link leading out of the GenVM tree, unallowed",
     "INSTALL_CONFIG_CHECK": "the switched config does not read back as the one change",
-    "INSTALL_OWNER": "a file cannot be given the owner of what it replaces or of `config/`",
     "RELOAD_URL": "the manager URL is malformed, or not loopback without `--allow-remote`",
     "RELOAD_UNREACHABLE": "the GenVM manager did not answer (refused, timed out)",
     "RELOAD_REFUSED": "the GenVM manager answered with an error or an unexpected result",
