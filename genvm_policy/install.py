@@ -238,7 +238,7 @@ def _recorded_owner(record: dict[str, Any]) -> tuple[int, int] | None:
 
 def reads_genvm(step: Step) -> bool:
     """Whether `step` changes a file GenVM reads: the config or a bundle file (rule 8)."""
-    if step.kind not in ("write", "switch", "restore", "remove"):
+    if step.kind not in ("write", "switch", "put_back", "restore", "remove"):
         return False
     return step.relpath == CONFIG_RELPATH or not (
         step.relpath == MANIFEST_RELPATH or step.relpath.startswith(BACKUP_DIR + "/")
@@ -500,7 +500,19 @@ def _from_backup(tree: GenvmTree, config: dict[str, Any], why: str) -> list[Step
         return None
     mode = tree.config.stat().st_mode & 0o7777
     text = f"put `{CONFIG_RELPATH}` back from its backup ({why})"
-    return [Step("switch", CONFIG_RELPATH, text, backup[0], mode)]
+    return [Step("put_back", CONFIG_RELPATH, text, backup[0], mode)]
+
+
+def _damage(tree: GenvmTree, config: dict[str, Any], text: str) -> str | None:
+    """Why the config looks damaged rather than edited (cut short, keys lost), or None."""
+    backup = _state(tree, config.get("backup") or CONFIG_BACKUP)
+    if backup is None:
+        return None
+    original = backup[0].decode("utf-8", "replace")
+    installed = yamledit.replace_scalar(original, KEY, config["installed_value"])
+    if text != installed and installed.startswith(text):
+        return f"cut short at {len(text.encode('utf-8'))} bytes"
+    return yamledit.damage(original, text)
 
 
 def _revert_config(tree: GenvmTree, config: dict[str, Any], notes: list[str]) -> list[Step]:
@@ -512,6 +524,10 @@ def _revert_config(tree: GenvmTree, config: dict[str, Any], notes: list[str]) ->
         if whole is None:
             raise
         notes.append(f"`{CONFIG_RELPATH}` no longer reads ({err.message}); its backup is put back")
+        return whole
+    why = _damage(tree, config, text)
+    if why is not None and (whole := _from_backup(tree, config, "it is damaged")) is not None:
+        notes.append(f"`{CONFIG_RELPATH}` is damaged ({why}); its backup is put back")
         return whole
     if sha256_hex(text.encode("utf-8")) == config["installed_sha256"]:
         whole = _from_backup(tree, config, "")

@@ -24,7 +24,8 @@ Rules:
    leading out of the GenVM tree is refused unless the operator allows it.
 7. After the `lua_script_path` switch the config is read back and compared,
    through the YAML loader, with the one before; anything but the one change
-   puts the previous bytes back and stops.
+   puts the previous bytes back and stops. A config put back whole from its
+   backup (`put_back`) is read back and compared with the backup.
 """
 
 from __future__ import annotations
@@ -389,9 +390,11 @@ def _run(
         undo.append(_Undo(path, prior, prior_owner))
         owner = step.owner or prior_owner or _new_owner(root)
         atomic_write(path, step.data, step.mode, step.relpath, checkpoint, owner)
-        if step.kind == "switch" and prior is not None:
+        if step.kind in ("switch", "put_back") and prior is not None:
+            # A whole-config put back is compared with itself: the file before may be damaged.
+            before = step.data if step.kind == "put_back" else prior[0]
             try:
-                _check_switch(path, prior[0], step.data)
+                _check_switch(path, before, step.data)
             except PolicyError:
                 undo.pop()
                 atomic_write(path, prior[0], prior[1], step.relpath, None, prior_owner)

@@ -38,7 +38,15 @@ import yaml
 
 from genvm_policy.errors import PolicyError
 
-__all__ = ["Scalar", "find_scalar", "get_scalar", "one_change", "replace_raw", "replace_scalar"]
+__all__ = [
+    "Scalar",
+    "damage",
+    "find_scalar",
+    "get_scalar",
+    "one_change",
+    "replace_raw",
+    "replace_scalar",
+]
 
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
@@ -306,3 +314,17 @@ def one_change(before: str, after: str, key: str, value: str) -> str | None:
         if name != key and repr(old[name]) != repr(new[name]):
             return f"the value of `{name}` changed"
     return None
+
+
+def damage(original: str, now: str) -> str | None:
+    """Why `now` looks like a damaged `original` (unparseable, or top-level keys lost), or None.
+
+    Edits that keep every top-level key are the operator's; revert keeps them.
+    """
+    old, new = _load(original), _load(now)
+    if isinstance(new, str):
+        return new
+    if isinstance(old, str):
+        return None
+    lost = [str(k) for k in old if k not in new]
+    return f"it lost its top-level keys {', '.join(lost[:3])}" if lost else None

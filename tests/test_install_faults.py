@@ -33,7 +33,8 @@ from nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapsh
 from genvm_policy import install_fs, yamledit
 from genvm_policy.errors import PolicyError
 from genvm_policy.install import install, revert
-from genvm_policy.install_status import status
+from genvm_policy.install_lock import hold
+from genvm_policy.install_status import status, status_lines
 from genvm_policy.nodetree import find_tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -491,3 +492,28 @@ def test_two_installs_started_together(tmp_path: Path, wait: int) -> None:
     assert report.state == "installed" and report.intact and report.hook_active
     assert report.metadata == make_bundle(find_tree(root), last).metadata
     assert not (root / "config/genvm-policy/lock").exists()
+
+
+def test_a_damaged_config_is_put_back_whole_by_revert(tmp_path: Path) -> None:
+    root = tree_at(tmp_path / "t")
+    before = snapshot(root)
+    run_install(root)
+    config = find_tree(root).config
+    # What a short write used to leave: the first 700 bytes, every backend gone.
+    config.write_bytes(config.read_bytes()[:700])
+    out = run_revert(root)
+    assert "its backup is put back" in out
+    assert snapshot(root) == before
+
+
+def test_status_waits_for_the_lock_or_names_its_holder(tmp_path: Path) -> None:
+    root = tree_at(tmp_path / "t")
+    run_install(root)
+    tree = find_tree(root)
+    load = lambda config, overlay: None  # noqa: E731 (never reached: the lock is held)
+    with hold(root, 0, io.StringIO()):
+        with pytest.raises(PolicyError) as err:
+            status_lines(tree, None, 0.3, io.StringIO(), "config/genvm-policy/policy.lua", load)
+    assert err.value.code == "INSTALL_LOCKED"
+    assert f"pid {os.getpid()} (started 20" in err.value.message
+    assert "--wait" in (err.value.hint or "")
