@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from genvm_policy import yamledit
 from genvm_policy.errors import PolicyError
+from genvm_policy.install_config import CONFIG_BACKUP, check_edit, config_backup, revert_config
 from genvm_policy.install_fs import (
     LOCK_NAME,
     MANIFEST_FORMAT,
@@ -84,7 +85,6 @@ STATE_DIR = "config/genvm-policy"
 MANIFEST_RELPATH = f"{STATE_DIR}/manifest.json"
 BACKUP_DIR = f"{STATE_DIR}/backup"
 SALT_RELPATH = f"{STATE_DIR}/salt"
-CONFIG_BACKUP = f"{BACKUP_DIR}/{CONFIG_RELPATH}"
 KEY = SWITCH_KEY
 _PLACES = ("config/", "scripts/")
 
@@ -354,28 +354,6 @@ def _manifest(
     )
 
 
-def _check_edit(text: str, new_text: str, desired: str) -> None:
-    problem = yamledit.one_change(text, new_text, KEY, desired)
-    if problem is not None:
-        raise PolicyError(
-            "INSTALL_CONFIG_CHECK",
-            (CONFIG_RELPATH, KEY),
-            f"switching `{KEY}` would change more than that value: {problem}",
-            hint="nothing was changed; check the file with a YAML linter and fix it by hand",
-        )
-
-
-def _config_backup(tree: GenvmTree, config: dict[str, Any], text: str) -> list[Step]:
-    """The whole-config backup step (rule 5), while the config is still the original."""
-    if config.get("backup") != CONFIG_BACKUP or _state(tree, CONFIG_BACKUP) is not None:
-        return []
-    data = text.encode("utf-8")
-    if sha256_hex(data) != config["original_sha256"]:
-        return []  # switched before a crash: revert puts the value back instead
-    owner = file_owner(tree.config)
-    return [Step("backup", CONFIG_BACKUP, f"back up `{CONFIG_RELPATH}` whole", data, 0o600, owner)]
-
-
 def plan_install(tree: GenvmTree, bundle: Bundle, *, follow_symlinks: bool = False) -> Plan:
     """Plan installing `bundle` (rules 1–3, 5, 7); reads the tree, changes nothing."""
     _check_bundle(bundle)
@@ -403,7 +381,7 @@ def plan_install(tree: GenvmTree, bundle: Bundle, *, follow_symlinks: bool = Fal
         }
     )
     if new_text != text:
-        _check_edit(text, new_text, desired)
+        check_edit(text, new_text, desired)
     config["installed_value"] = desired
     config["installed_sha256"] = sha256_hex(new_text.encode("utf-8"))
 
@@ -429,7 +407,7 @@ def plan_install(tree: GenvmTree, bundle: Bundle, *, follow_symlinks: bool = Fal
         steps.append(
             Step("journal", MANIFEST_RELPATH, "write the journal (state pending)", journal, 0o600)
         )
-        steps += _config_backup(tree, config, text)
+        steps += config_backup(tree, config, text)
         steps += placing
         steps.append(Step("verify", "", "verify the installed files before the switch"))
         if new_text != text:
@@ -473,7 +451,7 @@ def plan_revert(tree: GenvmTree, *, follow_symlinks: bool = False) -> Plan:
         journal = dump_manifest({**manifest, "state": "pending"})
         text = "write the journal (state pending: a revert is under way)"
         steps.append(Step("journal", MANIFEST_RELPATH, text, journal, 0o600))
-    steps += _revert_config(tree, manifest["config"], notes)
+    steps += revert_config(tree, manifest["config"], notes)
     for rel in _sorted(originals):
         steps += _restore(tree, rel, originals[rel])
     state_dir = tree.root / STATE_DIR
@@ -491,80 +469,6 @@ def plan_revert(tree: GenvmTree, *, follow_symlinks: bool = False) -> Plan:
     for name in _sorted(manifest["created_dirs"])[::-1]:
         steps.append(Step("rmdir", name, f"remove folder `{name}` (created by the install)"))
     return Plan(tree, "revert", tuple(steps), tuple(notes))
-
-
-def _from_backup(tree: GenvmTree, config: dict[str, Any], why: str) -> list[Step] | None:
-    """The step putting the whole-config backup back, when it is intact (rule 5)."""
-    backup = _state(tree, config.get("backup") or CONFIG_BACKUP)
-    if backup is None or sha256_hex(backup[0]) != config["original_sha256"]:
-        return None
-    mode = tree.config.stat().st_mode & 0o7777
-    text = f"put `{CONFIG_RELPATH}` back from its backup ({why})"
-    return [Step("put_back", CONFIG_RELPATH, text, backup[0], mode)]
-
-
-def _damage(tree: GenvmTree, config: dict[str, Any], text: str) -> str | None:
-    """Why the config looks damaged rather than edited (cut short, keys lost), or None."""
-    backup = _state(tree, config.get("backup") or CONFIG_BACKUP)
-    if backup is None:
-        return None
-    original = backup[0].decode("utf-8", "replace")
-    installed = yamledit.replace_scalar(original, KEY, config["installed_value"])
-    if text != installed and installed.startswith(text):
-        return f"cut short at {len(text.encode('utf-8'))} bytes"
-    return yamledit.damage(original, text)
-
-
-def _revert_config(tree: GenvmTree, config: dict[str, Any], notes: list[str]) -> list[Step]:
-    text = read_config_text(tree.config)
-    try:
-        scalar = yamledit.get_scalar(text, KEY)
-    except PolicyError as err:
-        whole = _from_backup(tree, config, "it is damaged")
-        if whole is None:
-            raise
-        notes.append(f"`{CONFIG_RELPATH}` no longer reads ({err.message}); its backup is put back")
-        return whole
-    why = _damage(tree, config, text)
-    if why is not None and (whole := _from_backup(tree, config, "it is damaged")) is not None:
-        notes.append(f"`{CONFIG_RELPATH}` is damaged ({why}); its backup is put back")
-        return whole
-    if sha256_hex(text.encode("utf-8")) == config["installed_sha256"]:
-        whole = _from_backup(tree, config, "")
-        if whole is not None:
-            return [
-                replace(
-                    whole[0],
-                    text=f"switch `{KEY}` back: `{scalar.value}` -> `{config['previous_value']}` "
-                    f"(`{CONFIG_RELPATH}` put back whole from its backup)",
-                )
-            ]
-    if scalar.value != config["installed_value"]:
-        if scalar.value != config["previous_value"]:
-            notes.append(f"`{KEY}` is `{scalar.value}`, set since the install; left as it is")
-        return []
-    restored = yamledit.replace_raw(text, KEY, config["previous_raw"]).encode("utf-8")
-    if sha256_hex(text.encode("utf-8")) != config["installed_sha256"]:
-        notes.append(
-            f"`{CONFIG_RELPATH}` changed since the install: only `{KEY}` is put back, "
-            "the other changes stay"
-        )
-    elif sha256_hex(restored) != config["original_sha256"]:
-        raise PolicyError(
-            "INSTALL_BACKUP_MISSING",
-            (CONFIG_RELPATH, KEY),
-            "putting the previous value back does not give the original config bytes",
-            hint=f"set `{KEY}` back to `{config['previous_value']}` by hand",
-        )
-    return [
-        Step(
-            "switch",
-            CONFIG_RELPATH,
-            f"switch `{KEY}` back: `{scalar.value}` -> `{config['previous_value']}`",
-            restored,
-            tree.config.stat().st_mode & 0o7777,
-        )
-    ]
 
 
 # -- running -----------------------------------------------------------------

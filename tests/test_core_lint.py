@@ -22,6 +22,7 @@ SHELL_MODULES = [
     "install_fs.py",
     "install_status.py",
     "install_lock.py",
+    "install_config.py",
     "nodetree.py",
     "yamledit.py",
     "reload.py",
