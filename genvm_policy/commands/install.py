@@ -213,9 +213,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version-dir", metavar="NAME", help="the version folder to use")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds from 0 to 86400")
+    return value
+
+
 def _wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS",
+        "--wait", type=_seconds, default=0, metavar="SECONDS",
         help="when another install, revert or status holds the tree's lock, wait this long "
         "for it (default 0: stop at once, naming the holder's pid and start time)",
     )  # fmt: skip
