@@ -3,9 +3,9 @@
 #
 # usage:
 #   ./integrate.sh PATH --policy FILE [--overlay FILE] [--version-dir NAME] [--dry-run]
-#                       [--reload [URL]] [--allow-remote]
-#   ./integrate.sh PATH --revert [--version-dir NAME] [--dry-run]
-#   ./integrate.sh PATH --status [--version-dir NAME]
+#                       [--reload [URL]] [--allow-remote] [--wait SECONDS] [--follow-symlinks]
+#   ./integrate.sh PATH --revert [--version-dir NAME] [--dry-run] [--reload [URL]] [--wait SECONDS]
+#   ./integrate.sh PATH --status [--version-dir NAME] [--overlay FILE] [--wait SECONDS]
 #   ./integrate.sh --help
 #
 # PATH is a node root (e.g. /opt/genlayer-node), one version folder of it, a GenVM tree or
