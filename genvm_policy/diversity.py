@@ -21,7 +21,8 @@ Rules:
    `Π_f Σ_{j < t} C(c_f, j) x^j`: the juries in which no family reaches `t`.
    With fewer than `k` validators it is undefined (None).
 6. Temperatures of the first attempt are counted in buckets of `BUCKET`
-   milli-units; text-filter recipes are counted as whole ordered lists.
+   milli-units; text-filter recipes are counted as whole ordered lists, an
+   attempt without filters (it sends the stock text) as `NO_FILTERS`.
 7. The family `unknown` (a router, SPEC §5.8) may be any model, so every
    family-level figure counts its validators as members of the largest other
    family (`worst_case`): `unknown` never lowers a concentration figure. The
@@ -55,6 +56,7 @@ __all__ = [
     "BUCKET",
     "FLAGS",
     "JURIES",
+    "NO_FILTERS",
     "NO_ROUTE",
     "ClassReport",
     "FirstChoice",
@@ -71,6 +73,7 @@ __all__ = [
 ]
 
 NO_ROUTE = "(no route)"
+NO_FILTERS = "(none)"
 JURIES = (5, 11, 23)
 FLAGS = (Fraction(1, 3), Fraction(1, 2))
 BUCKET = 50
@@ -235,7 +238,7 @@ def analyse(
     families = Counter(c.family for c in choices)
     routes = Counter(c.route for c in choices)
     temperatures = Counter(_bucket(c.temperature) for c in choices if c.temperature is not None)
-    recipes = Counter(",".join(c.filters) or "(none)" for c in choices if c.filters is not None)
+    recipes = Counter(",".join(c.filters) or NO_FILTERS for c in choices if c.filters is not None)
     joined = worst_case(families)
     counts = [c for _, c in joined]
     return ClassReport(

@@ -16,10 +16,13 @@ Rules:
 4. The text names, per chain, the routes left out and those past
    `max_attempts`.
 5. Parameters stay in safe bounds: a temperature jitter of `[−lo, hi]`
-   milli-units with `lo`, `hi` in `JITTER`; one of `RECIPES` as text filters;
-   the route's `use_max_completion_tokens`; the stock failure plan plus one
+   milli-units with `lo`, `hi` in `JITTER`; the stock failure plan plus one
    retry on a server error after a pause in `BACKOFF`, and next route on a
-   network error.
+   network error. Nothing else a contract can observe differs from the stock
+   script: no text filters (the model reads stock's text) unless
+   `text_filters` asks for one of `RECIPES`, and no
+   `use_max_completion_tokens` mutation (every attempt carries the model's
+   configured flag, SPEC §8.4).
 6. The text says per chain how its order departs from the node's. The result
    is admitted by `admit(document, catalog)`; the YAML text loads to the same
    document.
@@ -60,8 +63,9 @@ RECIPES: tuple[tuple[str, ...], ...] = (
     ("NFC", "RmZeroWidth", "NormalizeWS"),
     ("RmZeroWidth", "NormalizeWS", "NFKC"),
 )
-"""Text-filter recipes a starter policy draws from; each strips zero-width
-characters and normalises white space, so each is as safe as the stock one."""
+"""Text-filter recipes a starter policy draws from when asked (`text_filters`); each
+strips zero-width characters and normalises white space, as the stock prompt filter
+does, but they also reach template variables, which stock never filters."""
 
 def _route_text(route: Route) -> str | list[str]:
     # `provider/model` splits at the first slash, so a slash in the provider needs the pair.
@@ -76,18 +80,20 @@ def starter_policy(
     *,
     catalog_id: str | None = None,
     include_unchained: bool = False,
+    text_filters: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """A starter policy for `catalog` unique to `salt`: (document, commented YAML).
 
     `catalog_id` may pass a precomputed catalog identity (it is only shown in
     the text); `include_unchained` adds the routes outside the node's chains
-    (rule 2). Raises `PRNG_KEY` unless `salt` has 1 … 64 bytes (a node salt
-    has 32).
+    (rule 2); `text_filters` opts in to one of `RECIPES` (rule 5), which no
+    other draw depends on. Raises `PRNG_KEY` unless `salt` has 1 … 64 bytes (a
+    node salt has 32).
     """
     text, image = starter_chains(catalog, salt, include_unchained=include_unchained)
     jitter = Stream(salt, "init/jitter")
     low, high = (JITTER[0] + jitter.below(JITTER[1] - JITTER[0] + 1) for _ in range(2))
-    recipe = RECIPES[Stream(salt, "init/filters").below(len(RECIPES))]
+    recipe = RECIPES[Stream(salt, "init/filters").below(len(RECIPES))] if text_filters else ()
     first, step, count = BACKOFF
     backoff = first + step * Stream(salt, "init/backoff").below(count)
     select: dict[str, Any] = {"chain": [_route_text(r) for r in text.routes]}
@@ -103,14 +109,11 @@ def starter_policy(
         }
     temperature = [format_units(-low, 3), format_units(high, 3)]
     attempts = max_attempts(text, image)
+    filters = [{"text_filters": list(recipe)}] if recipe else []
     document: dict[str, Any] = {
         "version": 1,
         "select": select,
-        "mutate": [
-            {"text_filters": list(recipe)},
-            "use_max_completion_tokens",
-            {"jitter": {"temperature": temperature}},
-        ],
+        "mutate": [*filters, {"jitter": {"temperature": temperature}}],
         "on_failure": {
             "overloaded": "next",
             "server": {"retry": {"attempts": 1, "backoff_ms": backoff, "then": "next"}},
@@ -139,10 +142,7 @@ HEADER = """\
 # Starter policy written by `genvm-policy init`: unique to this validator.
 #
 # Catalog: {catalog}
-# Every choice below (the order of the routes, the temperature jitter, the
-# prompt text filters, the pause before a retry) was drawn from this node's
-# secret salt, so two validators get different, equally sane policies and this
-# node gets the same one each time. The salt is not in this file.
+{drawn}
 #
 # Edit it freely, then check it and preview its decisions:
 #   genvm-policy check policy.yaml --catalog NODE_CONFIG [--overlay OVERLAY]
@@ -161,6 +161,18 @@ version: 1
 # passed over.
 """
 
+DRAWN = {
+    False: "# Every choice below (the order of the routes, the temperature jitter, the\n"
+    "# pause before a retry) was drawn from this node's secret salt, so two\n"
+    "# validators get different, equally sane policies and this node gets the same\n"
+    "# one each time. The salt is not in this file.",
+    True: "# Every choice below (the order of the routes, the temperature jitter, the\n"
+    "# text filters, the pause before a retry) was drawn from this node's secret\n"
+    "# salt, so two validators get different, equally sane policies and this node\n"
+    "# gets the same one each time. The salt is not in this file.",
+}
+"""The header's paragraph on the salt, without and with text filters."""
+
 SHAPE_TEXT = {
     "groups": "the node's order of classes of equivalent routes (same family, same\n"
     "# greybox position, or an input price in the same power of ten), each class\n"
@@ -171,15 +183,33 @@ SHAPE_TEXT = {
     "# turn, so a failover tries another family first",
 }
 
-FOOTER = """\
+STOCK_TEXT = """\
 
-# mutate: the parameters of every attempt, applied in order.
+# mutate: the parameters of every attempt, applied in order. Only sampling
+# varies: the model reads the texts the node's stock script sends, and each
+# model gets `max_completion_tokens` as the node config says.
+# (`genvm-policy init --text-filters` adds text filters drawn from the salt;
+# they change what the model reads, so they are left out unless asked for.)
 mutate:
-  # The host cleans the prompt with these text filters (drawn from recipes
-  # that all strip zero-width characters and normalise white space).
+"""
+
+FILTERED_TEXT = """\
+
+# mutate: the parameters of every attempt, applied in order. Each model gets
+# `max_completion_tokens` as the node config says.
+mutate:
+  # Text filters (asked for with `init --text-filters`, drawn from the salt):
+  # the model reads text that differs from what the stock script sends. In
+  # the newer GenVM line they run on each template variable's value, which
+  # stock never filters: white space runs collapse (a leader's JSON answer
+  # inside `EqComparative` loses its indentation), zero-width characters go,
+  # NFKC (where named) folds look-alikes (`\ufb01` becomes `fi`); and again on
+  # the prompt, which stock already filters. The older line ignores them.
+  # Delete this entry to send exactly the stock text.
   - text_filters: [{recipe}]
-  # Routes that need `max_completion_tokens` get it, as the node config says.
-  - use_max_completion_tokens
+"""
+
+FOOTER = """\
   # Temperature moves by a seeded step in this range (in units, 0.001 each),
   # so validators do not all send the same request; it stays within 0 … 2.
   - jitter:
@@ -301,12 +331,17 @@ def _render(catalog: str, text: Chain, image: Chain, knobs: _Knobs) -> str:
     longest = max(len(text.routes), len(image.routes))
     cover = "" if longest <= n else f" (its routes past {n} are named above)"
     return (
-        HEADER.format(catalog=catalog, which=which, shape=SHAPE_TEXT[knobs.shape])
+        HEADER.format(
+            catalog=catalog,
+            drawn=DRAWN[bool(knobs.recipe)],
+            which=which,
+            shape=SHAPE_TEXT[knobs.shape],
+        )
         + "select:\n"
         + "\n".join(body)
         + "\n"
+        + (FILTERED_TEXT.format(recipe=", ".join(knobs.recipe)) if knobs.recipe else STOCK_TEXT)
         + FOOTER.format(
-            recipe=", ".join(knobs.recipe),
             low=knobs.temperature[0],
             high=knobs.temperature[1],
             backoff=knobs.backoff,

@@ -27,6 +27,7 @@ from genvm_policy.commands.check import load_policy
 from genvm_policy.commands.explain import SAMPLES
 from genvm_policy.decision import attempt_params, decide
 from genvm_policy.diversity import (
+    NO_FILTERS,
     NO_ROUTE,
     FirstChoice,
     analyse,
@@ -38,7 +39,7 @@ from genvm_policy.diversity import (
     worst_case,
 )
 from genvm_policy.family import UNKNOWN
-from genvm_policy.initpolicy import starter_policy
+from genvm_policy.initpolicy import RECIPES, starter_policy
 from genvm_policy.interpreter import bind
 from genvm_policy.prng import stream_block
 from genvm_policy.svgplot import Bar, Row, stacked_bars
@@ -293,6 +294,28 @@ def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> N
     assert other.returncode == 0 and other.stdout != outs[0][0]
 
 
+def test_generated_starters_send_stock_text_unless_text_filters_are_opted_in(
+    tmp_path: Path,
+) -> None:
+    args = ["diversity", "--catalog", NODE, "--overlay", OVERLAY, "--generate", "40",
+            "--seed", "0d"]  # fmt: skip
+    recipes = {",".join(r) for r in RECIPES}
+    for opted in (False, True):
+        js = tmp_path / f"{opted}.json"
+        out = cli(*args, *(["--text-filters"] if opted else []), "--json", str(js))
+        assert out.returncode == 0, out.stderr
+        assert ("text filters opted in" in out.stdout) == opted
+        for report in json.loads(js.read_text())["classes"]:
+            assert report["baseline"]["filter_recipes"] == {NO_FILTERS: 40}
+            counted = report["filter_recipes"]
+            if not opted:
+                assert counted == {NO_FILTERS: 40}, report["name"]
+            else:
+                assert sum(counted.values()) == 40 and set(counted) <= recipes, counted
+                assert len(counted) > 1
+        assert (f"filters      {NO_FILTERS} 100.0%" in out.stdout) != opted
+
+
 def test_cli_reads_a_folder_and_a_requests_file(tmp_path: Path) -> None:
     folder = tmp_path / "policies"
     folder.mkdir()
@@ -320,6 +343,7 @@ def test_cli_errors_are_clean(tmp_path: Path) -> None:
         ([], "DIV_INPUT"),
         ([str(empty), "--generate", "3"], "DIV_INPUT"),
         (["--generate", "0"], "DIV_INPUT"),
+        ([str(empty), "--text-filters"], "DIV_INPUT"),
         ([str(empty)], "DIV_EMPTY"),
         (["--generate", "2", "--requests", str(bad)], "REQ_FIELD at $[0].entry"),
         (["--generate", "2", "--seed", "zz"], "PRNG_KEY"),

@@ -93,9 +93,10 @@ def test_different_salts_give_different_admitted_and_sane_policies() -> None:
         assert sorted(image.routes, key=repr) == sorted(
             (r for r in EXAMPLE.routes if r.image and r.greybox_image is not None), key=repr
         )
-        low, high = (parse_decimal(t, 3) for t in doc["mutate"][2]["jitter"]["temperature"])
+        # Only sampling varies: no text filters, no flag mutation (rule 5).
+        [jitter] = doc["mutate"]
+        low, high = (parse_decimal(t, 3) for t in jitter["jitter"]["temperature"])
         assert JITTER[0] <= -low <= JITTER[1] and JITTER[0] <= high <= JITTER[1]
-        assert tuple(doc["mutate"][0]["text_filters"]) in RECIPES
         assert dict(policy.on_failure)["overloaded"] == ["next"]
         assert dict(policy.on_failure)["bad_request"] == ["abort"]
         for request in (make_request(format="json"), make_request(images=1)):
@@ -107,6 +108,43 @@ def test_different_salts_give_different_admitted_and_sane_policies() -> None:
             shift = attempt_params(d, 0).temperature - request.temperature
             assert -JITTER[1] <= shift <= JITTER[1]
     assert len(seen) >= 30
+
+
+def test_a_default_starter_sends_the_stock_text_and_the_models_own_flag() -> None:
+    for catalog in (EXAMPLE, GREYBOX):
+        for salt in salts(12):
+            doc, text = starter_policy(catalog, salt)
+            assert "text_filters" not in text and "use_max_completion_tokens" not in text
+            policy = admit(doc, catalog)
+            for request in (make_request(), make_request(images=1),
+                            make_request(entry="EqComparative")):  # fmt: skip
+                d = decide(catalog, policy, request, salt)
+                for a, (provider, model, _) in enumerate(d.routes):
+                    params = attempt_params(d, a)
+                    route = catalog.route(provider, model)
+                    assert route is not None and params.text_filters == ()
+                    assert params.use_max_completion_tokens == route.max_completion_tokens
+
+
+def test_text_filters_are_an_opt_in_that_changes_nothing_else() -> None:
+    drawn: Counter[tuple[str, ...]] = Counter()
+    for salt in salts(40):
+        plain, plain_text = starter_policy(EXAMPLE, salt)
+        doc, text = starter_policy(EXAMPLE, salt, text_filters=True)
+        first, *rest = doc["mutate"]
+        recipe = tuple(first["text_filters"])
+        assert recipe in RECIPES and {**doc, "mutate": rest} == plain
+        drawn[recipe] += 1
+        assert admit(parse_document(text.encode(), "yaml"), EXAMPLE).identity == admit(
+            doc, EXAMPLE
+        ).identity
+        # The file says what a contract sees differently, and how to go back.
+        for said in ("differs from what the stock script sends", "template variable",
+                     "`EqComparative` loses its indentation", "older line ignores them",
+                     "Delete this entry to send exactly the stock text"):  # fmt: skip
+            assert said in text and said not in plain_text, said
+        assert "`genvm-policy init --text-filters` adds text filters" in plain_text
+    assert set(drawn) == set(RECIPES)
 
 
 def test_classes_keep_their_order_and_only_equivalent_routes_move() -> None:
@@ -268,6 +306,7 @@ def test_cli_creates_the_salt_once_private_and_never_prints_it(tmp_path: Path) -
         assert salt.hex() not in shown and salt.hex().upper() not in shown
     assert salt not in policy
     assert "created" in out.stdout and ID.search(out.stdout)
+    assert "texts   as the stock script sends them" in out.stdout
     # The policy on disk is the one the generator gives for that salt, admitted.
     assert policy.decode() == starter_policy(EXAMPLE, salt)[1]
     check = cli(
@@ -338,6 +377,20 @@ def test_cli_include_unchained_widens_the_chains(tmp_path: Path) -> None:
     assert auto not in chain[1] and auto in widened[1]
     assert widened[1][: len(chain[1])] == chain[1]
     assert "--include-unchained" in cli("init", "--help").stdout
+
+
+def test_cli_text_filters_opt_in(tmp_path: Path) -> None:
+    salt = tmp_path / "salt"
+    plain = cli("init", NODE, "-o", str(tmp_path / "a"), "--salt", str(salt))
+    opted = cli("init", NODE, "-o", str(tmp_path / "b"), "--salt", str(salt), "--text-filters")
+    assert plain.returncode == 0 and opted.returncode == 0, (plain.stderr, opted.stderr)
+    a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
+    b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
+    assert isinstance(a, dict) and isinstance(b, dict)
+    assert b["mutate"][1:] == a["mutate"] and tuple(b["mutate"][0]["text_filters"]) in RECIPES
+    assert "template variables reach the model unlike the stock script's" in opted.stdout
+    assert ", ".join(b["mutate"][0]["text_filters"]) in opted.stdout
+    assert "--text-filters" in cli("init", "--help").stdout
 
 
 def test_cli_reports_io_errors_cleanly(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Stock parity: the hook against a model of each GenVM line's stock script (docs/HOOK.md §10).
 
-For every config of `CONFIGS`, every GenVM profile, every policy (`stock-greybox` and
-each example of `examples/policies/` the catalog admits), every request class and
+For every config of `CONFIGS`, every GenVM profile, every policy (`stock-greybox`, the
+starter policy `init` writes for the node's salt, and each example of
+`examples/policies/` the catalog admits), every request class and
 template entry, and every scripted provider outcome, the real bundled hook under the
 GenVM fake must end the call as the stock model (`genvmfake.stock`) of that line does:
 the same outcome kind, the same causes and error texts, the same answer, and every
@@ -58,6 +59,7 @@ from genvm_policy.catalog import build_catalog
 from genvm_policy.compile import compile_policy
 from genvm_policy.errors import PolicyError
 from genvm_policy.hookmodel import RECORD_MESSAGE
+from genvm_policy.initpolicy import starter_policy
 from genvm_policy.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +73,9 @@ CONFIGS: dict[str, tuple[Path, Path | None, str]] = {
 """The node configs the suite runs on: (path, overlay, shape); see the module docstring."""
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
-POLICIES = ["stock-greybox", *(p.name for p in EXAMPLES)]
+STARTER = "init-starter"
+"""The policy `genvm-policy init` writes by default for this node and its salt (SPEC §11)."""
+POLICIES = ["stock-greybox", STARTER, *(p.name for p in EXAMPLES)]
 NOT_ADMITTED = {
     ("greybox-fixture", "jittered.toml"): "POL_FIELD",
     ("greybox-fixture", "tee-only.yaml"): "POL_FIELD",
@@ -174,8 +178,11 @@ class Installed:
         self.catalog = build_catalog(load_document(str(yaml_path), what="node config"),
                                      load_document(str(overlay), what="overlay")
                                      if overlay else None)  # fmt: skip
-        doc = BUILTINS[policy] if policy in BUILTINS else load_document(
-            str(ROOT / "examples" / "policies" / policy), what="policy")
+        if policy == STARTER:
+            doc = starter_policy(self.catalog, SALT)[0]
+        else:
+            doc = BUILTINS[policy] if policy in BUILTINS else load_document(
+                str(ROOT / "examples" / "policies" / policy), what="policy")
         self.policy = admit(doc, self.catalog)
         (tmp / "policy.lua").write_bytes(compile_policy(self.catalog, self.policy))
         (tmp / "salt").write_bytes(SALT)

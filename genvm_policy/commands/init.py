@@ -152,7 +152,9 @@ def _init(args: argparse.Namespace) -> int:
         raise _io(out, err, "create the folder") from None
     salt_path = Path(args.salt) if args.salt else out / SALT_NAME
     salt, made = salt_once(salt_path)
-    document, text = starter_policy(catalog, salt, include_unchained=args.include_unchained)
+    document, text = starter_policy(
+        catalog, salt, include_unchained=args.include_unchained, text_filters=args.text_filters
+    )
     identity = policy_identity(admit(document, catalog))
     _write_policy(target, text)
     state = "created (32 random bytes, mode 0600)" if made else "reused"
@@ -164,6 +166,12 @@ def _init(args: argparse.Namespace) -> int:
     if any(c.left_out for c in chains):
         print("        routes left out have no greybox position for the class; "
               "--include-unchained adds them after the chain")  # fmt: skip
+    if args.text_filters:
+        recipe = ", ".join(document["mutate"][0]["text_filters"])
+        print(f"texts   filtered with {recipe}: template variables reach the model "
+              "unlike the stock script's (see the policy's comments)")  # fmt: skip
+    else:
+        print("texts   as the stock script sends them (--text-filters opts in to filters)")
     print("next    review the comments in the policy, then preview it:")
     overlay = f" --overlay {args.overlay}" if args.overlay else ""
     print(f"        genvm-policy explain --catalog {node}{overlay} --policy {target}")
@@ -171,7 +179,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `init NODE [--overlay FILE] [-o DIR] [--salt FILE] [--force] [--include-unchained]`."""
+    """Add `init NODE [--overlay FILE] [-o DIR] [--salt FILE] [--force] [--include-unchained]
+    [--text-filters]`."""
     parser = subparsers.add_parser(
         "init",
         help="write a starter policy unique to this validator",
@@ -180,7 +189,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "choices are drawn from the node's secret salt (DIR/salt, created once, mode 0600, "
             "never printed). The same salt gives the same policy; another node's salt gives "
             "another. Where the node config has a greybox chain for a class, only its routes "
-            "are used, and the file says how the drawn order departs from the node's.",
+            "are used, and the file says how the drawn order departs from the node's. Only "
+            "routing, sampling and failure handling differ from the stock script: the model "
+            "reads the texts stock sends unless --text-filters is given.",
             "genvm-policy init /opt/genlayer-node -o ~/genvm-policy",
             "genvm-policy init /opt/genlayer-node --overlay facts.yaml -o ~/genvm-policy",
         ),
@@ -200,5 +211,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="also list, after the node's greybox chain of a class, the routes it does not name "
         "(by default a class with a chain uses only the routes its operator vetted)",
+    )
+    parser.add_argument(
+        "--text-filters",
+        action="store_true",
+        help="also draw a text-filter recipe from the salt; the hook then runs it on the "
+        "contract's texts, template variables included, so the model reads text that differs "
+        "from the stock script's (by default none: exactly the stock text)",
     )
     parser.set_defaults(handler=_init)
