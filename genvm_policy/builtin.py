@@ -23,7 +23,7 @@ __all__ = ["BUILTINS", "builtin"]
 
 BUILTINS: dict[str, dict[str, object]] = {
     "stock-greybox": {
-        "select": "greybox",
+        "select": "stock",
         "mutate": [
             {"text_filters": ["NFKC", "RmZeroWidth", "NormalizeWS"]},
             "use_max_completion_tokens",

@@ -31,7 +31,7 @@ local BUILTINS = {
       version = 1,
       filter = array({ "needs" }),
       score = array({ "const", 0 }),
-      select = array({ "greybox" }),
+      select = array({ "stock" }),
       mutate = array({
         array({ "text_filters", array({ "NFKC", "RmZeroWidth", "NormalizeWS" }) }),
         array({ "use_max_completion_tokens" }),

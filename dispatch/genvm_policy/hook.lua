@@ -245,26 +245,23 @@ local function load_stock(index, hash)
   local live = view.routes
   local h = hash or sha256.sha256
   local routes = encoding.array({})
-  local chains = false
   for i, v in ipairs(live) do
     local r = { kind = "genvm", family = v.model, tier = null, price_in = null,
       price_out = null, context = null, has_tee = false, no_log = false,
       fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
-    chains = chains or v.greybox_text ~= null or v.greybox_image ~= null
   end
   local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
     default_tier = null, fields = encoding.array({}), routes = routes })
-  local name = chains and "stock-greybox" or "stock-default"
+  -- `stock-greybox` routes on every node: chains where it has them, priority order
+  -- where it has none (SPEC §9.3).
   local cid = digest_text("catalog", encoding.encode(cat), h)
-  local value = {}
-  for k, v in pairs(builtin.builtin("stock-greybox").value) do value[k] = v end  -- order-free: copies a map
-  if name == "stock-default" then value.select = encoding.array({ "argmax" }) end
-  value = encoding.map(value)
+  local stock = builtin.builtin("stock-greybox")
+  local value = stock.value
   return {
-    mode = "stock", stock = name, catalog = catalog.from_value(cat),
-    policy = policy.from_value(value),
+    mode = "stock", stock = "stock-greybox", catalog = catalog.from_value(cat),
+    policy = stock,
     ids = { view = digest_text("genvm-view", encoding.encode(view), h), catalog = cid,
       policy = identity.identity("policy", value) },
     unavailable = {}, drift = {}, extra = {},

@@ -21,6 +21,8 @@ from genvm_policy.vectors.fixtures import (
     example_catalog,
     example_policies,
     greybox_catalog,
+    partial_catalog,
+    priority_catalog,
     request,
     seed,
 )
@@ -271,10 +273,14 @@ def gen_decision() -> Generated:
         ("greybox", greybox_catalog()),
         ("default", default_catalog()),
         ("bytes", bytes_catalog()),
+        ("partial", partial_catalog()),
+        ("priority", priority_catalog()),
     ]
     for cname, c in catalogs:
         value = catalog_value(c)
         for pname, doc in documents:
+            if cname in ("partial", "priority") and pname not in BUILTINS:
+                continue  # the chain-layout catalogs pin the stock order, not every example
             try:
                 policy = policy_value(admit(doc, c))
             except PolicyError:
