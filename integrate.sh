@@ -3,7 +3,7 @@
 #
 # usage:
 #   ./integrate.sh PATH --policy FILE [--overlay FILE] [--version-dir NAME] [--dry-run]
-#                       [--reload [URL]] [--allow-remote]
+#                       [--reload [URL]] [--allow-remote] [--allow-unroutable CLASS]...
 #   ./integrate.sh PATH --revert [--version-dir NAME] [--dry-run]
 #   ./integrate.sh PATH --status [--version-dir NAME]
 #   ./integrate.sh --help

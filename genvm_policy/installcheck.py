@@ -18,8 +18,8 @@ Rules:
 3. Golden vectors: every `vectors/*.cbor` of the project is replayed there
    (docs/VECTORS.md, "Pass rule"); kinds the reference alone replays are
    counted as not run.
-4. The policy's own vectors: for every sample request class
-   (`commands.explain.SAMPLES`), `OWN_SEEDS` decisions (kind `decision`) and,
+4. The policy's own vectors: for every request class
+   (`routability.CLASSES`), `OWN_SEEDS` decisions (kind `decision`) and,
    with two of those seeds, two scripted failure paths (kind `cascade`: one
    overload then a success; two server errors then a success), all computed by
    the reference now, on the node's catalog and the operator's policy, and
@@ -50,6 +50,7 @@ from genvm_policy.hookmodel import RECORD_MESSAGE
 from genvm_policy.policy import Policy, policy_value
 from genvm_policy.replay import Record, check
 from genvm_policy.request import request_value
+from genvm_policy.routability import CLASSES
 from genvm_policy.runtimes import DISPATCH, ROOT, STANDALONE, new_state, run_standalone
 from genvm_policy.vectors import Case, Report, VectorFile, verify_file, write_file
 from genvm_policy.vectors.kinds import spec_sections
@@ -70,8 +71,9 @@ __all__ = [
 GOLDEN = ROOT / "vectors"
 """The golden vector files of the project (docs/VECTORS.md)."""
 
-OWN_SEEDS = 4
-"""Seeds per sample request class in the policy's own `decision` vectors (rule 4)."""
+OWN_SEEDS = 64
+"""Seeds per request class in the policy's own `decision` vectors (rule 4): a grid of
+every class of `routability.CLASSES` × 64 seeds, Python against the installed Lua 5.3."""
 
 VECTORS_LUA = DISPATCH / "vectors"
 DRIVER = VECTORS_LUA / "verify_installed.lua"
@@ -156,13 +158,10 @@ def _seed(n: int) -> bytes:
 
 def own_vectors(catalog: Catalog, policy: Policy) -> tuple[VectorFile, ...]:
     """The policy's own `decision` and `cascade` vectors on `catalog` (rule 4)."""
-    # Imported here: `genvm_policy.commands` imports the install command, which imports us.
-    from genvm_policy.commands.explain import SAMPLES as REQUESTS
-
     base = {"catalog": catalog_value(catalog), "policy": policy_value(policy)}
     decisions: list[Case] = []
     cascades: list[Case] = []
-    for r, request in enumerate(REQUESTS):
+    for r, (_, request) in enumerate(CLASSES):
         what = f"{request.entry} {request.format} request, {request.images} images"
         data = {**base, "request": request_value(request)}
         for n in range(OWN_SEEDS):

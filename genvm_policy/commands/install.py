@@ -13,15 +13,20 @@ Rules:
 2. The bundle is the hook (0644), the compiled policy (0644) and the salt (0600);
    its metadata names the policy, catalog, GenVM-view and compiled identities and
    the hook version. The salt is never printed.
-3. Verification runs on the installed files before the switch
+3. Before anything is written, every request class must have a route on the
+   node's catalog and every decision must bind (`check.prove_routes`, SPEC
+   §9.4): a class the policy empties is `POL_UNROUTABLE` unless
+   `--allow-unroutable CLASS` accepts it, recorded in the manifest's metadata
+   as `unroutable_accepted`.
+4. Verification runs on the installed files before the switch
    (`genvm_policy.installcheck.verify_all`): sample calls through the installed
    hook, then the golden vectors and the policy's own vectors replayed against
    the runtime bundled in it, in `lupa`'s Lua 5.3 and in the stand-alone
    `lua5.3` when present, each step reported with its counts. Any failure is
    `INSTALL_VERIFY`, and the installer undoes the run.
-4. After a switch the reload step for the line is printed, or performed with
+5. After a switch the reload step for the line is printed, or performed with
    `--reload [URL]`.
-5. Status adds drift: whether the node's current catalog and GenVM view still
+6. Status adds drift: whether the node's current catalog and GenVM view still
    have the identities recorded at install.
 """
 
@@ -36,7 +41,12 @@ from genvm_policy import __version__
 from genvm_policy.bundle import build_hook
 from genvm_policy.catalog import catalog_identity, view_identity
 from genvm_policy.commands.catalog import OVERLAY_HELP, load_catalog
-from genvm_policy.commands.check import POLICY_HELP, load_policy
+from genvm_policy.commands.check import (
+    POLICY_HELP,
+    add_allow_unroutable,
+    load_policy,
+    prove_routes,
+)
 from genvm_policy.commands.init import SALT_NAME, read_salt
 from genvm_policy.compile import compile_policy, read_compiled
 from genvm_policy.errors import PolicyError
@@ -79,6 +89,10 @@ def _install(args: argparse.Namespace) -> int:
     data = compile_policy(catalog, policy)
     compiled = read_compiled(data)
     _say(f"   policy {compiled.policy_id}; compiled {compiled.identity}")
+    _say("   every request class on this catalog (SPEC §9.4):")
+    accepted = prove_routes(
+        catalog, policy, args.allow_unroutable, lambda line: _say("     " + line)
+    )
     salt_path = _salt_path(args)
     _say(f"== 4. take the node salt from `{salt_path}` (never shown)")
     if not salt_path.exists():
@@ -104,6 +118,7 @@ def _install(args: argparse.Namespace) -> int:
             "catalog_identity": compiled.catalog_id,
             "genvm_view_identity": compiled.view_id,
             "compiled_identity": compiled.identity,
+            "unroutable_accepted": accepted,
         },
     )
 
@@ -187,6 +202,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--salt", metavar="FILE", help="the node salt (default: `salt` beside the policy)"
     )
+    add_allow_unroutable(p)
     p.add_argument("--dry-run", action="store_true", help="show every change without making it")
     p.add_argument(
         "--reload", nargs="?", const=DEFAULT_MANAGER_URL, metavar="URL",

@@ -1,0 +1,152 @@
+"""Routing proofs: stock-greybox routes every class; install and check refuse what empties one.
+
+SPEC §9.3 (the stock order) and §9.4 (routability). The examples of issue 18 run
+through the CLI and `integrate.sh` as subprocesses, on GenVM's own sample configs
+and on sandbox node trees.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from fixturepaths import GENVM_FIXTURES
+from nodefixtures import make_node, snapshot
+
+from genvm_policy.builtin import builtin
+from genvm_policy.bundle import build_hook
+from genvm_policy.commands.catalog import load_catalog
+from genvm_policy.installcheck import installed_runner, own_vectors
+from genvm_policy.routability import CLASSES, analyse
+from genvm_policy.vectors import verify_file, write_file
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")
+DATA = ROOT / "tests" / "data" / "genvm"
+SAMPLES = {
+    "v1-sample": DATA / "llm-default-config.yaml",
+    "v2-sample": DATA / "genvm-module-llm.v2-sample.yaml",
+    "v2-greybox": DATA / "genvm-module-llm.v2-greybox.yaml",
+}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def integrate(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GENVM_POLICY": CLI}
+    return subprocess.run(
+        [str(ROOT / "integrate.sh"), *args], capture_output=True, text=True, check=False, env=env
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_stock_greybox_routes_every_class_in_python_and_lua(name: str, tmp_path: Path) -> None:
+    assert (GENVM_FIXTURES / SAMPLES[name].name).read_bytes() == SAMPLES[name].read_bytes()
+    catalog = load_catalog(str(SAMPLES[name]), None)
+    policy = builtin("stock-greybox")
+    reports = analyse(catalog, policy)
+    assert [r.name for r in reports] == [n for n, _ in CLASSES]
+    assert all(r.state == "routed" and r.planned >= 1 for r in reports), reports
+    # The same plans in the Lua 5.3 runtime the hook bundles: every class x 64 seeds.
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(build_hook(str(tmp_path / "policy.lua"), str(tmp_path / "salt")))
+    runner, _ = installed_runner(hook)
+    decision, _ = own_vectors(catalog, policy)
+    assert all(c.expected["output"]["routes"] for c in decision.cases)  # type: ignore[index]
+    report = verify_file("decision.cbor", write_file(decision), runner, "lua")
+    assert report.ok and report.passed == len(CLASSES) * 64
+
+
+@pytest.mark.parametrize("name", ["v1-sample", "v2-sample"])
+def test_explain_stock_greybox_on_chainless_samples_plans_routes(name: str) -> None:
+    out = cli("explain", "--catalog", str(SAMPLES[name]), "--policy", "stock-greybox")
+    assert out.returncode == 0, out.stderr
+    assert "NO_PROVIDER_FOR_PROMPT" not in out.stdout
+    assert out.stdout.count("attempts (in order):") == 7
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_check_refuses_cheap_first_without_prices(tmp_path: Path) -> None:
+    out = cli("check", "examples/policies/cheap-first.yaml", "--catalog", str(SAMPLES["v2-sample"]))
+    assert out.returncode == 2 and out.stdout == ""
+    assert "POL_UNROUTABLE at $.filter[2]" in out.stderr
+    assert "request class `text`" in out.stderr and "has(price_in)" in out.stderr
+    assert "--allow-unroutable text" in out.stderr and "Traceback" not in out.stderr
+    # the analysis names every class on stderr
+    assert sum(line.startswith("route: ") for line in out.stderr.splitlines()) == len(CLASSES)
+
+
+def test_check_refuses_tee_filter_for_image_prompts_and_accepts_knowingly(tmp_path: Path) -> None:
+    overlay = _write(
+        tmp_path,
+        "overlay.yaml",
+        "version: 1\nroutes:\n  heurist: {meta-llama/llama-3.3-70b-instruct: {has_tee: true}}\n",
+    )
+    policy = _write(tmp_path, "tee.yaml", "filter: [has_tee]\n")
+    node = str(SAMPLES["v2-sample"])
+    out = cli("check", policy, "--catalog", node, "--overlay", overlay)
+    assert out.returncode == 2
+    assert "POL_UNROUTABLE" in out.stderr and "`text+image`" in out.stderr
+    assert "has_tee" in out.stderr
+    images = [f"{f}+image" for f in ("text", "json", "bool")]
+    args = [a for c in images for a in ("--allow-unroutable", c)]
+    ok = cli("check", policy, "--catalog", node, "--overlay", overlay, *args)
+    assert ok.returncode == 0, ok.stderr
+    assert "route: text+image: NO ROUTE (accepted with --allow-unroutable)" in ok.stderr
+    typo = cli("check", policy, "--catalog", node, "--overlay", overlay,
+               "--allow-unroutable", "img")  # fmt: skip
+    assert typo.returncode == 2 and "POL_VALUE" in typo.stderr and "`img`" in typo.stderr
+
+
+def test_check_refuses_a_weighted_selector_that_overflows(tmp_path: Path) -> None:
+    policy = _write(tmp_path, "w.yaml", "select: {weighted: 9007199254740991}\n")
+    out = cli("check", policy, "--catalog", str(SAMPLES["v2-sample"]))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "NUM_RANGE" in out.stderr or "POL_BOUND" in out.stderr
+
+
+def test_check_refuses_a_priority_outside_the_field_bounds(tmp_path: Path) -> None:
+    text = SAMPLES["v2-sample"].read_text(encoding="utf-8").replace(
+        "priority: -1", "priority: 3000000000"
+    )
+    node = _write(tmp_path, "node.yaml", text)
+    policy = _write(tmp_path, "p.yaml", "score: priority\n")
+    out = cli("check", policy, "--catalog", node)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert 'openai["gpt-4o"].priority' in out.stderr and "3000000000" in out.stderr
+
+
+@pytest.mark.parametrize("line", ["v2", "v1"])
+def test_integrate_refuses_an_unroutable_policy_and_records_an_accepted_one(
+    tmp_path: Path, line: str
+) -> None:
+    node = make_node(tmp_path / "node", {"0.5.7": line})
+    config = node / "0.5.7" / "third_party" / "genvm" / "config" / "genvm-module-llm.yaml"
+    made = cli("init", "--node-config", str(config), "-o", str(tmp_path / "pol"))
+    assert made.returncode == 0, made.stderr
+    before = snapshot(node)
+    policy = tmp_path / "pol" / "cheap.yaml"
+    policy.write_bytes((ROOT / "examples/policies/cheap-first.yaml").read_bytes())
+    got = integrate(str(node), "--policy", str(policy))
+    assert got.returncode == 2 and "POL_UNROUTABLE" in got.stderr
+    assert "Traceback" not in got.stderr and snapshot(node) == before
+    # The image chain filter of a text-only node: accept the image classes knowingly.
+    policy.write_text("filter: [{not: image}]\n", encoding="utf-8")
+    refused = integrate(str(node), "--policy", str(policy))
+    assert refused.returncode == 2 and "+image" in refused.stderr and snapshot(node) == before
+    images = [f"{f}+image" for f in ("text", "json", "bool")]
+    args = [a for c in images for a in ("--allow-unroutable", c)]
+    ok = integrate(str(node), "--policy", str(policy), *args)
+    assert ok.returncode == 0, ok.stderr
+    assert "text+image: NO ROUTE (accepted with --allow-unroutable)" in ok.stdout
+    status = integrate(str(node), "--status")
+    assert "unroutable_accepted: text+image, json+image, bool+image" in status.stdout
