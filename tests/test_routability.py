@@ -111,7 +111,7 @@ def test_check_refuses_a_weighted_selector_that_overflows(tmp_path: Path) -> Non
     policy = _write(tmp_path, "w.yaml", "select: {weighted: 9007199254740991}\n")
     out = cli("check", policy, "--catalog", str(SAMPLES["v2-sample"]))
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "NUM_RANGE" in out.stderr or "POL_BOUND" in out.stderr
+    assert "POL_BOUND at $.select" in out.stderr and "5 routes" in out.stderr
 
 
 def test_check_refuses_a_priority_outside_the_field_bounds(tmp_path: Path) -> None:
@@ -122,7 +122,8 @@ def test_check_refuses_a_priority_outside_the_field_bounds(tmp_path: Path) -> No
     policy = _write(tmp_path, "p.yaml", "score: priority\n")
     out = cli("check", policy, "--catalog", node)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert 'openai["gpt-4o"].priority' in out.stderr and "3000000000" in out.stderr
+    assert 'NUM_RANGE at $.routes.openai["gpt-4o"].priority' in out.stderr
+    assert "3000000000" in out.stderr and "leave `priority` out of the policy" in out.stderr
 
 
 @pytest.mark.parametrize("line", ["v2", "v1"])
