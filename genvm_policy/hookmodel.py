@@ -50,6 +50,7 @@ __all__ = [
     "PUBLIC_SALT",
     "RECORD_MESSAGE",
     "STOCK_KIND",
+    "UNROUTABLE_MESSAGE",
     "call_material",
     "check_record",
     "excluded_routes",
@@ -63,6 +64,10 @@ PUBLIC_SALT = bytes(32)
 
 RECORD_MESSAGE = "genvm-policy decision"
 """The `message` of every decision record the hook logs."""
+
+UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+"""The `message` of the hook's one load-time line naming the request classes its policy
+plans no route for on the routes GenVM offers (SPEC §9.4; `classes`, `mode`)."""
 
 STOCK_KIND = "genvm"
 """The provider kind of every stock-catalog route: GenVM never shows the real one."""

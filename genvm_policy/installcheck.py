@@ -9,7 +9,8 @@ installer undoes the run.
 Rules:
 1. Sample calls: the installed hook is loaded by `demohost` (GenVM's globals,
    `__llm.providers` from the compiled catalog's GenVM view) and must load the
-   policy without falling back; each of `SAMPLES` must log one decision record
+   policy without falling back, naming at load exactly the classes
+   `routability.analyse` finds without a route; each of `SAMPLES` must log one decision record
    that `replay` finds equal to the reference.
 2. The modules under test are the installed ones: the installed hook file runs
    in a fresh sandboxed Lua 5.3 state through `dispatch/vectors/installed.lua`,
@@ -46,11 +47,11 @@ from typing import Any
 from genvm_policy.catalog import Catalog, catalog_value, genvm_view
 from genvm_policy.demohost import DemoHost
 from genvm_policy.errors import PolicyError
-from genvm_policy.hookmodel import RECORD_MESSAGE
+from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
 from genvm_policy.policy import Policy, policy_value
 from genvm_policy.replay import Record, check
 from genvm_policy.request import request_value
-from genvm_policy.routability import CLASSES
+from genvm_policy.routability import CLASSES, analyse
 from genvm_policy.runtimes import DISPATCH, ROOT, STANDALONE, new_state, run_standalone
 from genvm_policy.vectors import Case, Report, VectorFile, verify_file, write_file
 from genvm_policy.vectors.kinds import spec_sections
@@ -123,12 +124,25 @@ def verify_installed(
         host = DemoHost(str(hook), genvm_view(catalog), version=version)
     except Exception as err:  # any Lua load failure (a lupa error) fails verification
         raise _verify_error(f"the installed hook does not load: {err}") from None
-    faults = [log for log in host.logs if log.get("message") != RECORD_MESSAGE]
+    unroutable = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    faults = [
+        log for log in host.logs if log.get("message") not in (RECORD_MESSAGE, UNROUTABLE_MESSAGE)
+    ]
     if faults:
         fault = faults[0].get("fault", faults[0].get("message"))
         raise _verify_error(
             f"the installed hook fell back at load: `{fault!s}`",
             "the compiled policy, the salt or the GenVM view do not match",
+        )
+    # The hook names at load the classes it plans nothing for: the analysis' own.
+    want = [r.name for r in analyse(catalog, policy) if r.state != "routed"]
+    logged = unroutable[0].get("classes") if unroutable else None
+    said = [str(name) for name in logged] if isinstance(logged, list | tuple) else []
+    if said != want or len(unroutable) > 1:
+        raise _verify_error(
+            f"the installed hook logs {said or 'no'} unroutable classes at load, "
+            f"the reference finds {want or 'none'}",
+            "the Lua runtime disagrees with the reference: do not switch to it",
         )
     agreed = 0
     for number, (entry, args) in enumerate(SAMPLES):

@@ -15,9 +15,14 @@ import pytest
 from fixturepaths import GENVM_FIXTURES
 from nodefixtures import make_node, snapshot
 
+from genvm_policy.admission import admit
 from genvm_policy.builtin import builtin
 from genvm_policy.bundle import build_hook
+from genvm_policy.catalog import genvm_view
 from genvm_policy.commands.catalog import load_catalog
+from genvm_policy.compile import compile_policy
+from genvm_policy.demohost import DemoHost
+from genvm_policy.hookmodel import UNROUTABLE_MESSAGE
 from genvm_policy.installcheck import installed_runner, own_vectors
 from genvm_policy.routability import CLASSES, analyse
 from genvm_policy.vectors import verify_file, write_file
@@ -151,3 +156,26 @@ def test_integrate_refuses_an_unroutable_policy_and_records_an_accepted_one(
     assert "text+image: NO ROUTE (accepted with --allow-unroutable)" in ok.stdout
     status = integrate(str(node), "--status")
     assert "unroutable_accepted: text+image, json+image, bool+image" in status.stdout
+
+
+def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
+    tmp_path: Path,
+) -> None:
+    catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
+    policy = admit({"select": "argmax"}, catalog)
+    policy_path, salt_path = tmp_path / "policy.lua", tmp_path / "salt"
+    policy_path.write_bytes(compile_policy(catalog, policy))
+    salt_path.write_bytes(bytes(range(32)))
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(build_hook(str(policy_path), str(salt_path)))
+    view = genvm_view(catalog)
+    # As installed: every class routes, and the hook says nothing about it.
+    whole = DemoHost(str(hook), view)
+    assert not [log for log in whole.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    # The image backends lost their keys: GenVM offers no image route any more.
+    routes = view["routes"]  # type: ignore[index, call-overload]
+    kept = [r for r in routes if not r["image"]]
+    host = DemoHost(str(hook), {**view, "routes": kept})  # type: ignore[dict-item]
+    said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    assert len(said) == 1 and said[0]["mode"] == "policy"
+    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]

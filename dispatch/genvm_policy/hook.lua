@@ -268,6 +268,35 @@ local function load_stock(index, hash)
   }
 end
 
+-- The request classes of SPEC §9.4, in its order: name, entry, format, images.
+local CLASSES = {
+  { "text", "prompt", "text", 0 }, { "json", "prompt", "json", 0 },
+  { "bool", "prompt", "bool", 0 }, { "text+image", "prompt", "text", 1 },
+  { "json+image", "prompt", "json", 1 }, { "bool+image", "prompt", "bool", 1 },
+  { "EqComparative", "EqComparative", nil, 0 },
+  { "EqNonComparativeLeader", "EqNonComparativeLeader", nil, 0 },
+  { "EqNonComparativeValidator", "EqNonComparativeValidator", nil, 0 },
+}
+local CLASS_SEED = string.rep("\0", 32)
+
+M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+
+-- The classes the VM's policy plans no route for on the routes GenVM offers now
+-- (SPEC §9.4): a node that drifted (a backend lost its key) says so once, at load.
+-- A class whose decision raises is left to the call, which logs `decide_failed`.
+local function unroutable(vm)
+  local names = {}
+  if vm.catalog == nil then return names end
+  for _, c in ipairs(CLASSES) do
+    local ok, d = pcall(function()
+      local req = request.make(c[2], c[3], c[4])
+      return decision.decide(vm.catalog, vm.policy, req, CLASS_SEED, vm.ids.catalog)
+    end)
+    if ok and #d.routes == 0 then names[#names + 1] = c[1] end
+  end
+  return names
+end
+
 --- Load the salt and the compiled policy once per VM (rule 1). Never raises.
 function M.load(paths)
   local providers = type(__llm) == "table" and __llm.providers or nil
@@ -298,6 +327,10 @@ function M.load(paths)
   if #vm.drift > 0 or #vm.extra > 0 then
     log({ level = "warning", message = "genvm-policy drift", drift = vm.drift,
       extra = vm.extra })
+  end
+  local none = unroutable(vm)
+  if #none > 0 then
+    log({ level = "warning", message = M.UNROUTABLE_MESSAGE, classes = none, mode = vm.mode })
   end
   return vm
 end
