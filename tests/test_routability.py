@@ -179,3 +179,50 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1 and said[0]["mode"] == "policy"
     assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+
+
+_REFUSED = {
+    # the examples on a sandbox node of the newer line: (policy, overlay, config edit,
+    # what stderr must say)
+    "tee-for-images": (
+        "filter: [has_tee]\n",
+        "version: 1\nroutes:\n  heurist: {meta-llama/llama-3.3-70b-instruct: {has_tee: true}}\n",
+        None,
+        ("POL_UNROUTABLE", "`text+image`", "has_tee", "--allow-unroutable text+image"),
+    ),
+    "weighted-max": (
+        "select: {weighted: 9007199254740991}\n",
+        None,
+        None,
+        ("POL_BOUND at $.select", "keep every weight at most"),
+    ),
+    "priority-past-bounds": (
+        "score: priority\n",
+        None,
+        ("priority: 10", "priority: 3000000000"),
+        ("NUM_RANGE at $.routes.openrouter", "3000000000", "leave `priority` out"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REFUSED))
+def test_integrate_refuses_the_examples_and_leaves_the_node(tmp_path: Path, case: str) -> None:
+    text, overlay, edit, says = _REFUSED[case]
+    node = make_node(tmp_path / "node", {"0.5.7": "v2"})
+    config = node / "0.5.7" / "third_party" / "genvm" / "config" / "genvm-module-llm.yaml"
+    if edit is not None:
+        config.write_text(config.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
+    made = cli("init", "--node-config", str(config), "-o", str(tmp_path / "pol"))
+    assert made.returncode == 0, made.stderr
+    policy = tmp_path / "pol" / "example.yaml"
+    policy.write_text(text, encoding="utf-8")
+    extra = ["--overlay", _write(tmp_path, "overlay.yaml", overlay)] if overlay else []
+    before = snapshot(node)
+    got = integrate(str(node), "--policy", str(policy), *extra)
+    assert got.returncode == 2 and "Traceback" not in got.stderr
+    for text_part in says:
+        assert text_part in got.stderr, (text_part, got.stderr)
+    assert snapshot(node) == before
+    # `check --catalog` on the same node config refuses it the same way.
+    checked = cli("check", str(policy), "--catalog", str(config), *extra)
+    assert checked.returncode == 2 and says[0] in checked.stderr
