@@ -132,6 +132,7 @@ def analyse(
 def _one(name: str, req: Request, catalog: Catalog, policy: Policy, b: Bound) -> ClassRoutes:
     everyone = list(range(len(b.routes)))
     offered = predicate(["needs"], b)(everyone, req)
+    # Only the plan is read: a stand-in catalog identity spares hashing the catalog.
     planned = len(decide(catalog, policy, req, SEED, catalog_id="-", bound=b).routes)
     if planned or not offered:
         return ClassRoutes(name, planned, len(offered))
