@@ -17,7 +17,8 @@ Rules:
 3. A class is `node` unroutable when no route meets its needs (GenVM's stock
    script fails it too); `policy` unroutable when routes meet its needs but the
    plan is empty. The term that emptied it is found in decision order: the
-   first part of the normal-form filter after which no route survives, else
+   first part of the normal-form filter (other than `needs`) after which,
+   applied in order to the routes that meet the needs, none survives; else
    the selector, descending into `top_k` and into the first tier with members.
 4. `refusal` names the first policy-unroutable class not accepted with
    `--allow-unroutable`, the term, its path in the policy value and the fix.
@@ -138,8 +139,11 @@ def _one(name: str, req: Request, catalog: Catalog, policy: Policy, b: Bound) ->
         return ClassRoutes(name, planned, len(offered))
     top = policy.filter
     parts = top[1:] if top[0] == "all" else [top]
-    pop = everyone
+    # From the routes that meet the needs: the part that empties them is the policy's own.
+    pop = offered
     for k, part in enumerate(parts):
+        if part == ["needs"]:
+            continue
         pop = predicate(part, b)(pop, req)
         if not pop:
             path: Path = ("filter", k + 1) if top[0] == "all" else ("filter",)

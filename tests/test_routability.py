@@ -13,19 +13,21 @@ from pathlib import Path
 
 import pytest
 from fixturepaths import GENVM_FIXTURES
+from genvmfake import FakeGenVM
 from nodefixtures import make_node, snapshot
 
 from genvm_policy.admission import admit
 from genvm_policy.builtin import builtin
 from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import genvm_view
+from genvm_policy.catalog import build_catalog, genvm_view
 from genvm_policy.commands.catalog import load_catalog
 from genvm_policy.compile import compile_policy
 from genvm_policy.demohost import DemoHost
-from genvm_policy.hookmodel import UNROUTABLE_MESSAGE
+from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
 from genvm_policy.installcheck import installed_runner, own_vectors
-from genvm_policy.routability import CLASSES, analyse
+from genvm_policy.routability import CLASSES, analyse, refusal, report_lines
 from genvm_policy.vectors import verify_file, write_file
+from genvm_policy.vectors.fixtures import partial_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")
@@ -226,3 +228,94 @@ def test_integrate_refuses_the_examples_and_leaves_the_node(tmp_path: Path, case
     # `check --catalog` on the same node config refuses it the same way.
     checked = cli("check", str(policy), "--catalog", str(config), *extra)
     assert checked.returncode == 2 and says[0] in checked.stderr
+
+
+_FAKE = {  # config -> (profiles, the env keys its backends name)
+    "v1-sample": (("v1",), ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY", "GEMINIKEY",
+                            "ATOMAKEY"]),
+    "v2-sample": (("v2-mid", "v2-new"), ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY",
+                                         "GEMINIKEY"]),
+    "v2-greybox": (("v2-mid", "v2-new"), ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY",
+                                          "ANTHROPICKEY", "GEMINIKEY"]),
+}
+_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
+_CALLS = [
+    *(("ExecPrompt", {"prompt": "Say hi.", "response_format": f, "images": i})
+      for f in ("text", "json") for i in ([], [_PNG])),
+    ("ExecPromptTemplate", {"template": "EqComparative", "leader_answer": "a",
+                            "validator_answer": "a", "principle": "same"}),
+    ("ExecPromptTemplate", {"template": "EqNonComparativeLeader", "task": "t", "criteria": "c",
+                            "input": "i"}),
+    ("ExecPromptTemplate", {"template": "EqNonComparativeValidator", "task": "t",
+                            "criteria": "c", "input": "i", "output": "o"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["policy", "stock"])
+@pytest.mark.parametrize(
+    ("name", "profile"), [(n, p) for n in sorted(_FAKE) for p in _FAKE[n][0]]
+)
+def test_stock_greybox_answers_every_class_under_the_genvm_fake(
+    tmp_path: Path, name: str, profile: str, mode: str
+) -> None:
+    # `policy`: stock-greybox installed as the node's policy; `stock`: no compiled policy,
+    # so the hook falls back to stock-greybox over the live view.
+    policy_path, salt_path = tmp_path / "policy.lua", tmp_path / "salt"
+    if mode == "policy":
+        catalog = load_catalog(str(SAMPLES[name]), None)
+        policy_path.write_bytes(compile_policy(catalog, builtin("stock-greybox")))
+        salt_path.write_bytes(bytes(range(32)))
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(build_hook(str(policy_path), str(salt_path)))
+    env = {key: "key" for key in _FAKE[name][1]}
+    vm = FakeGenVM(hook, SAMPLES[name], profile=profile, env=env)
+    assert not [log for log in vm.logs if log.message == UNROUTABLE_MESSAGE]
+    for entry, args in _CALLS:
+        result = vm.session().call(entry, args)
+        assert result.kind == "ok", (entry, args, result.causes, result.message)
+        found = [log.fields for log in result.logs if log.message == RECORD_MESSAGE]
+        assert len(found) == 1 and found[0]["mode"] == mode and len(result.requests) == 1
+        assert found[0]["outcome"]["kind"] == "ok" and len(found[0]["attempts"]) == 1
+
+
+_BLAME = [  # policy on the partial-chain catalog -> (first refused class, path, op of the term)
+    ({"select": "greybox"}, "json", ("select",), "greybox"),
+    ({"select": {"chain": ["beta/m1"]}}, "text+image", ("select",), "chain"),
+    ({"select": {"weighted": {"route_value": {"routes": {"alpha/vision": 0}, "default": -1}}}},
+     "text", ("select",), "weighted"),
+    ({"select": {"top_k": {"k": 2, "of": "greybox"}}}, "json", ("select", 2), "greybox"),
+    ({"select": {"tiers": [{"filter": "has_tee"}]}}, "text", ("select",), "tiers"),
+    ({"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": "true"}]}},
+     "json", ("select", 1, 0, 1), "greybox"),
+    # normal form sorts `json` before `needs`: the needs still apply first
+    ({"filter": ["json", {"provider_in": ["gamma"]}], "select": "stock"},
+     "text+image", ("filter", 3), "provider_in"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "first", "path", "op"), _BLAME)
+def test_the_refusal_names_the_term_that_emptied_the_class(
+    doc: dict[str, object], first: str, path: tuple[object, ...], op: str
+) -> None:
+    catalog = partial_catalog()
+    policy = admit(doc, catalog)
+    reports = analyse(catalog, policy)
+    err = refusal(reports, ())
+    assert err is not None and err.code == "POL_UNROUTABLE" and err.path == path
+    assert f"`{first}`" in err.message
+    bad = next(r for r in reports if r.state == "policy")
+    assert bad.name == first and bad.term is not None and bad.term[0] == op
+    # Accepting every refused class knowingly lets it through.
+    assert refusal(reports, [r.name for r in reports if r.state == "policy"]) is None
+
+
+def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> None:
+    catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
+    text_only = build_catalog({"backends": {"b": {"provider": "openai-compatible", "key": "k",
+                                                  "models": {"m": {"supports_json": True}}}}})
+    reports = analyse(text_only, builtin("stock-greybox"))
+    states = {r.name: r.state for r in reports}
+    assert states["text+image"] == states["json+image"] == "node" and states["text"] == "routed"
+    assert refusal(reports, ()) is None
+    assert any("stock fails it too" in line for line in report_lines(reports))
+    assert refusal(analyse(catalog, builtin("stock-greybox")), ()) is None
