@@ -32,6 +32,8 @@ Rules:
    not a requirement of the node).
 6. Each step reports one line with its counts, e.g. `golden vectors: N passed
    in Lua 5.3 (installed files)`.
+7. Then the decision grid of `installgrid` (every request class × 64 seeds) in
+   each runtime: the installed one's bytes must equal the reference's.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ from genvm_policy.catalog import Catalog, catalog_value, genvm_view
 from genvm_policy.demohost import DemoHost
 from genvm_policy.errors import PolicyError
 from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
+from genvm_policy.installgrid import (
+    GRID_SEEDS,
+    first_difference,
+    grid_expected,
+    grid_input,
+    run_installed,
+    run_standalone_grid,
+)
 from genvm_policy.policy import Policy, policy_value
 from genvm_policy.replay import Record, check
 from genvm_policy.request import request_value
@@ -72,9 +82,9 @@ __all__ = [
 GOLDEN = ROOT / "vectors"
 """The golden vector files of the project (docs/VECTORS.md)."""
 
-OWN_SEEDS = 64
-"""Seeds per request class in the policy's own `decision` vectors (rule 4): a grid of
-every class of `routability.CLASSES` × 64 seeds, Python against the installed Lua 5.3."""
+OWN_SEEDS = 4
+"""Seeds per request class in the policy's own `decision` vectors (rule 4); the grid of
+`installgrid` adds 64 per class without a catalog per case."""
 
 VECTORS_LUA = DISPATCH / "vectors"
 DRIVER = VECTORS_LUA / "verify_installed.lua"
@@ -280,6 +290,8 @@ def verify_vectors(
     say(f"runtime: {modules} modules bundled in the installed hook")
     _tell("golden vectors", where, _replay(runner, golden_files), say)
     _tell("policy vectors", where, _replay(runner, own), say)
+    grid, want = grid_input(catalog, policy), grid_expected(catalog, policy)
+    _tell_grid(where, run_installed(hook, grid), "", want, say)
     if shutil.which(interpreter) is None:
         say(f"stand-alone {interpreter}: not on PATH, skipped (on Debian: apt-get install "
             f"{interpreter})")  # fmt: skip
@@ -294,6 +306,20 @@ def verify_vectors(
             path.write_bytes(data)
             paths.append(path)
         _tell("policy vectors", where, _standalone(hook, paths, interpreter), say)
+    _tell_grid(where, *run_standalone_grid(hook, grid, interpreter), want, say)
+
+
+def _tell_grid(where: str, got: bytes | None, why: str, want: bytes, say: Say) -> None:
+    """Report the install grid (rule 7): equal bytes, or the first case that differs."""
+    if got != want:
+        detail = why if got is None else first_difference(got, want)
+        raise _verify_error(
+            f"decision grid: the installed runtime and the reference differ in {where}: "
+            f"{detail}",
+            "the installed runtime disagrees with the reference: do not switch to it",
+        )
+    say(f"decision grid: {len(CLASSES) * GRID_SEEDS} decisions ({len(CLASSES)} request classes "
+        f"x {GRID_SEEDS} seeds) agree in {where}")  # fmt: skip
 
 
 def verify_all(

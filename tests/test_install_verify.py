@@ -108,8 +108,8 @@ def test_cli_install_reports_each_replay_with_counts(tmp_path: Path) -> None:
 def test_own_vectors_cover_every_request_class_and_seed(tmp_path: Path) -> None:
     _, catalog, policy, _ = _node(tmp_path)
     decision, cascade = own_vectors(catalog, policy)
-    # The grid: every request class (format x images, each template) x 64 seeds.
-    assert decision.kind == "decision" and len(decision.cases) == len(CLASSES) * 64 == 576
+    # Every request class (format x images, each template) x 4 seeds; the grid adds 64.
+    assert decision.kind == "decision" and len(decision.cases) == len(CLASSES) * 4 == 36
     requests = {repr(c.input["request"]) for c in decision.cases}  # type: ignore[index]
     assert len(requests) == len(CLASSES) == 9
     assert cascade.kind == "cascade" and cascade.cases

@@ -18,15 +18,21 @@ from nodefixtures import make_node, snapshot
 
 from genvm_policy.admission import admit
 from genvm_policy.builtin import builtin
-from genvm_policy.bundle import build_hook
+from genvm_policy.bundle import assemble, build_hook, runtime_sources
 from genvm_policy.catalog import build_catalog, genvm_view
 from genvm_policy.commands.catalog import load_catalog
 from genvm_policy.compile import compile_policy
 from genvm_policy.demohost import DemoHost
+from genvm_policy.encoding import decode
 from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
-from genvm_policy.installcheck import installed_runner, own_vectors
+from genvm_policy.installgrid import (
+    GRID_SEEDS,
+    first_difference,
+    grid_expected,
+    grid_input,
+    run_installed,
+)
 from genvm_policy.routability import CLASSES, analyse, refusal, report_lines
-from genvm_policy.vectors import verify_file, write_file
 from genvm_policy.vectors.fixtures import partial_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,11 +67,11 @@ def test_stock_greybox_routes_every_class_in_python_and_lua(name: str, tmp_path:
     # The same plans in the Lua 5.3 runtime the hook bundles: every class x 64 seeds.
     hook = tmp_path / "hook.lua"
     hook.write_bytes(build_hook(str(tmp_path / "policy.lua"), str(tmp_path / "salt")))
-    runner, _ = installed_runner(hook)
-    decision, _ = own_vectors(catalog, policy)
-    assert all(c.expected["output"]["routes"] for c in decision.cases)  # type: ignore[index]
-    report = verify_file("decision.cbor", write_file(decision), runner, "lua")
-    assert report.ok and report.passed == len(CLASSES) * 64
+    want = grid_expected(catalog, policy)
+    assert run_installed(hook, grid_input(catalog, policy)) == want
+    results = decode(want)
+    assert isinstance(results, list) and len(results) == len(CLASSES) * GRID_SEEDS == 576
+    assert all(r["output"]["routes"] for r in results)  # type: ignore[index, call-overload]
 
 
 @pytest.mark.parametrize("name", ["v1-sample", "v2-sample"])
@@ -319,3 +325,18 @@ def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> Non
     assert refusal(reports, ()) is None
     assert any("stock fails it too" in line for line in report_lines(reports))
     assert refusal(analyse(catalog, builtin("stock-greybox")), ()) is None
+
+
+def test_the_grid_names_the_first_case_where_a_runtime_differs(tmp_path: Path) -> None:
+    catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
+    policy = builtin("stock-greybox")
+    modules, entry = runtime_sources()
+    wrong = "smallest(pop, priorities(b), 1, 1, limit)"  # priority low first: a wrong order
+    assert modules["selection"].count("smallest(pop, priorities(b), 1, -1, limit)") == 1
+    modules["selection"] = modules["selection"].replace(
+        "smallest(pop, priorities(b), 1, -1, limit)", wrong
+    )
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(assemble(modules, entry, str(tmp_path / "p.lua"), str(tmp_path / "s")))
+    got, want = run_installed(hook, grid_input(catalog, policy)), grid_expected(catalog, policy)
+    assert got != want and first_difference(got, want) == "class `text`, seed 0"
