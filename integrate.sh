@@ -8,7 +8,8 @@
 #   ./integrate.sh PATH --status [--version-dir NAME]
 #   ./integrate.sh --help
 #
-# PATH is a node root (e.g. /opt/genlayer-node), one version folder of it, or a GenVM tree.
+# PATH is a node root (e.g. /opt/genlayer-node), one version folder of it, a GenVM tree or
+# its config/genvm-module-llm.yaml. Away from a checkout, run `genvm-policy install` itself.
 # The script prepares the project's virtual environment quietly, then runs, with every
 # option after the mode passed through unchanged:
 #   install:  genvm-policy install --node-root PATH --policy FILE [...]

@@ -18,9 +18,10 @@ end
 
 -- Per-session state is created lazily on `ctx` (Setup may never be called).
 function Setup(ctx)
-  hook.session(ctx)
+  hook.setup(ctx)
 end
 
+-- The session's statistics go to GenVM's data_dir, as the stock script's do.
 function Teardown(ctx)
-  hook.session(ctx)
+  hook.teardown(ctx)
 end

@@ -7,8 +7,8 @@ Rules:
    `meta.greybox` chain (text, or image when the request has images, lower
    position first, ties by provider then model bytes), the capability filter
    every policy has, next route on an overloaded status and stop on anything
-   else (the default plan), GenVM's own prompt text filters and the route's
-   `use_max_completion_tokens`.
+   else (the default plan); no mutation, so every request carries exactly
+   the text and the model flags of the line's stock script (SPEC §8.4).
 2. Built-ins are authored documents admitted like any file, so they have
    ordinary identities.
 """
@@ -24,10 +24,9 @@ __all__ = ["BUILTINS", "builtin"]
 BUILTINS: dict[str, dict[str, object]] = {
     "stock-greybox": {
         "select": "stock",
-        "mutate": [
-            {"text_filters": ["NFKC", "RmZeroWidth", "NormalizeWS"]},
-            "use_max_completion_tokens",
-        ],
+        # No mutation: the hook sends stock's text (the line's own prompt filters, template
+        # variables as given) and each model's own `use_max_completion_tokens` (SPEC §8.4).
+        "mutate": [],
         "on_failure": {"overloaded": "next"},
         "max_attempts": 8,
     },

@@ -1,7 +1,8 @@
 """The hook bundle: one self-contained Lua file that GenVM loads as its LLM hook.
 
 Spec: docs/HOOK.md §2 (Files on the node). Shell module: `build_hook` reads the
-Lua runtime from `dispatch/`; `assemble` is the pure part.
+Lua runtime from `dispatch/` (the copy the package carries, or the checkout's:
+`genvm_policy.resources`); `assemble` is the pure part.
 
 Rules:
 1. Every runtime module `dispatch/genvm_policy/<name>.lua` becomes
@@ -36,7 +37,13 @@ _PATH_LINES = {
 
 
 def _bundle_error(message: str) -> PolicyError:
-    return PolicyError("HOOK_BUNDLE", (), message, "check the `dispatch/` folder of genvm-policy")
+    return PolicyError(
+        "HOOK_BUNDLE",
+        (),
+        message,
+        f"genvm-policy reads its Lua runtime from `{DISPATCH}`; reinstall the package if "
+        "files are missing there",
+    )
 
 
 def _fix_path(source: str, which: str, path: str) -> str:

@@ -9,8 +9,8 @@ Rules:
 1. Routes are sorted by provider bytes, then model bytes.
 2. Overlay facts apply per model id, then per route (a route's fact wins);
    an entry for a model or route the config does not offer is
-   `OVL_UNKNOWN_ROUTE`. Family defaults to the model id; tier to the overlay's
-   `default_tier`.
+   `OVL_UNKNOWN_ROUTE`. Family defaults to the rule of §5.8 (a router of
+   unknown model is `unknown`); tier to the overlay's `default_tier`.
 3. The GenVM view is what the hook sees of the catalog: per route provider,
    model, json, image, max_completion_tokens, greybox positions, priority.
    `genvm_view` and `view_from_providers` give the same value for the same
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from genvm_policy.encoding import Value
 from genvm_policy.errors import PolicyError, quote
+from genvm_policy.family import family_of
 from genvm_policy.identity import identity
 from genvm_policy.llmconfig import MAX_NAME_BYTES, MAX_ROUTES, Route, offered_routes
 from genvm_policy.numeric import MAX
@@ -58,6 +59,8 @@ class Catalog:
     tiers: tuple[str, ...]
     default_tier: str | None
     fields: tuple[FieldDecl, ...]
+    overlaid: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False)
+    """The routes whose family the overlay set; not part of the canonical value."""
     _index: dict[tuple[str, str], Route] = field(init=False, repr=False, compare=False)
     _memo: dict[Hashable, Any] = field(init=False, repr=False, compare=False)
 
@@ -82,6 +85,17 @@ class Catalog:
     def route(self, provider: str, model: str) -> Route | None:
         """The route `(provider, model)`, or None when the catalog does not offer it."""
         return self._index.get((provider, model))
+
+    def family_origin(self, route: Route) -> str:
+        """Where `route`'s family comes from: `overlay`, `rule` or `router` (§5.8).
+
+        A catalog rebuilt from its canonical value has no overlay record: a
+        family that differs from the rule's is then reported as `overlay`.
+        """
+        derived, origin = family_of(route.provider, route.model)
+        if (route.provider, route.model) in self.overlaid or route.family != derived:
+            return "overlay"
+        return origin
 
     def names(self) -> list[tuple[str, str]]:
         """Every route's `(provider, model)` in `routes` order, each pair once."""
@@ -141,14 +155,17 @@ def build_catalog(
     per_model = dict(checked.models)
     per_route = {(p, m): facts for p, m, facts in checked.routes}
     routes = []
+    overlaid = set()
     for o in sorted(offers, key=lambda o: _key(o.provider, o.model)):
         facts = _merge(
             per_model.get(o.model, Facts()), per_route.get((o.provider, o.model), Facts())
         )
+        if facts.family is not None:
+            overlaid.add((o.provider, o.model))
         routes.append(
             replace(
                 o,
-                family=facts.family if facts.family is not None else o.model,
+                family=facts.family if facts.family is not None else o.family,
                 tier=facts.tier if facts.tier is not None else checked.default_tier,
                 price_in=facts.price_in,
                 price_out=facts.price_out,
@@ -158,7 +175,9 @@ def build_catalog(
                 fields=facts.fields,
             )
         )
-    return Catalog(tuple(routes), checked.tiers, checked.default_tier, checked.fields)
+    return Catalog(
+        tuple(routes), checked.tiers, checked.default_tier, checked.fields, frozenset(overlaid)
+    )
 
 
 # -- canonical values and identities -----------------------------------------------

@@ -25,14 +25,17 @@ model for each call. genvm-policy lets an operator write a policy of their own
 """
 
 EPILOG = """\
-the operator's path (NODE = the node's genvm-module-llm.yaml):
+the operator's path (NODE = the node root, e.g. /opt/genlayer-node; a version
+folder, a GenVM tree or its genvm-module-llm.yaml work too):
+  genvm-policy doctor NODE                           what this machine and node lack, and the fix
   genvm-policy catalog show NODE [--overlay FACTS]   the routes GenVM offers, with your facts
-  genvm-policy init --node-config NODE -o DIR        a starter policy unique to this node
+  genvm-policy init NODE -o DIR                      a starter policy unique to this node
   genvm-policy explain --catalog NODE --policy DIR/policy.yaml
                                                      what it decides for each sample request
   genvm-policy vectors verify --runtime all          every runtime agrees with the reference
-  ./integrate.sh /opt/genlayer-node --policy DIR/policy.yaml
+  genvm-policy install --node-root NODE --policy DIR/policy.yaml
                                                      verify, install and switch the hook
+  genvm-policy status --node-root NODE               what is installed, intact, drifted
   genvm-policy replay LOG --node-config NODE --policy DIR/policy.yaml
                                                      recompute what the node logged
 

@@ -22,6 +22,16 @@ Rules:
    With fewer than `k` validators it is undefined (None).
 6. Temperatures of the first attempt are counted in buckets of `BUCKET`
    milli-units; text-filter recipes are counted as whole ordered lists.
+7. The family `unknown` (a router, SPEC §5.8) may be any model, so every
+   family-level figure counts its validators as members of the largest other
+   family (`worst_case`): `unknown` never lowers a concentration figure. The
+   shares listed keep `unknown` apart, so the reader sees how many there are.
+8. Quality: per class, the share of first choices that are the node's own
+   first choice (what `stock-greybox` chooses for the same validator and
+   request) and the share that lie inside the vetted chain (a route with a
+   `meta.greybox` position for the request's chain: image requests the image
+   chain, all others the text chain); no route has a position for that chain
+   gives None.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import comb
 
+from genvm_policy.catalog import Route
+from genvm_policy.family import UNKNOWN
 from genvm_policy.interpreter import Bound, score
 from genvm_policy.mutate import mutate
 from genvm_policy.predicate import filter_routes
@@ -46,12 +58,16 @@ __all__ = [
     "NO_ROUTE",
     "ClassReport",
     "FirstChoice",
+    "Quality",
     "analyse",
+    "chain_position",
     "collision_probability",
     "entropy_bits",
     "first_choice",
     "jury_probability",
     "majority",
+    "quality",
+    "worst_case",
 ]
 
 NO_ROUTE = "(no route)"
@@ -68,6 +84,13 @@ class FirstChoice:
     route: str
     temperature: int | None
     filters: tuple[str, ...] | None
+    chained: bool = False
+    """Whether the route has a position in the request's vetted chain (rule 8)."""
+
+
+def chain_position(route: Route, request: Request) -> int | None:
+    """`route`'s position in the vetted chain `request` follows (rule 8), None outside it."""
+    return route.greybox_image if request.needs_image else route.greybox_text
 
 
 def first_choice(bound: Bound, request: Request, seed: bytes) -> FirstChoice:
@@ -80,8 +103,47 @@ def first_choice(bound: Bound, request: Request, seed: bytes) -> FirstChoice:
     route = bound.routes[order[0]]
     params = mutate(bound, order[0], 0, request, seed)
     return FirstChoice(
-        route.family, f"{route.provider}/{route.model}", params.temperature, params.text_filters
+        route.family,
+        f"{route.provider}/{route.model}",
+        params.temperature,
+        params.text_filters,
+        chain_position(route, request) is not None,
     )
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How far a class's first choices stay with the operator's own choices (rule 8)."""
+
+    node_first: Fraction
+    in_chain: Fraction | None
+
+
+def quality(
+    choices: Sequence[FirstChoice], node: Sequence[FirstChoice], has_chain: bool
+) -> Quality:
+    """Shares of `choices` equal to the node's own first choice `node` (same validator) and
+    inside the vetted chain (None when the class has no chain)."""
+    same = sum(c.route == n.route for c, n in zip(choices, node, strict=True))
+    inside = Fraction(sum(c.chained for c in choices), len(choices)) if has_chain else None
+    return Quality(Fraction(same, len(choices)), inside)
+
+
+def worst_case(families: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """Family counts with `unknown` joined to the largest other family (rule 7).
+
+    Joining them all to the largest group is the assignment of unknown routers
+    to families that raises every concentration figure the most; `NO_ROUTE` is
+    not a family a router could be.
+    """
+    unknown = families.get(UNKNOWN, 0)
+    rest = {k: c for k, c in families.items() if k != UNKNOWN}
+    known = _ranked(Counter({k: c for k, c in rest.items() if k != NO_ROUTE}))
+    if unknown and known:
+        rest[known[0][0]] += unknown
+    elif unknown:
+        rest[UNKNOWN] = unknown
+    return _ranked(Counter(rest))
 
 
 def majority(k: int) -> int:
@@ -146,6 +208,11 @@ class ClassReport:
     family_collision: Fraction | None
     route_collision: Fraction | None
     juries: tuple[tuple[int, Fraction | None], ...]
+    unknown: int = 0
+    """Validators whose first choice is a router of unknown model (rule 7)."""
+    top: str = ""
+    """The largest family once `unknown` is joined to it (rule 7)."""
+    quality: Quality | None = None
 
     @property
     def flags(self) -> tuple[Fraction, ...]:
@@ -153,13 +220,24 @@ class ClassReport:
         return tuple(f for f in FLAGS if self.largest > f)
 
 
-def analyse(name: str, choices: Sequence[FirstChoice]) -> ClassReport:
-    """The report of one request class from every validator's first choice."""
+def analyse(
+    name: str,
+    choices: Sequence[FirstChoice],
+    node: Sequence[FirstChoice] | None = None,
+    has_chain: bool = False,
+) -> ClassReport:
+    """The report of one request class from every validator's first choice.
+
+    With `node`, the node's own first choice for each validator (rule 8), the
+    report carries the quality shares; `has_chain` says whether the class has
+    a vetted chain at all.
+    """
     families = Counter(c.family for c in choices)
     routes = Counter(c.route for c in choices)
     temperatures = Counter(_bucket(c.temperature) for c in choices if c.temperature is not None)
     recipes = Counter(",".join(c.filters) or "(none)" for c in choices if c.filters is not None)
-    counts = list(families.values())
+    joined = worst_case(families)
+    counts = [c for _, c in joined]
     return ClassReport(
         name=name,
         validators=len(choices),
@@ -173,4 +251,7 @@ def analyse(name: str, choices: Sequence[FirstChoice]) -> ClassReport:
         family_collision=collision_probability(counts),
         route_collision=collision_probability(list(routes.values())),
         juries=tuple((k, jury_probability(counts, k, majority(k))) for k in JURIES),
+        unknown=families.get(UNKNOWN, 0),
+        top=joined[0][0],
+        quality=quality(choices, node, has_chain) if node is not None else None,
     )

@@ -114,6 +114,8 @@ CODES: dict[str, str] = {
     # -- operator commands: install, replay (docs/OPERATOR.md) ---------------
     "INSTALL_SALT": "install finds no node salt file (none given and none beside the policy)",
     "REPLAY_EMPTY": "a log given to `replay` holds no decision record of the hook",
+    "RUNTIME_UNAVAILABLE": "a command asks for a Lua runtime this machine cannot run "
+    "(the stand-alone interpreter is not installed, or it stopped)",
     # -- §6 request ---------------------------------------------------------
     "REQ_FIELD": "a request field is unknown, of the wrong kind, or not allowed with its entry",
     # -- §7 policy language and admission -------------------------------------

@@ -28,6 +28,11 @@ Rules:
    pause of a retry or the next attempt's text filter) or `non_user` with the
    action `reraise` (the provider's error was not a module error, or its
    decoder raised).
+7. Only decided calls leave a record: a newer-line prompt that the stock
+   filters leave empty ends in `EMPTY_PROMPT` before any decision, and a
+   template the older line's stock cannot fill (a `%` in a value) fails
+   before one (HOOK.md §6). An `exhausted` record is decided but has no
+   attempts: the budget ended the call before any provider call.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from genvm_policy.catalog import Catalog, Route, catalog_identity
 from genvm_policy.decision import Attempt, decide
 from genvm_policy.encoding import Value
 from genvm_policy.errors import PolicyError
+from genvm_policy.family import family_of
 from genvm_policy.policy import Policy
 from genvm_policy.prng import call_key, seed_commitment
 from genvm_policy.request import make_request, request_identity
@@ -129,7 +135,7 @@ def stock_catalog(view: Any) -> Catalog:
         Route(
             **{k: r[k] for k in _VIEW_KEYS},
             kind=STOCK_KIND,
-            family=r["model"],
+            family=family_of(r["provider"], r["model"])[0],
             tier=None,
             price_in=None,
             price_out=None,

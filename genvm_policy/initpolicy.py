@@ -3,27 +3,26 @@
 Spec: docs/SPEC.md §11 (Starter policies).
 
 Rules:
-1. `starter_policy(catalog, salt)` is pure: the same catalog and salt give the
-   same document and the same bytes of YAML text. Every choice reads a stream
-   `(salt, "init/<purpose>")` (§4.4), so nothing else influences it and no
-   choice repeats a stream the decision uses.
-2. Two routes of a chain are *equivalent* when they share a family, share a
-   greybox position for that chain, or have input prices in the same power of
-   ten (routes without a price share one band); classes are the connected
-   groups of that relation.
-   Classes keep the stock order (greybox position, then price, then provider
-   and model bytes, by their first member); inside a class the order of the
-   families and then of each family's routes is a Fisher–Yates shuffle.
-3. The text chain lists every route (the capability filter drops what a
-   request cannot use); the image chain lists the routes that accept images.
-   A chain keeps its first `LIMITS["list"]` routes.
-4. Parameters stay in safe bounds: a temperature jitter of `[−lo, hi]`
+1. `starter_policy(catalog, salt)` is pure: the same catalog, salt and options
+   give the same document and the same bytes of YAML text. Every choice reads
+   a stream `(salt, "init/<purpose>")` (§4.4), so nothing else influences it
+   and no choice repeats a stream the decision uses.
+2. The chains (which routes, in which order, and `max_attempts`) are
+   `genvm_policy.initchains`: only the node's vetted chain for a class unless
+   `include_unchained`, in one of `SHAPES` drawn from the salt, with enough
+   attempts for the longest chain.
+3. The select slot: with an image chain, `tiers` of `has_images` → the image
+   chain, then every other request → the text chain; else the text chain.
+4. The text names, per chain, the routes left out and those past
+   `max_attempts`.
+5. Parameters stay in safe bounds: a temperature jitter of `[−lo, hi]`
    milli-units with `lo`, `hi` in `JITTER`; one of `RECIPES` as text filters;
    the route's `use_max_completion_tokens`; the stock failure plan plus one
    retry on a server error after a pause in `BACKOFF`, and next route on a
    network error.
-5. The result is admitted by `admit(document, catalog)`; the YAML text loads
-   to the same document.
+6. The text says per chain how its order departs from the node's. The result
+   is admitted by `admit(document, catalog)`; the YAML text loads to the same
+   document.
 """
 
 from __future__ import annotations
@@ -32,11 +31,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from genvm_policy.catalog import Catalog, Route, catalog_identity
+from genvm_policy.initchains import SHAPES, Chain, max_attempts, shape_of, starter_chains
+from genvm_policy.initchains import position as _position
 from genvm_policy.numeric import format_units
-from genvm_policy.policy import LIMITS
 from genvm_policy.prng import Stream
 
-__all__ = ["BACKOFF", "JITTER", "RECIPES", "Chain", "starter_chains", "starter_policy"]
+__all__ = [
+    "BACKOFF",
+    "JITTER",
+    "RECIPES",
+    "SHAPES",
+    "Chain",
+    "max_attempts",
+    "shape_of",
+    "starter_chains",
+    "starter_policy",
+]
 
 JITTER = (20, 100)
 """Each end of the temperature jitter, in milli-units: drawn from this range."""
@@ -53,98 +63,6 @@ RECIPES: tuple[tuple[str, ...], ...] = (
 """Text-filter recipes a starter policy draws from; each strips zero-width
 characters and normalises white space, so each is as safe as the stock one."""
 
-MAX_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class Chain:
-    """One drawn chain: routes in order, each with its class number (1-based)."""
-
-    routes: tuple[Route, ...]
-    classes: tuple[int, ...]
-
-
-def _position(route: Route, image: bool) -> int | None:
-    return route.greybox_image if image else route.greybox_text
-
-
-def _band(route: Route) -> int:
-    # Powers of ten of micro-USD: 0.10–0.99 USD per million is one band. With no
-    # price known nothing says a route is dearer, so unpriced routes share band 0.
-    return 0 if route.price_in is None else len(str(route.price_in))
-
-
-def _stock_key(route: Route, image: bool) -> tuple[bool, int, bool, int, bytes, bytes]:
-    position = _position(route, image)
-    price = route.price_in
-    return (
-        position is None,
-        position or 0,
-        price is None,
-        price or 0,
-        route.provider.encode(),
-        route.model.encode(),
-    )
-
-
-def _classes(routes: list[Route], image: bool) -> list[list[Route]]:
-    """Connected groups of equivalent routes (rule 2), in stock order."""
-    parent = list(range(len(routes)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[tuple[str, object], int] = {}
-    for i, route in enumerate(routes):
-        keys: list[tuple[str, object]] = [("family", route.family)]
-        if _position(route, image) is not None:
-            keys.append(("position", _position(route, image)))
-        keys.append(("band", _band(route)))
-        for key in keys:
-            j = first.setdefault(key, i)
-            parent[root(i)] = root(j)
-    groups: dict[int, list[Route]] = {}
-    for i, route in enumerate(routes):
-        groups.setdefault(root(i), []).append(route)
-    return sorted(groups.values(), key=lambda g: _stock_key(g[0], image))
-
-
-def _shuffle(items: list[Any], stream: Stream) -> list[Any]:
-    """Fisher–Yates: for i = n−1 down to 1, swap items i and below(i + 1)."""
-    out = list(items)
-    for i in range(len(out) - 1, 0, -1):
-        j = stream.below(i + 1)
-        out[i], out[j] = out[j], out[i]
-    return out
-
-
-def _chain(routes: list[Route], image: bool, stream: Stream) -> Chain:
-    ordered = sorted(routes, key=lambda r: _stock_key(r, image))
-    picked: list[Route] = []
-    numbers: list[int] = []
-    for n, group in enumerate(_classes(ordered, image), start=1):
-        families: dict[str, list[Route]] = {}
-        for route in group:
-            families.setdefault(route.family, []).append(route)
-        for family in _shuffle(list(families), stream):
-            for route in _shuffle(families[family], stream):
-                picked.append(route)
-                numbers.append(n)
-    cap = LIMITS["list"]
-    return Chain(tuple(picked[:cap]), tuple(numbers[:cap]))
-
-
-def starter_chains(catalog: Catalog, salt: bytes) -> tuple[Chain, Chain]:
-    """The text chain and the image chain drawn from `salt` (rules 2 and 3)."""
-    routes = sorted(catalog.routes, key=lambda r: (r.provider.encode(), r.model.encode()))
-    text = _chain(routes, False, Stream(salt, "init/chain/text"))
-    image = _chain([r for r in routes if r.image], True, Stream(salt, "init/chain/image"))
-    return text, image
-
-
 def _route_text(route: Route) -> str | list[str]:
     # `provider/model` splits at the first slash, so a slash in the provider needs the pair.
     if "/" in route.provider:
@@ -153,15 +71,20 @@ def _route_text(route: Route) -> str | list[str]:
 
 
 def starter_policy(
-    catalog: Catalog, salt: bytes, *, catalog_id: str | None = None
+    catalog: Catalog,
+    salt: bytes,
+    *,
+    catalog_id: str | None = None,
+    include_unchained: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """A starter policy for `catalog` unique to `salt`: (document, commented YAML).
 
     `catalog_id` may pass a precomputed catalog identity (it is only shown in
-    the text). Raises `PRNG_KEY` unless `salt` has 1 … 64 bytes (a node salt
+    the text); `include_unchained` adds the routes outside the node's chains
+    (rule 2). Raises `PRNG_KEY` unless `salt` has 1 … 64 bytes (a node salt
     has 32).
     """
-    text, image = starter_chains(catalog, salt)
+    text, image = starter_chains(catalog, salt, include_unchained=include_unchained)
     jitter = Stream(salt, "init/jitter")
     low, high = (JITTER[0] + jitter.below(JITTER[1] - JITTER[0] + 1) for _ in range(2))
     recipe = RECIPES[Stream(salt, "init/filters").below(len(RECIPES))]
@@ -179,6 +102,7 @@ def starter_policy(
             ]
         }
     temperature = [format_units(-low, 3), format_units(high, 3)]
+    attempts = max_attempts(text, image)
     document: dict[str, Any] = {
         "version": 1,
         "select": select,
@@ -192,19 +116,31 @@ def starter_policy(
             "server": {"retry": {"attempts": 1, "backoff_ms": backoff, "then": "next"}},
             "network": "next",
         },
-        "max_attempts": MAX_ATTEMPTS,
+        "max_attempts": attempts,
     }
     shown = catalog_id or catalog_identity(catalog)
-    return document, _render(shown, text, image, recipe, temperature, backoff)
+    knobs = _Knobs(shape_of(salt), recipe, temperature, backoff, attempts)
+    return document, _render(shown, text, image, knobs)
 
 
 # -- the commented YAML text -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    shape: str
+    recipe: tuple[str, ...]
+    temperature: list[str]
+    backoff: int
+    attempts: int
+
+
 HEADER = """\
 # Starter policy written by `genvm-policy init`: unique to this validator.
 #
 # Catalog: {catalog}
-# Every choice below (the order of equivalent routes, the temperature jitter,
-# the prompt text filters, the pause before a retry) was drawn from this node's
+# Every choice below (the order of the routes, the temperature jitter, the
+# prompt text filters, the pause before a retry) was drawn from this node's
 # secret salt, so two validators get different, equally sane policies and this
 # node gets the same one each time. The salt is not in this file.
 #
@@ -217,13 +153,23 @@ version: 1
 # answer needs JSON support, an image needs vision), so it is left out.
 
 # select: the failover order. {which}
-# Equivalent routes (same family, same greybox position, or an input price in
-# the same power of ten) form a class; classes keep the stock order (greybox
-# position, then price), and the order inside each class was drawn from the
-# salt. Reorder or delete lines to change it; a route the request cannot use
-# is passed over.
-select:
+# Where the node config has a greybox chain for a class (`meta.greybox`), only
+# its routes are listed, so this node calls no model its operator did not vet.
+# The order is {shape}.
+# Each line says the route's place in the node's own order (`node #N`).
+# Reorder or delete lines to change it; a route the request cannot use is
+# passed over.
 """
+
+SHAPE_TEXT = {
+    "groups": "the node's order of classes of equivalent routes (same family, same\n"
+    "# greybox position, or an input price in the same power of ten), each class\n"
+    "# shuffled by the salt",
+    "weighted": "drawn by the salt one route at a time, the node's earlier choices\n"
+    "# weighted more (the n-th of the routes left weighs one less than the one before)",
+    "spread": "drawn by the salt family by family: one route of each family in\n"
+    "# turn, so a failover tries another family first",
+}
 
 FOOTER = """\
 
@@ -248,7 +194,8 @@ on_failure:
     retry: {{attempts: 1, backoff_ms: {backoff}, then: next}}
   network: next
 
-# max_attempts: at most this many provider calls per LLM call, retries included.
+# max_attempts: at most this many provider calls per LLM call, retries
+# included: enough for the longest chain above to be tried in full{cover}.
 max_attempts: {attempts}
 """
 
@@ -268,9 +215,57 @@ def _quote(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _chain_lines(chain: Chain, image: bool, indent: str) -> list[str]:
-    lines = [f"{indent}chain:"]
-    for route, number in zip(chain.routes, chain.classes, strict=True):
+def _printable(text: str) -> str:
+    # A comment ends at a line break, so unprintable characters show as `?`.
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _name(route: Route) -> str:
+    return _printable(f"{route.provider}/{route.model}")
+
+
+def _departure(chain: Chain, image: bool, indent: str, attempts: int) -> list[str]:
+    """Comment lines: how the chain's order departs from the node's (rule 6)."""
+    which = "image" if image else "text"
+    rank = {(r.provider, r.model): n for n, r in enumerate(chain.node, start=1)}
+    places = [rank[(r.provider, r.model)] for r in chain.routes]
+    if not chain.vetted:
+        lines = [f"the node has no {which} chain: every route is listed in a drawn order"]
+    elif places == sorted(places):
+        lines = [f"the same order as the node's {which} chain"]
+    else:
+        lines = [
+            f"departs from the node's {which} chain: tries node #"
+            + ", #".join(map(str, places[:16])),
+        ]
+        if places[0] == 1:
+            lines.append("first choice: the node's own first choice")
+        else:
+            where = f"attempt {places.index(1) + 1}" if 1 in places else "past the list limit"
+            lines.append(
+                f"first choice {_name(chain.routes[0])}, the node's #{places[0]}; the node's "
+                f"first, {_name(chain.node[0])}, is {where}"
+            )
+    if chain.left_out:
+        lines.append(
+            f"left out (no {which} position in the node config): "
+            + ", ".join(map(_name, chain.left_out))
+        )
+        lines.append("`genvm-policy init --include-unchained` lists them after the chain")
+    if chain.unchained:
+        lines.append(f"the last {chain.unchained} routes have no {which} position (asked for)")
+    if len(chain.routes) > attempts:
+        lines.append(
+            f"never tried (past max_attempts {attempts}): "
+            + ", ".join(map(_name, chain.routes[attempts:]))
+        )
+    return [f"{indent}# {line}" for line in lines]
+
+
+def _chain_lines(chain: Chain, image: bool, indent: str, attempts: int) -> list[str]:
+    rank = {(r.provider, r.model): n for n, r in enumerate(chain.node, start=1)}
+    lines = [*_departure(chain, image, indent, attempts), f"{indent}chain:"]
+    for route in chain.routes:
         written = _route_text(route)
         item = (
             _quote(written)
@@ -278,48 +273,44 @@ def _chain_lines(chain: Chain, image: bool, indent: str) -> list[str]:
             else "[" + ", ".join(_quote(t) for t in written) + "]"
         )
         position = _position(route, image)
-        facts = [f"class {number}", f"family {route.family}"]
+        facts = [f"node #{rank[(route.provider, route.model)]}", f"family {route.family}"]
         if position is not None:
             facts.append(f"greybox {position}")
         if route.price_in is not None:
             facts.append(f"price_in {format_units(route.price_in, 6)}")
-        # A comment ends at a line break, so unprintable characters show as `?`.
-        note = "".join(c if c.isprintable() else "?" for c in ", ".join(facts))
-        lines.append(f"{indent}  - {item}  # {note}")
+        lines.append(f"{indent}  - {item}  # {_printable(', '.join(facts))}")
     return lines
 
 
-def _render(
-    catalog: str,
-    text: Chain,
-    image: Chain,
-    recipe: tuple[str, ...],
-    temperature: list[str],
-    backoff: int,
-) -> str:
+def _render(catalog: str, text: Chain, image: Chain, knobs: _Knobs) -> str:
+    n = knobs.attempts
     if image.routes:
         which = "Image requests follow the image chain, every\n# other request the text chain."
         body = [
             "  tiers:",
             "    - filter: has_images  # requests with images",
             "      select:",
-            *_chain_lines(image, True, "        "),
+            *_chain_lines(image, True, "        ", n),
             '    - filter: "true"  # every other request',
             "      select:",
-            *_chain_lines(text, False, "        "),
+            *_chain_lines(text, False, "        ", n),
         ]
     else:
         which = "No route accepts images, so one chain serves\n# every request."
-        body = _chain_lines(text, False, "  ")
+        body = _chain_lines(text, False, "  ", n)
+    longest = max(len(text.routes), len(image.routes))
+    cover = "" if longest <= n else f" (its routes past {n} are named above)"
     return (
-        HEADER.format(catalog=catalog, which=which)
+        HEADER.format(catalog=catalog, which=which, shape=SHAPE_TEXT[knobs.shape])
+        + "select:\n"
         + "\n".join(body)
         + "\n"
         + FOOTER.format(
-            recipe=", ".join(recipe),
-            low=temperature[0],
-            high=temperature[1],
-            backoff=backoff,
-            attempts=MAX_ATTEMPTS,
+            recipe=", ".join(knobs.recipe),
+            low=knobs.temperature[0],
+            high=knobs.temperature[1],
+            backoff=knobs.backoff,
+            attempts=n,
+            cover=cover,
         )
     )

@@ -61,8 +61,9 @@ from genvm_policy.installgrid import (
 from genvm_policy.policy import Policy, policy_value
 from genvm_policy.replay import Record, check
 from genvm_policy.request import request_value
+from genvm_policy.resources import resource
 from genvm_policy.routability import CLASSES, analyse
-from genvm_policy.runtimes import DISPATCH, ROOT, STANDALONE, new_state, run_standalone
+from genvm_policy.runtimes import DISPATCH, STANDALONE, new_state, run_standalone
 from genvm_policy.vectors import Case, Report, VectorFile, verify_file, write_file
 from genvm_policy.vectors.kinds import spec_sections
 from genvm_policy.vectors.run import run as reference_run
@@ -79,8 +80,8 @@ __all__ = [
     "verify_vectors",
 ]
 
-GOLDEN = ROOT / "vectors"
-"""The golden vector files of the project (docs/VECTORS.md)."""
+GOLDEN = resource("vectors")
+"""The golden vector files of the project (docs/VECTORS.md), as the package carries them."""
 
 OWN_SEEDS = 4
 """Seeds per request class in the policy's own `decision` vectors (rule 4); the grid of

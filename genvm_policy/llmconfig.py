@@ -23,6 +23,8 @@ Rules:
    digits than MAX has is out of range before it is converted.
 4. Backends are checked in provider bytes order and each backend's models in
    model bytes order, so the first error is the same every run.
+5. A route's family starts as the rule of §5.8 (`genvm_policy.family`) gives
+   it; the overlay may override it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genvm_policy.errors import Path, PolicyError, quote
+from genvm_policy.family import family_of
 from genvm_policy.numeric import MAX, NumberText
 
 __all__ = ["MAX_NAME_BYTES", "MAX_ROUTES", "Route", "offered_routes"]
@@ -172,8 +175,8 @@ def _backend_offers(name: str, entry: Mapping[str, object], path: Path) -> list[
             offers.append(
                 Route(
                     name, model, kind, json, image, completion, *chains, priority,
-                    family=model, tier=None, price_in=None, price_out=None, context=None,
-                    has_tee=False, no_log=False, fields=(),
+                    family=family_of(name, model)[0], tier=None, price_in=None,
+                    price_out=None, context=None, has_tee=False, no_log=False, fields=(),
                 )
             )  # fmt: skip
     return offers if enabled and key else []

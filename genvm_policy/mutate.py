@@ -10,6 +10,9 @@ Rules:
    seed of attempt `a` is the `a`-th `u53()` of the stream `attempt/seed`,
    read straight from block `a // 4`, so attempt `a` costs the same whether
    or not the attempts before it were computed.
+3. `use_max_completion_tokens` is always the route's own flag, as GenVM's stock
+   scripts send it: a policy cannot turn it off, and the mutation of that name
+   (kept so version-1 policies stay admitted) sets what is already there.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
     state: dict[str, Any] = {
         "temperature": req.temperature,
         "max_tokens": req.max_tokens,
-        "use_max_completion_tokens": False,
+        "use_max_completion_tokens": bool(b.routes[i].max_completion_tokens),
         "text_filters": (),
     }
     streams: dict[str, Stream] = {}
@@ -104,6 +107,6 @@ def _apply(
         elif op == "text_filters":
             state["text_filters"] = tuple(term[1])
         elif op == "use_max_completion_tokens":
-            state["use_max_completion_tokens"] = bool(b.routes[i].max_completion_tokens)
+            pass  # rule 3: the route's flag is already the state
         elif holds(term[1], b, i, req):  # "when"
             _apply(list(term[2:]), b, i, attempt, req, seed, state, streams)

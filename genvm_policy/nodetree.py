@@ -3,10 +3,13 @@
 Spec: docs/INSTALL.md §1 (Finding the GenVM tree) and §2 (GenVM lines).
 
 Rules:
-1. PATH is, in this order of checks, a GenVM tree (it holds
-   `config/genvm-module-llm.yaml`), a version folder (it holds
-   `third_party/genvm/` that is a GenVM tree) or a node root (one or more
-   children that are version folders). Anything else is `NODE_NOT_GENVM`.
+1. PATH is, in this order of checks, a GenVM tree's LLM config file
+   (`<tree>/config/genvm-module-llm.yaml`), a GenVM tree (it holds that
+   file), a version folder (it holds `third_party/genvm/` that is a GenVM
+   tree) or a node root (one or more children that are version folders).
+   Anything else is `NODE_NOT_GENVM`. Every command that reads a node's LLM
+   config finds it this way (`find_config`), and also takes any config file
+   as it is.
 2. In a node root, `--version-dir NAME` picks a version; otherwise a single
    version is taken; otherwise the one the root's `bin` symlink points into;
    otherwise `NODE_VERSION_AMBIGUOUS`, listing the versions.
@@ -30,8 +33,16 @@ from pathlib import Path
 
 from genvm_policy import yamledit
 from genvm_policy.errors import PolicyError
+from genvm_policy.sources import FORMATS
 
-__all__ = ["CONFIG_RELPATH", "LINES", "GenvmTree", "find_tree", "read_config_text"]
+__all__ = [
+    "CONFIG_RELPATH",
+    "LINES",
+    "GenvmTree",
+    "find_config",
+    "find_tree",
+    "read_config_text",
+]
 
 CONFIG_RELPATH = "config/genvm-module-llm.yaml"
 GENVM_IN_VERSION = Path("third_party") / "genvm"
@@ -169,14 +180,41 @@ def _pick_version(node_root: Path, versions: list[str], version_dir: str | None)
     )
 
 
+def _tree_of_config(path: Path) -> tuple[Path, str | None] | None:
+    """The tree (and version folder) whose LLM config is the file `path`, if it is one."""
+    root = path.parent.parent
+    if root / CONFIG_RELPATH != path:
+        return None
+    version = root.parent.parent
+    return root, version.name if version / GENVM_IN_VERSION == root and version.name else None
+
+
 def _locate(path: Path, version_dir: str | None) -> tuple[Path, str | None]:
+    if path.is_file():
+        found = _tree_of_config(path)
+        if found is None:
+            raise PolicyError(
+                "NODE_NOT_GENVM",
+                (str(path),),
+                f"`{path}` is a file, not a GenVM tree's `{CONFIG_RELPATH}`",
+                "give the node root (e.g. /opt/genlayer-node), one version folder of it, "
+                "a GenVM tree or its config file",
+            )
+        if version_dir is not None:
+            raise PolicyError(
+                "NODE_VERSION_UNKNOWN",
+                ("--version-dir",),
+                f"`{path}` is the config of one GenVM tree, so `--version-dir` does not apply",
+                hint="drop --version-dir, or give the node root as PATH",
+            )
+        return found
     if not path.exists():
         raise PolicyError(
             "NODE_NOT_GENVM",
             (str(path),),
             f"`{path}` does not exist",
             "give the node root (e.g. /opt/genlayer-node), one version folder of it, "
-            "or a GenVM tree",
+            "a GenVM tree or its config file",
         )
     if version_dir is None and _is_tree(path):
         return path, None
@@ -231,3 +269,30 @@ def find_tree(path: Path, version_dir: str | None = None) -> GenvmTree:
     lua_key = "extra_lua_path" if line == "v1" else "lua_path"
     lua = yamledit.find_scalar(text, lua_key)
     return GenvmTree(root, line, evidence, version, script, None if lua is None else lua.value)
+
+
+def find_config(path: Path) -> tuple[Path, str | None]:
+    """The LLM config that `path` names (rule 1), and how it was found.
+
+    A file is the config itself (the second value is None), and so is a
+    missing path named like a source file, which the reader then reports. A
+    GenVM tree, a version folder or a node root gives its active tree's
+    config and a phrase saying where that is, for the command to tell which
+    file it read.
+    """
+    if path.is_file() or (not path.exists() and path.suffix.lower() in FORMATS):
+        return path, None
+    try:
+        root, version = _locate(path, None)
+    except PolicyError as err:
+        if err.code != "NODE_VERSION_AMBIGUOUS":
+            raise
+        raise PolicyError(
+            err.code,
+            (str(path),),
+            err.message,
+            "give the version folder itself (`PATH/NAME`), or point the node's `bin` link "
+            "at the active version",
+        ) from None
+    where = f"found from `{path}`" + (f", version `{version}`" if version else "")
+    return root / CONFIG_RELPATH, where

@@ -7,13 +7,15 @@ Rules:
 1. GenVM embeds Lua 5.3 and opens base, coroutine, table, io, string, math and
    package; `os`, `utf8` and `debug` are absent and no C module loads.
    `new_state` reproduces that in a fresh `lupa` state, checks `_VERSION`, and
-   puts `dispatch/` (the Lua runtime) on a plain `package.path`.
+   puts `dispatch/` (the Lua runtime, wherever `genvm_policy.resources`
+   finds it) on a plain `package.path`.
 2. Each call gives a fresh state, so the string-hash seed and thus `pairs`
    order differ between states, as they do between GenVM's VMs.
 3. A `binary` state exchanges Lua strings as Python `bytes` both ways, for
    code that hands raw bytes across (hashes, canonical CBOR).
 4. `run_standalone` runs a script under Debian's `lua5.3` (or another named
-   interpreter) and names the interpreter when it is not installed.
+   interpreter) and names the interpreter when it is not installed;
+   `standalone_runner` is `vector_runner` under such an interpreter.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from genvm_policy.resources import resource
+
 __all__ = [
     "DISPATCH",
     "ROOT",
@@ -33,13 +37,14 @@ __all__ = [
     "MissingInterpreter",
     "new_state",
     "run_standalone",
+    "standalone_runner",
     "vector_runner",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-"""The repository root (the package is installed editable from it)."""
+"""The repository root in a checkout (tests and the vector generator run from it)."""
 
-DISPATCH = ROOT / "dispatch"
+DISPATCH = resource("dispatch")
 """The Lua runtime's root: `require("genvm_policy.numeric")` finds files here."""
 
 VERSIONS = {"lua53": "Lua 5.3", "lua54": "Lua 5.4"}
@@ -109,7 +114,7 @@ def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
 def run_standalone(
     script: Path, args: Sequence[str], *, interpreter: str = STANDALONE, timeout: int = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run `script` with `args` under the stand-alone `interpreter`, from the repository root.
+    """Run `script` with `args` under the stand-alone `interpreter`, beside `dispatch/`.
 
     Raises `MissingInterpreter` naming the interpreter when it is not on `PATH`.
     """
@@ -121,9 +126,35 @@ def run_standalone(
         )
     return subprocess.run(
         [found, str(script), *args],
-        cwd=ROOT,
+        cwd=DISPATCH.parent,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def standalone_runner(interpreter: str = STANDALONE) -> Callable[[str, bytes], bytes]:
+    """`vector_runner` under the stand-alone `interpreter` (`dispatch/vectors/run_case.lua`).
+
+    Raises `MissingInterpreter` naming the interpreter when it is not on `PATH`,
+    and `RuntimeError` with the interpreter's last line when the script stops.
+    """
+    found = shutil.which(interpreter)
+    if found is None:
+        raise MissingInterpreter(
+            f"the stand-alone interpreter `{interpreter}` is not installed "
+            f"(on Debian: apt-get install {interpreter})"
+        )
+    script = str(DISPATCH / "vectors" / "run_case.lua")
+
+    def run(kind: str, data: bytes) -> bytes:
+        done = subprocess.run(
+            [found, script, kind], input=data, capture_output=True, timeout=600, check=False
+        )
+        if done.returncode != 0:
+            last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])
+            raise RuntimeError(f"{interpreter} stopped: {last[-1]}")
+        return done.stdout
+
+    return run

@@ -114,7 +114,8 @@ def test_example_with_overlay() -> None:
     router = c.route("router", "meta-llama/llama-3.3-70b-instruct")
     assert gateway is not None and router is not None
     assert (gateway.price_in, router.price_in) == (100_000, 130_000)
-    assert gateway.family == router.family == "meta-llama/llama-3.3-70b-instruct"
+    assert gateway.family == router.family == "llama-3.3-70b"
+    assert c.family_origin(gateway) == "rule"
     assert gateway.has_tee and not router.has_tee and router.context == 131072
     direct = c.route("anthropic", "claude-sonnet-4-20250514")
     routed = c.route("router", "anthropic/claude-sonnet-4")

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = GENVM_FIXTURES / "llm-default-config.yaml"
 CONFIG = ROOT / "examples" / "node" / "genvm-module-llm.yaml"
 OVERLAY = ROOT / "examples" / "node" / "overlay.yaml"
+GREYBOX = ROOT / "tests" / "data" / "genvm" / "genvm-module-llm.v2-greybox.yaml"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,18 +47,42 @@ def test_hash_catalog_and_view_with_overlay() -> None:
     assert view.stdout != done.stdout
 
 
+def _column(header: str, line: str, name: str) -> str:
+    """The cell of `line` under the column `name` of an aligned table."""
+    return line[header.index(f"  {name}") + 2 :].split()[0]
+
+
 def test_catalog_show_table_and_json() -> None:
     table = _run("catalog", "show", str(CONFIG), "--overlay", str(OVERLAY))
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:2] == ["provider", "model"] and len(lines) == 2 + 5 + 1
+    assert lines[0].split()[:2] == ["provider", "model"] and len(lines) == 2 + 5 + 2
     assert any(line.startswith("gateway") and "0.1 " in line for line in lines)
+    # Every route shows its family and where it came from (SPEC §5.8).
+    assert lines[0].split()[7:9] == ["family", "from"]
+    origins = [_column(lines[0], line, "from") for line in lines[2:7]]
+    assert set(origins) <= {"overlay", "rule", "router"} and "overlay" in origins
     shown = _run("catalog", "show", str(CONFIG), "--overlay", str(OVERLAY), "--json")
     catalog = build_catalog(
         load_document(CONFIG, what="node config"),  # type: ignore[arg-type]
         load_document(OVERLAY, what="overlay"),  # type: ignore[arg-type]
     )
     assert json.loads(shown.stdout) == catalog_value(catalog)
+
+
+def test_catalog_show_family_origins_without_overlay() -> None:
+    shown = _run("catalog", "show", str(GREYBOX))
+    assert shown.returncode == 0
+    head, *lines = shown.stdout.splitlines()
+    rows = {
+        tuple(line.split()[:2]): (_column(head, line, "family"), _column(head, line, "from"))
+        for line in lines[1:-2]
+    }
+    assert rows[("ionet", "meta-llama/Llama-3.3-70B-Instruct")] == ("llama-3.3-70b", "rule")
+    assert rows[("heurist", "meta-llama/llama-3.3-70b-instruct")] == ("llama-3.3-70b", "rule")
+    assert rows[("anthropic", "claude-haiku-4-5-20251001")] == ("claude-haiku-4.5", "rule")
+    assert rows[("openrouter", "anthropic/claude-haiku-4.5")] == ("claude-haiku-4.5", "rule")
+    assert rows[("openrouter", "openrouter/auto")] == ("unknown", "router")
 
 
 def test_bad_files_exit_2_with_one_clean_line(tmp_path: Path) -> None:

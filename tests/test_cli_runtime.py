@@ -34,13 +34,26 @@ def decide(policy: str, runtime: str, *extra: str) -> subprocess.CompletedProces
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).name)
 def test_every_runtime_prints_the_same_bytes(policy: str) -> None:
     outputs = {}
-    for runtime in ("python", "lua53", "lua54"):
+    for runtime in ("python", "lua53", "lua54", "lua-standalone"):
         got = decide(policy, runtime, "--json")
         assert got.returncode == 0, got.stderr
         outputs[runtime] = got.stdout
     assert outputs["python"].startswith('{"attempts":[')
     assert outputs["lua53"] == outputs["python"]
     assert outputs["lua54"] == outputs["python"]
+    assert outputs["lua-standalone"] == outputs["python"]
+
+
+def test_a_missing_stand_alone_interpreter_is_a_clean_error(tmp_path: Path) -> None:
+    got = subprocess.run(
+        [sys.executable, "-m", "genvm_policy.cli", "decide",
+         "--catalog", str(NODE / "genvm-module-llm.yaml"), "--policy", "stock-greybox",
+         "--json", "--runtime", "lua-standalone"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env={"PATH": str(tmp_path)},
+    )  # fmt: skip
+    assert got.returncode == 2 and got.stdout == ""
+    assert "RUNTIME_UNAVAILABLE" in got.stderr and "`lua5.3` is not installed" in got.stderr
+    assert "Traceback" not in got.stderr
 
 
 def test_a_lua_runtime_needs_json() -> None:

@@ -25,6 +25,7 @@ SHELL_MODULES = [
     "yamledit.py",
     "reload.py",
     "runtimes.py",
+    "resources.py",
     "bundle.py",
     "vectors/fixtures.py",  # reads the bundled examples at generation time
     "demohost.py",  # host shell: drives a Lua state that reads the installed hook

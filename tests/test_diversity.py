@@ -6,10 +6,14 @@ import itertools
 import json
 import math
 import re
+import shutil
+import struct
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+import zlib
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,21 +28,26 @@ from genvm_policy.commands.explain import SAMPLES
 from genvm_policy.decision import attempt_params, decide
 from genvm_policy.diversity import (
     NO_ROUTE,
+    FirstChoice,
     analyse,
     collision_probability,
     entropy_bits,
     first_choice,
     jury_probability,
     majority,
+    worst_case,
 )
+from genvm_policy.family import UNKNOWN
 from genvm_policy.initpolicy import starter_policy
 from genvm_policy.interpreter import bind
-from genvm_policy.svgplot import stacked_bars
+from genvm_policy.prng import stream_block
+from genvm_policy.svgplot import Bar, Row, stacked_bars
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 CATALOG = load_catalog(NODE, OVERLAY)
+GREYBOX = str(ROOT / "tests/data/genvm/genvm-module-llm.v2-greybox.yaml")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -137,13 +146,121 @@ def test_analyse_flags_and_exact_shares() -> None:
 
 def test_svg_is_well_formed_for_any_names() -> None:
     names = ["a<b>&\"c'", "tab\there", "ctl\x01\x1f", "ünï", *[f"f{i}" for i in range(12)]]
-    rows = [("row <1>", [(n, 1 / len(names)) for n in names]), ("empty", [])]
-    svg = stacked_bars("title & <more>", names, rows)
+    rows = [
+        Row("row <1>", [Bar("all", [(n, 1 / len(names)) for n in names])], ["note <&>"]),
+        Row("empty", [Bar("none", [])]),
+    ]
+    svg = stacked_bars("title & <more>", names, rows, ["foot & <note>"])
     tree = ET.fromstring(svg.split("\n", 1)[1])
     rects = [e for e in tree.iter() if e.tag.endswith("rect")]
     # background + one per segment + one legend box per palette name and `other`
     assert len(rects) == 1 + len(names) + 10
-    assert stacked_bars("title & <more>", names, rows) == svg
+    assert stacked_bars("title & <more>", names, rows, ["foot & <note>"]) == svg
+    assert "<title>" not in svg  # no tooltips: every share is text
+
+
+def test_bars_are_drawn_in_legend_order_whatever_the_segment_order() -> None:
+    series = ["a", "b", "c"]
+    svg = stacked_bars("t", series, [Row("r", [Bar("x", [("c", 0.5), ("a", 0.2), ("b", 0.3)])])])
+    tree = ET.fromstring(svg.split("\n", 1)[1])
+    fills = [e.get("fill") for e in tree.iter() if e.tag.endswith("rect")][1:]
+    assert fills[:3] == fills[3:6]  # the bar's segments, then the legend boxes
+    texts = [e.text for e in tree.iter() if e.tag.endswith("text")]
+    assert ["20.0%", "30.0%", "50.0%"] == [t for t in texts if t and t.endswith("%")][:3]
+    assert "1/3" in texts and "1/2" in texts
+
+
+def test_unknown_family_never_lowers_a_concentration_figure() -> None:
+    def choices(families: list[str]) -> list[FirstChoice]:
+        return [FirstChoice(f, f, None, None) for f in families]
+
+    mixed = ["a"] * 4 + ["b"] * 3 + [UNKNOWN] * 3 + [NO_ROUTE] * 2
+    report = analyse("x", choices(mixed))
+    assert worst_case(Counter(mixed)) == (("a", 7), ("b", 3), (NO_ROUTE, 2))
+    assert report.largest == Fraction(7, 12) and report.top == "a" and report.unknown == 3
+    # Every other assignment of the three unknown validators is at most as concentrated.
+    for spread in itertools.product(["a", "b", "c", "d", "e"], repeat=3):
+        other = analyse("x", choices(mixed[:7] + list(spread) + [NO_ROUTE] * 2))
+        assert other.largest <= report.largest
+        assert other.family_bits >= report.family_bits - 1e-12
+        assert other.family_collision is not None and report.family_collision is not None
+        assert other.family_collision <= report.family_collision
+    # Only routers: they stay one group, as concentrated as can be.
+    alone = analyse("x", choices([UNKNOWN] * 5))
+    assert alone.largest == 1 and alone.top == UNKNOWN
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and RGB rows (alpha dropped) of an 8-bit RGB or RGBA PNG, unfiltered."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    at, idat, header = 8, b"", b""
+    while at < len(data):
+        (size,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + size]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        at += 12 + size
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    assert depth == 8 and colour in (2, 6), (depth, colour)
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows = zlib.decompress(idat), width * bpp, []
+    prev = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(b"".join(bytes(line[i : i + 3]) for i in range(0, stride, bpp)))
+        prev = line
+    return width, height, rows
+
+
+def test_the_chart_renders_with_librsvg_and_reads_without_tooltips(tmp_path: Path) -> None:
+    renderer = shutil.which("rsvg-convert")
+    assert renderer, "rsvg-convert is missing: apt-get install -y librsvg2-bin (see README)"
+    svg, js, png = tmp_path / "c.svg", tmp_path / "c.json", tmp_path / "c.png"
+    out = cli("diversity", "--catalog", GREYBOX, "--generate", "60", "--seed", "17",
+              "--svg", str(svg), "--json", str(js))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = svg.read_text(encoding="utf-8")
+    assert "<title>" not in text
+    tree = ET.fromstring(text.split("\n", 1)[1])
+    texts = " ".join(e.text or "" for e in tree.iter() if e.tag.endswith("text"))
+    value = json.loads(js.read_text())
+    for c in value["classes"]:
+        assert c["name"] in texts
+        families, n = c["families"], c["validators"]
+        for name, count in families.items():
+            share = f"{count * 100 / n:.1f}%"
+            assert share in texts and name in texts, (c["name"], name, share)
+        eff, stock = c["family_effective"], c["baseline"]["family_effective"]
+        assert f"{eff:.2f} effective families (stock {stock:.2f})" in texts
+        juries = " / ".join(
+            f"{c['juries'][k]['probability']['value'] * 100:.1f}%" for k in ("5", "11", "23")
+        )
+        assert f"jury capture 5/11/23: {juries}" in texts
+        assert f"H {c['family_entropy_bits']:.2f} bits" in texts
+    assert "1/3" in texts and "1/2" in texts
+    done = subprocess.run([renderer, "-o", str(png), str(svg)], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    width, height, rows = _png_pixels(png.read_bytes())
+    assert (width, height) == (int(tree.get("width") or 0), int(tree.get("height") or 0))
+    pixels = Counter(row[i : i + 3] for row in rows for i in range(0, len(row), 3))
+    white = pixels.get(b"\xff\xff\xff", 0)
+    assert white < 0.95 * width * height  # not blank
+    palette = {bytes.fromhex(c[1:]) for c in ("#4e79a7", "#f28e2b", "#e15759")}
+    assert palette <= set(pixels)  # the bars are drawn in their colours
 
 
 def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> None:
@@ -166,8 +283,9 @@ def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> N
         "image",
     ]
     for report in value["classes"]:
-        counts = list(report["families"].values())
-        assert sum(counts) == 40
+        assert sum(report["families"].values()) == 40
+        families = Counter(report["families"])
+        counts = [c for _, c in worst_case(families)]
         for k, jury in report["juries"].items():
             expected = jury_probability(counts, int(k), majority(int(k)))
             assert jury["probability"]["exact"] == f"{expected.numerator}/{expected.denominator}"
@@ -228,3 +346,40 @@ def test_a_thousand_validators_by_a_hundred_requests_in_under_a_minute(tmp_path:
     assert out.returncode == 0, out.stderr
     assert "1000 validators × 100 requests in" in out.stderr and "1000/1000" in out.stderr
     assert elapsed < 60, elapsed
+
+
+def test_baseline_gain_and_quality_come_from_the_real_stock_decisions(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    # One validator follows the node, one leads with the router, one with an unchained route.
+    (folder / "a.yaml").write_text("select: greybox\n")
+    (folder / "b.yaml").write_text('select: {chain: ["openrouter/openrouter/auto"]}\n')
+    (folder / "c.yaml").write_text('select: {chain: ["anthropic/claude-haiku-4-5-20251001"]}\n')
+    js = tmp_path / "d.json"
+    out = cli("diversity", "--catalog", GREYBOX, str(folder), "--seed", "05", "--json", str(js))
+    assert out.returncode == 0, out.stderr
+    assert "stock-greybox on every validator" in out.stdout
+    value = json.loads(js.read_text())
+    assert value["baseline"] == "stock-greybox"
+    catalog = load_catalog(GREYBOX)
+    stock = bind(catalog, builtin("stock-greybox"))
+    master = bytes.fromhex("05")
+    for j, c in enumerate(value["classes"]):
+        request = SAMPLES[j]
+        node = [
+            first_choice(stock, request, stream_block(master, f"diversity/call/{v}/{j}", 0))
+            for v in range(3)
+        ]
+        assert c["baseline"]["routes"] == dict(Counter(n.route for n in node))
+        assert c["baseline"]["family_effective"] == 1.0
+        routes = c["routes"]
+        same = sum(routes.get(n.route, 0) for n in node[:1])  # validator a follows the node
+        assert c["quality"]["node_first_choice"]["exact"] == f"{same}/3"
+        assert c["unknown_validators"] == ("openrouter/openrouter/auto" in routes)
+        # Three first choices, one of them the router: it joins the largest other family.
+        assert c["largest_family"]["share"]["exact"] == "2/3"
+        # Only validator a stays inside the chain (c's direct route has no position).
+        assert c["quality"]["in_vetted_chain"]["exact"] == "1/3", (c["name"], routes)
+        gain = c["gain"]
+        assert gain["family_effective"] == c["family_effective"]
+        assert gain["largest_family_share"] == 1 / c["largest_family"]["share"]["value"]

@@ -106,6 +106,11 @@ def test_a_toml_policy_equals_its_yaml_spelling_in_any_order() -> None:
 def locales(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     """Environments for C, C.UTF-8 and a compiled sv_SE.UTF-8 (Debian ships only C ones)."""
     where = tmp_path_factory.mktemp("locales")
+    if shutil.which("localedef") is None:
+        pytest.fail(
+            "localedef is missing: apt-get update && apt-get install -y locales "
+            "(./scripts/check installs it when run as root)"
+        )
     built = subprocess.run(
         ["localedef", "-i", "sv_SE", "-f", "UTF-8", str(where / "sv_SE.UTF-8")],
         capture_output=True, text=True, check=False,

@@ -8,7 +8,9 @@ the hook's decision identity must equal the reference's for the same inputs.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from fixturepaths import GENVM_FIXTURES
 from genvmfake import (
     PROFILES,
+    Call,
     CallResult,
     FakeGenVM,
     LogRecord,
@@ -25,6 +28,7 @@ from genvmfake import (
     StatusNotOk,
     Success,
 )
+from genvmfake.values import Rat
 
 from genvm_policy.admission import admit
 from genvm_policy.bundle import build_hook
@@ -239,15 +243,24 @@ def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
     assert rec["outcome"] == {"kind": "no_provider", "class": "overloaded"}
 
 
-def test_exhausted_budget(node: Node) -> None:
+@pytest.mark.parametrize(("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0),
+                                                   (40_001, None)])
+def test_budget_timeout_and_exhaustion(node: Node, remaining: int, timeout: Any) -> None:
+    """The session's fake gas gives 1000 gen per second: stock's timeout is remaining/1000
+    x 3/2 s, dropped at 0 and above 60 s, and under 1 s the call exhausts."""
     vm = node.vm()
-    result = vm.session().call("ExecPrompt", PROMPT, remaining_gen=0)
+    result = vm.session().call("ExecPrompt", PROMPT, remaining_gen=remaining)
     rec = verify(node, vm, result)
-    if node.profile == "v2-new":
+    if node.profile == "v2-new" and timeout == "short":
         assert (result.kind, result.data, result.requests) == ("ok", "", [])
         assert rec["outcome"] == {"kind": "exhausted"}
-    else:  # no `exhaust` in this line: the host enforces the budget
-        assert result.kind == "ok" and rec["outcome"] == {"kind": "ok"}
+        return
+    # no `exhaust` in the older lines: the host enforces the budget, no timeout is sent
+    assert result.kind == "ok" and rec["outcome"] == {"kind": "ok"}
+    (call,) = result.requests
+    assert call.request is not None
+    want = timeout if node.profile == "v2-new" and timeout != "short" else None
+    assert call.request.get("timeout") == want
 
 
 # -- availability and install faults --------------------------------------------------
@@ -398,3 +411,110 @@ def test_bundle_is_deterministic_and_preloads_every_module(tmp_path: Path) -> No
     for name in names:
         assert f'package.preload["genvm_policy.{name}"] = function(...)'.encode() in first
     assert f'local POLICY_PATH = "{tmp_path}/p.lua"'.encode() in first
+
+
+# -- budget allowance and statistics (newest line) ------------------------------------
+
+
+def test_spent_allowance_exhausts_every_later_call(node: Node) -> None:
+    """The fake's gas allows 1000 x 1000 gen: a success reporting that much ends the session's
+    budget, so the next call exhausts before any provider call (stock's rule)."""
+    vm = node.vm()
+    for name, backend in vm.config.backends.items():
+        for mid in backend.models:
+            vm.script(name, mid, Success(consumed_gen=1_000_000))
+    s = vm.session()
+    s.setup()
+    first = s.call("ExecPrompt", PROMPT)
+    second = s.call("ExecPrompt", PROMPT)
+    verify(node, vm, second)
+    assert first.kind == "ok" and first.data != ""
+    if node.profile == "v2-new":
+        assert (second.kind, second.data, second.requests) == ("ok", "", [])
+    else:
+        assert second.kind == "ok" and len(second.requests) == 1
+
+
+def test_teardown_adds_statistics_to_stats_sqlite(node: Node) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    for _ in range(2):  # two sessions add to the same rows
+        vm.script(provider, model, StatusNotOk(503), Success(tokens=5))
+        s = vm.session()
+        s.setup()
+        s.call("ExecPrompt", PROMPT)
+        s.call("ExecPrompt", PROMPT)
+        teardown = s.teardown()
+    if node.profile != "v2-new":
+        assert teardown is None and not vm.stats_path.exists()
+        return
+    assert teardown is not None and teardown.kind == "ok"
+    assert not [r for r in vm.logs if "statistics" in r.message]
+    with sqlite3.connect(vm.stats_path) as db:
+        rows = {m: (e, i, o) for m, e, i, o in db.execute(
+            "SELECT model, errors, input_tokens, output_tokens FROM provider_stats")}
+    # per session: a 503, the next route's default answer (7 tokens each way), then 5
+    assert rows[f"{provider}/{model}"] == (2, 10, 10)
+    assert sum(r[1] for r in rows.values()) == 2 * (7 + 5)
+    assert sum(r[0] for r in rows.values()) == 2
+
+
+def test_statistics_never_fail_the_session(node: Node) -> None:
+    vm = node.vm()
+    s = vm.session()
+    s.call("ExecPrompt", PROMPT)
+    vm.stats_path.mkdir()  # a directory where the file should be: sqlite cannot open it
+    teardown = s.teardown()
+    if node.profile == "v2-new":
+        assert teardown is not None and teardown.kind == "ok"
+        (warning,) = [r for r in vm.logs if r.message == "genvm-policy: statistics not written"]
+        assert "stats.sqlite" in warning.fields["path"]
+
+
+@pytest.mark.parametrize(("gas", "remaining", "want"), [
+    ("text", 500, "exhausted"), ("rat", 500, "exhausted"), ("rat", 20_000, 30.0),
+    ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
+    ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
+])  # fmt: skip
+def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str,
+                                                        remaining: Any, want: Any) -> None:
+    """`genPerTimeUnit` as decimal text or a `rat`, absent or zero (budget off), and a
+    `remaining_gen` that is a plain number: the timeout and exhaustion follow stock."""
+    node = Node(tmp_path, "v2-new")
+    vm = node.vm()
+    s = vm.session()
+    per = {"text": "1000", "rat": Rat(Fraction(1000)), "zero": "0", "seven": "7"}.get(gas)
+    s.ctx["gas_data"] = vm.to_lua({} if per is None else {"genPerTimeUnit": per})
+    if remaining == "number":
+        args = (s.ctx, vm.to_lua(PROMPT), 20_000)
+        result = Call(vm, s, vm.driver.entry(vm.exec_prompt), args, 20_000).run()
+    else:
+        result = s.call("ExecPrompt", PROMPT, remaining_gen=remaining)
+    verify(node, vm, result)
+    if want == "exhausted":
+        assert (result.kind, result.data, result.requests) == ("ok", "", [])
+        return
+    (call,) = result.requests
+    assert result.kind == "ok" and call.request is not None
+    assert call.request["timeout"] == want
+
+
+# -- template filling and opt-in filters (HOOK.md §6, §10) ---------------------------------
+
+
+def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
+    """POLICY asks for NFKC: in the newer line it runs on each template variable, never on
+    the operator's template wording; a value's own `#{…}` is never filled again."""
+    vm = node.vm()
+    args = {"template": "EqComparative", "leader_answer": "\ufb01 #{principle}",
+            "validator_answer": "b", "principle": "same"}
+    result = vm.session().call("ExecPromptTemplate", args)
+    assert result.kind == "ok", result.message
+    (call,) = result.requests
+    assert call.request is not None
+    template = vm.config.templates["eq_comparative"]
+    assert call.request["system_message"] == template["system"]
+    leader = "\ufb01" if node.profile == "v1" else "fi"
+    want = (template["user"].replace("#{principle}", "same").replace("#{validator_answer}", "b")
+            .replace("#{leader_answer}", leader + " #{principle}"))
+    assert call.request["user_message"] == want

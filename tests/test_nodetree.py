@@ -8,7 +8,7 @@ import pytest
 from nodefixtures import make_genvm, make_node
 
 from genvm_policy.errors import PolicyError
-from genvm_policy.nodetree import find_tree
+from genvm_policy.nodetree import find_config, find_tree
 
 
 def test_node_root_with_one_version_newer_line(tmp_path: Path) -> None:
@@ -105,3 +105,46 @@ def test_unknown_variable_does_not_resolve(tmp_path: Path) -> None:
     assert tree.lua_script_path == "${genvmVersion}/x.lua"
     assert tree.active_script is None
     assert any("unresolved" in line for line in tree.describe())
+
+
+# -- find_config: what every command that reads the LLM config accepts --------------------
+
+
+def test_find_config_takes_each_spelling_of_a_node(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "node", {"v0.5.7": "v2"})
+    root = node / "v0.5.7" / "third_party" / "genvm"
+    config = root / "config" / "genvm-module-llm.yaml"
+    for given in (node, node / "v0.5.7", root):
+        found, where = find_config(given)
+        assert found == config and where is not None and f"`{given}`" in where
+    assert find_config(node)[1] == f"found from `{node}`, version `v0.5.7`"
+    assert find_config(config) == (config, None)
+
+
+def test_find_config_takes_any_config_file_and_a_missing_file_name(tmp_path: Path) -> None:
+    loose = tmp_path / "elsewhere.yaml"
+    loose.write_text("backends: {}\n", encoding="utf-8")
+    assert find_config(loose) == (loose, None)
+    # A missing path named like a source file is left to the reader (SRC_IO).
+    assert find_config(tmp_path / "typo.yaml") == (tmp_path / "typo.yaml", None)
+    with pytest.raises(PolicyError) as err:
+        find_config(tmp_path / "genlayer-nod")
+    assert err.value.code == "NODE_NOT_GENVM" and "config file" in (err.value.hint or "")
+
+
+def test_find_config_ambiguous_root_says_to_name_the_version(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "node", {"v0.4.0": "v2", "v0.5.7": "v2"})
+    with pytest.raises(PolicyError) as err:
+        find_config(node)
+    assert err.value.code == "NODE_VERSION_AMBIGUOUS"
+    assert err.value.path == (str(node),) and "version folder itself" in (err.value.hint or "")
+
+
+def test_find_tree_takes_the_config_file(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "node", {"v0.5.7": "v2"})
+    root = node / "v0.5.7" / "third_party" / "genvm"
+    tree = find_tree(root / "config" / "genvm-module-llm.yaml")
+    assert (tree.root, tree.version_dir) == (root, "v0.5.7")
+    with pytest.raises(PolicyError) as err:
+        find_tree(root / "config" / "genvm-llm-default.lua")
+    assert err.value.code == "NODE_NOT_GENVM"

@@ -6,8 +6,8 @@
 -- Rules:
 -- 1. `stock-greybox` reproduces the node's stock greybox behaviour: the
 --    `meta.greybox` chain, the capability filter, next route on an
---    overloaded status and stop on anything else, GenVM's prompt text
---    filters and the route's `use_max_completion_tokens`; 8 attempts.
+--    overloaded status and stop on anything else; no mutation, so every
+--    request carries exactly the stock text and model flags (SPEC §8.4); 8 attempts.
 -- 2. A built-in is stored here as its canonical policy value (what Python's
 --    admission makes of builtin.py's document); a test checks the bytes and
 --    the identity are the reference's.
@@ -32,10 +32,7 @@ local BUILTINS = {
       filter = array({ "needs" }),
       score = array({ "const", 0 }),
       select = array({ "stock" }),
-      mutate = array({
-        array({ "text_filters", array({ "NFKC", "RmZeroWidth", "NormalizeWS" }) }),
-        array({ "use_max_completion_tokens" }),
-      }),
+      mutate = array({}),
       on_failure = map({
         overloaded = array({ "next" }), auth = abort(), bad_request = abort(),
         not_found = abort(), context_overflow = abort(), content_filter = abort(),

@@ -1,8 +1,10 @@
 --- GenVM host glue: load the compiled policy and the salt, decide, run the cascade, log.
 --
 -- Spec: docs/HOOK.md (all sections). The Python model is genvm_policy/hookmodel.py.
--- This is the only Lua module allowed `io` and the host globals, and the only place
--- a float is made (milli-units become GenVM's numbers at the call boundary).
+-- This is the only Lua module allowed `io`; it and `genvm_policy.parity` (what a call
+-- keeps of the line's stock script) are the only ones using the host globals, and
+-- they are the only places a float is made (milli-units and microseconds become
+-- GenVM's numbers at the call boundary).
 --
 -- Rules:
 -- 1. `load` runs once per VM, at the top level of the hook file: it reads the
@@ -22,17 +24,24 @@
 --    the call ends however it ends; a `log_json` that raises loses only the record.
 -- 6. The GenVM view is `catalog.view_index` / `view_from_providers`, the runtime's
 --    one projection of `__llm.providers` (SPEC §5.6), which the vectors pin.
+-- 7. Everything but the route, its order, the sampling parameters and the failure
+--    actions is the line's stock script's, through `genvm_policy.parity` (HOOK.md §6,
+--    §10): the prompt filters and EMPTY_PROMPT (V2), template filling (V1's `%` rule
+--    included), the JSON instruction, the model flags, the budget's timeout and
+--    exhaustion (newest V2) and the statistics in `data_dir/stats.sqlite`.
 local encoding = require("genvm_policy.encoding")
 local identity = require("genvm_policy.identity")
 local prng = require("genvm_policy.prng")
 local sha256 = require("genvm_policy.sha256")
 -- The core is required here, at load, so no module body ever runs inside a call.
 local catalog = require("genvm_policy.catalog")
+local family = require("genvm_policy.family")
 local policy = require("genvm_policy.policy")
 local builtin = require("genvm_policy.builtin")
 local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local cascade = require("genvm_policy.cascade")
+local parity = require("genvm_policy.parity")
 
 local M = {}
 
@@ -47,15 +56,9 @@ M.STATE = "genvm_policy"
 
 local PREFIX = 'return { format = '
 local SUFFIX = '" }\n'
-local TEMPLATE_KEY = {
-  EqComparative = "eq_comparative",
-  EqNonComparativeLeader = "eq_non_comparative_leader",
-  EqNonComparativeValidator = "eq_non_comparative_validator",
-}
 local TEMPLATE_FORMAT = {
   EqComparative = "bool", EqNonComparativeLeader = "text", EqNonComparativeValidator = "bool",
 }
-local JSON_SYSTEM = "Answer with one valid JSON object and nothing else."
 local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
 local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
 local null = encoding.null
@@ -246,9 +249,9 @@ local function load_stock(index, hash)
   local h = hash or sha256.sha256
   local routes = encoding.array({})
   for i, v in ipairs(live) do
-    local r = { kind = "genvm", family = v.model, tier = null, price_in = null,
-      price_out = null, context = null, has_tee = false, no_log = false,
-      fields = encoding.map({}) }
+    local r = { kind = "genvm", family = (family.family_of(v.provider, v.model)),
+      tier = null, price_in = null, price_out = null, context = null, has_tee = false,
+      no_log = false, fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
   end
@@ -346,58 +349,35 @@ end
 local function session_state(ctx)
   local state = rawget(ctx, M.STATE)
   if type(state) ~= "table" then
-    state = { calls = 0 }
+    state = { calls = 0, stats = { keys = {}, by = {} } }
     rawset(ctx, M.STATE, state)
   end
   return state
 end
 
---- The session's state on `ctx`, made on first use (Setup may never run).
-M.session = session_state
-
--- Fill `#{name}` placeholders from the flat template args, without gsub callbacks.
-local function fill(template, args)
-  if type(template) ~= "string" then return "" end
-  local out, pos = {}, 1
-  while true do
-    local s, e, name = template:find("#{([%w_]+)}", pos)
-    if s == nil then
-      break
-    end
-    out[#out + 1] = template:sub(pos, s - 1)
-    local v = args[name]
-    out[#out + 1] = type(v) == "string" and v or (v == nil and "" or tostring(v))
-    pos = e + 1
-  end
-  out[#out + 1] = template:sub(pos)
-  return table.concat(out)
-end
-
--- The messages, format and request value of HOOK.md §6.
-local function build_request(ctx, entry, args)
+-- The call as HOOK.md §6 shapes it, with its stock messages and request value.
+local function build_call(ctx, entry, args, prompt)
   local v1 = ctx.cookie ~= nil
   local images = type(args.images) == "table" and args.images or {}
-  local msg = {}
-  local format, max_tokens
+  local call = { entry = entry, args = args, v1 = v1, prompt = prompt, images = images }
+  local max_tokens
   if entry == "prompt" then
-    format = args.response_format == "json" and "json" or "text"
-    msg.user = type(args.prompt) == "string" and args.prompt or ""
-    msg.system = format == "json" and JSON_SYSTEM or nil
+    call.format = args.response_format == "json" and "json" or "text"
     max_tokens = v1 and 1000 or 8000
   else
-    format = TEMPLATE_FORMAT[entry]
-    local t = type(__llm.templates) == "table" and __llm.templates[TEMPLATE_KEY[entry]] or {}
-    msg.user = fill(type(t) == "table" and t.user or nil, args)
-    msg.system = fill(type(t) == "table" and t.system or nil, args)
+    call.format = TEMPLATE_FORMAT[entry]
     max_tokens = 1000
   end
+  -- Built once before anything is decided, so a template V1's stock cannot fill
+  -- fails here, before any provider call, as stock's does.
+  call.stock = parity.messages(call, {})
   local n = #images
-  local value = encoding.map({
-    entry = entry, format = format, images = n < 16 and n or 16,
-    prompt_bytes = #msg.user + (msg.system and #msg.system or 0),
+  call.value = encoding.map({
+    entry = entry, format = call.format, images = n < 16 and n or 16,
+    prompt_bytes = #call.stock.user + (call.stock.system and #call.stock.system or 0),
     temperature = 700, max_tokens = max_tokens,
   })
-  return value, msg, images
+  return call
 end
 
 -- Non-negative milli-units as the number GenVM wants: the double nearest to the exact
@@ -406,22 +386,20 @@ local function milli(n)
   return tonumber(string.format("%d.%03d", n // 1000, n % 1000))
 end
 
-local function filtered(s, names)
-  if s == nil or #names == 0 or type(__dflt.filter_text) ~= "function" then return s end
-  return __dflt.filter_text(s, names)
-end
-
-local function provider_request(attempt, format, msg, images)
+local function provider_request(attempt, call, timeout)
   local p = attempt.params
-  local names = {}
-  for i, name in ipairs(p.text_filters) do names[i] = name end
+  local msg = call.stock
+  if #p.text_filters > 0 then
+    local names = {}
+    for i, name in ipairs(p.text_filters) do names[i] = name end
+    msg = parity.messages(call, names)
+  end
   return {
-    provider = attempt.provider, model = attempt.model, format = format,
+    provider = attempt.provider, model = attempt.model, format = call.format, timeout = timeout,
     prompt = {
-      system_message = filtered(msg.system, names),
-      user_message = filtered(msg.user, names),
+      system_message = msg.system, user_message = msg.user,
       temperature = milli(p.temperature),
-      images = images, max_tokens = p.max_tokens,
+      images = call.images, max_tokens = p.max_tokens,
       use_max_completion_tokens = p.use_max_completion_tokens, seed = p.seed,
     },
   }
@@ -441,12 +419,19 @@ local function failure_of(err)
   return kind, status
 end
 
-local function exhausted(remaining)
-  if type(__llm.exhaust) ~= "function" then return false end
-  if type(remaining) == "number" then return remaining <= 0 end
-  local ok, zero = pcall(function() return rat.zero end)
-  local ok2, le = pcall(function() return remaining <= zero end)
-  return ok and ok2 and le == true
+--- Setup: the session's state and budget (both are also made lazily).
+function M.setup(ctx)
+  local state = session_state(ctx)
+  parity.budget(ctx, state)
+end
+
+--- Teardown: add the session's statistics to `data_dir/stats.sqlite`; never raises.
+function M.teardown(ctx)
+  local ok, path, why = parity.write(session_state(ctx).stats)
+  if not ok then
+    log({ level = "warning", message = "genvm-policy: statistics not written", path = path,
+      detail = why })
+  end
 end
 
 local RERAISE = setmetatable({}, { __name = "genvm-policy reraise" })
@@ -483,6 +468,15 @@ end
 
 --- One entry point call: decide, run the cascade, log, return or raise (rules 2-5).
 function M.exec(vm, ctx, entry, args, remaining)
+  -- Before anything else, as the newer line's stock script does: its prompt filters,
+  -- and an empty result is the non-fatal EMPTY_PROMPT with no provider call.
+  local prompt, empty
+  if entry == "prompt" then
+    prompt, empty = parity.stock_prompt(ctx, args)
+    if empty then
+      return __dflt.user_error({ causes = { "EMPTY_PROMPT" }, fatal = false, ctx = {} })
+    end
+  end
   local state = session_state(ctx)
   local call_index = state.calls
   state.calls = call_index + 1
@@ -502,7 +496,8 @@ function M.exec(vm, ctx, entry, args, remaining)
     return __dflt.user_error({ causes = { "NO_PROVIDER_FOR_PROMPT" }, fatal = true,
       ctx = { fault = vm.fault } })
   end
-  local request_value, msg, images = build_request(ctx, entry, args)
+  local shaped = build_call(ctx, entry, args, prompt)
+  local request_value = shaped.value
   local key = prng.call_key(vm.salt, material)
   local req = request.from_value(request_value)
   local ok_d, d = pcall(decision.decide, vm.catalog, vm.policy, req, key, vm.ids.catalog)
@@ -520,7 +515,9 @@ function M.exec(vm, ctx, entry, args, remaining)
   end
   local record = record_of(vm, material, request_value, d)
   record.identities.decision = decision.identity(d)
-  if exhausted(remaining) then
+  local budget = parity.budget(ctx, state)
+  local timeout, short = parity.timeout(budget, remaining)
+  if short or (budget and budget.over) then
     record.outcome = { kind = "exhausted" }
     log(record)
     return __llm.exhaust()
@@ -528,16 +525,19 @@ function M.exec(vm, ctx, entry, args, remaining)
   local result, raised, seen, given = nil, nil, record.attempts, {}
   local function call(attempt)
     -- Built first: a host filter that raises here leaves no attempt behind.
-    local sent = provider_request(attempt, request_value.format, msg, images)
+    local sent = provider_request(attempt, shaped, timeout)
     local step = { provider = attempt.provider, model = attempt.model, result = "non_user",
       action = "reraise" }
     seen[#seen + 1] = step
     local ok, res = pcall(__llm.exec_prompt_in_provider, ctx, sent)
     if ok then
       result, step.result, step.action = res, "ok", nil
+      parity.count(state.stats, attempt, res)
+      parity.spend(budget, res)
       given[#seen] = cascade.success(nil)
       return given[#seen]
     end
+    parity.count(state.stats, attempt, nil)
     raised = res
     -- A raising decoder leaves the step `non_user`: the error was not decoded.
     local err = __dflt.as_user_error(res)

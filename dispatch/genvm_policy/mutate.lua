@@ -9,6 +9,9 @@
 -- 2. Every jitter of attempt `a` draws from `mutate/jitter/<a>`; the provider
 --    seed of attempt `a` is the `a`-th `u53()` of `attempt/seed`, read from
 --    block `a // 4`.
+-- 3. `use_max_completion_tokens` is always the route's own flag, as GenVM's stock
+--    scripts send it: a policy cannot turn it off, and the mutation of that name
+--    (kept so version-1 policies stay admitted) sets what is already there.
 
 local encoding = require("genvm_policy.encoding")
 local policy_mod = require("genvm_policy.policy")
@@ -58,7 +61,7 @@ local function apply(terms, first, b, i, attempt, req, seed, state, streams)
     elseif op == "text_filters" then
       state.text_filters = term[2]
     elseif op == "use_max_completion_tokens" then
-      state.use_max_completion_tokens = b.routes[i + 1].max_completion_tokens
+      -- rule 3: the route's flag is already the state
     elseif holds(term[2], b, i, req) then -- "when"
       apply(term, 3, b, i, attempt, req, seed, state, streams)
     end
@@ -76,7 +79,7 @@ end
 --- (rules 1, 2); a pure function of its arguments.
 function M.mutate(b, i, attempt, req, seed)
   local state = { temperature = req.temperature, max_tokens = req.max_tokens,
-    use_max_completion_tokens = false, text_filters = {} }
+    use_max_completion_tokens = b.routes[i + 1].max_completion_tokens, text_filters = {} }
   apply(b.policy.mutate, 1, b, i, attempt, req, seed, state, {})
   return { temperature = state.temperature, max_tokens = state.max_tokens,
     seed = M.provider_seed(seed, attempt),

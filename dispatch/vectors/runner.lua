@@ -19,6 +19,7 @@
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
+local family = require("genvm_policy.family")
 local identity = require("genvm_policy.identity")
 local numeric = require("genvm_policy.numeric")
 local prng = require("genvm_policy.prng")
@@ -32,7 +33,7 @@ local array, map, bytes, null, kind = encoding.array, encoding.map, encoding.byt
 --- The kinds this runtime replays, by name, with the SPEC section each pins.
 M.KINDS = {
   numeric = "§1.2", cbor = "§2", identity = "§3", sha256 = "§4", hmac = "§4",
-  prng = "§4.4", seed = "§4.2",
+  prng = "§4.4", seed = "§4.2", family = "§5.8",
 }
 
 -- A malformed vector is a bug of the vector or this runner: a plain error,
@@ -204,8 +205,25 @@ local function run_seed(data)
   bad("`" .. tostring(op) .. "` is not a seed operation")
 end
 
+local function run_family(data)
+  local op = field(data, "op")
+  if op == "family" then
+    local name, origin = family.family_of(field(data, "provider"), field(data, "model"))
+    return map({ family = name, origin = origin })
+  elseif op == "table" then
+    local out = {}
+    for _, key in ipairs({ "routers", "suffixes", "tags", "vendors" }) do
+      local rows = {}
+      for i, v in ipairs(family.TABLE[key]) do rows[i] = v end
+      out[key] = array(rows)
+    end
+    return map(out)
+  end
+  bad("`" .. tostring(op) .. "` is not a family operation")
+end
+
 local RUNNERS = {
-  numeric = run_numeric, cbor = run_cbor, identity = run_identity, sha256 = run_sha256,
+  family = run_family, numeric = run_numeric, cbor = run_cbor, identity = run_identity, sha256 = run_sha256,
   hmac = run_hmac, prng = run_prng, seed = run_seed,
 }
 -- The policy kinds (dispatch/vectors/runner_policy.lua) read inputs with these helpers.

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genvm_policy.commands import catalog as catalog_command
-from genvm_policy.commands import check, decide, diversity, explain, init
+from genvm_policy.commands import check, decide, diversity, doctor, explain, init
 from genvm_policy.commands import compile as compile_command
 from genvm_policy.commands import hash as hash_command
 from genvm_policy.commands import install as install_command
@@ -22,6 +22,7 @@ from genvm_policy.commands import vectors as vectors_command
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
 COMMANDS: list[Register] = [
+    doctor.register,
     catalog_command.register,
     hash_command.register,
     check.register,

@@ -17,6 +17,7 @@ from genvm_policy.builtin import BUILTINS, builtin
 from genvm_policy.catalog import Catalog
 from genvm_policy.commands import hash as hash_command
 from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
 from genvm_policy.policy import Policy, policy_identity
 from genvm_policy.routability import CLASSES, analyse, refusal, report_lines
@@ -46,7 +47,7 @@ def load_policy(source: str, catalog: Catalog | None) -> Policy:
 def add_catalog_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """Add `--catalog NODE_CONFIG` and `--overlay FILE`."""
     parser.add_argument(
-        "--catalog", metavar="NODE_CONFIG", required=required, help=NODE_CONFIG_HELP
+        "--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP
     )
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
 
@@ -110,7 +111,11 @@ def _add_hash_policy(group: argparse._SubParsersAction[Any]) -> None:
     parser = group.add_parser(
         "policy",
         help="identity of a policy (its normal form)",
-        description="Print the policy's identity; spellings that normalise alike share it.",
+        **teach(
+            "Print the policy's identity and nothing else; spellings that normalise alike "
+            "(key order, YAML or TOML, `0.150` or `0.15`) share it.",
+            "genvm-policy hash policy policy.yaml",
+        ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     parser.set_defaults(handler=_hash_policy)
@@ -124,10 +129,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "check",
         help="admit a policy and print its identity",
-        description="Admit POLICY (against the catalog when given) and print its identity; "
-        "on failure print the error code, the path into the file and what to do. With "
-        "--catalog it also proves, as install does, that every request class has a route "
-        "(one `route:` line per class on stderr) and that no decision can fail.",
+        **teach(
+            "Admit POLICY (against the node's catalog when --catalog is given) and print its "
+            "identity; on failure print the error code, the path into the file and what to do. "
+            "With --catalog it also proves, as install does, that every request class has a "
+            "route (one `route:` line per class on stderr) and that no decision can fail.",
+            "genvm-policy check policy.yaml",
+            "genvm-policy check policy.yaml --catalog /opt/genlayer-node --overlay facts.yaml",
+            "genvm-policy check tee.yaml --catalog NODE --allow-unroutable text+image",
+        ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     add_catalog_options(parser, required=False)

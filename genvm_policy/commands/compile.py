@@ -14,6 +14,7 @@ from typing import Any
 
 from genvm_policy.commands.catalog import load_catalog
 from genvm_policy.commands.check import POLICY_HELP, add_catalog_options, load_policy
+from genvm_policy.commands.helptext import teach
 from genvm_policy.compile import compile_policy, read_compiled
 from genvm_policy.errors import PolicyError
 
@@ -51,8 +52,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "compile",
         help="write the compiled policy the GenVM hook loads",
-        description="Admit POLICY against the node's catalog and write the data-only "
-        "Lua file the hook reads (docs/HOOK.md).",
+        **teach(
+            "Admit POLICY against the node's catalog and write the data-only Lua file the "
+            "hook reads (docs/HOOK.md). `install` does this itself; compile is for looking "
+            "at the file or shipping it by other means.",
+            "genvm-policy compile policy.yaml --catalog /opt/genlayer-node -o policy.lua",
+        ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     add_catalog_options(parser, required=True)

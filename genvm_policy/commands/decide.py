@@ -13,6 +13,7 @@ from typing import Any
 
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.commands.check import POLICY_HELP, add_catalog_options, load_policy
+from genvm_policy.commands.helptext import teach
 from genvm_policy.decision import Decision, decide, decision_report
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import format_units
@@ -139,9 +140,10 @@ def render(request: Request, d: Decision) -> str:
     return "\n".join(lines)
 
 
-# `--runtime` names: the reference, and the Lua runtime in lupa's Lua 5.3 / 5.4
-# states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds).
-RUNTIMES = ("python", "lua53", "lua54", "lua")
+# `--runtime` names: the reference, the Lua runtime in lupa's Lua 5.3 / 5.4
+# states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds), and the
+# same runtime under Debian's stand-alone `lua5.3`, an independent build.
+RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone")
 
 
 def lua_report(
@@ -149,13 +151,15 @@ def lua_report(
 ) -> dict[str, Any]:
     """The decision report computed by the Lua runtime (`dispatch/`) in `version`.
 
+    `version` is a `lupa` engine (`lua53`, `lua54`) or `lua-standalone`.
+
     The inputs cross as canonical CBOR and the report comes back the same way,
     so the printed JSON is built from the same value whatever the runtime.
     """
     from genvm_policy.catalog import catalog_value
     from genvm_policy.encoding import decode, encode
     from genvm_policy.request import request_value
-    from genvm_policy.runtimes import vector_runner
+    from genvm_policy.runtimes import MissingInterpreter, standalone_runner, vector_runner
 
     case = {
         "catalog": catalog_value(catalog),
@@ -163,7 +167,16 @@ def lua_report(
         "request": request_value(request),
         "seed": seed,
     }
-    result = decode(vector_runner(version)("decision", encode(case)))
+    try:
+        run = standalone_runner() if version == "lua-standalone" else vector_runner(version)
+        result = decode(run("decision", encode(case)))
+    except (MissingInterpreter, RuntimeError) as err:
+        raise PolicyError(
+            "RUNTIME_UNAVAILABLE",
+            ("--runtime",),
+            f"the runtime `{version}` cannot run here: {err}",
+            "`genvm-policy doctor` lists what this machine lacks and the command that adds it",
+        ) from None
     assert isinstance(result, dict)
     if "error" in result:
         error = result["error"]
@@ -205,7 +218,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "decide",
         help="decide one call: ordered attempts, rejections, scores, identities",
-        description="Run the policy on one request and print the decision.",
+        **teach(
+            "Run the policy on one request and print the decision: the ordered attempts "
+            "with their parameters, the rejected routes, the scores and the identities. With "
+            "--json the decision is one line of JSON, byte for byte the same in every runtime.",
+            "genvm-policy decide --catalog /opt/genlayer-node --policy policy.yaml --format json",
+            "genvm-policy decide --catalog NODE --policy policy.yaml --json --runtime lua53",
+        ),
     )
     add_request_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -214,6 +233,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=RUNTIMES,
         default="python",
         help="which runtime decides: the Python reference (default), or the Lua runtime in "
-        "Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4; the JSON is byte-identical",
+        "lupa's Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4, or under Debian's "
+        "stand-alone lua5.3 (`lua-standalone`); the JSON is byte-identical",
     )
     parser.set_defaults(handler=_decide)

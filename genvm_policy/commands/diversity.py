@@ -13,6 +13,12 @@ Rules:
    name-bytes order, each admitted against the catalog; validator `v` is the
    `v`-th of them.
 3. Each policy is bound once; only attempt 0 of each request is computed.
+4. The baseline is the same network with every validator running the built-in
+   `stock-greybox`, decided by the same code with the same call keys; it is
+   also each validator's "node's own first choice" for the quality shares.
+   Every figure is printed beside its baseline, and `--json` adds the gain:
+   a ratio above 1 means more diverse than stock (effective numbers divided
+   by the baseline's, probabilities and shares the baseline's divided by ours).
 """
 
 from __future__ import annotations
@@ -28,10 +34,19 @@ from pathlib import Path
 from typing import Any
 
 from genvm_policy.admission import admit
+from genvm_policy.builtin import builtin
 from genvm_policy.catalog import Catalog, catalog_identity
 from genvm_policy.commands.check import add_catalog_options, catalog_of, load_policy
 from genvm_policy.commands.explain import SAMPLES
-from genvm_policy.diversity import JURIES, ClassReport, analyse, first_choice, majority
+from genvm_policy.commands.helptext import teach
+from genvm_policy.diversity import (
+    JURIES,
+    ClassReport,
+    analyse,
+    chain_position,
+    first_choice,
+    majority,
+)
 from genvm_policy.errors import PolicyError
 from genvm_policy.initpolicy import starter_policy
 from genvm_policy.interpreter import bind
@@ -39,9 +54,12 @@ from genvm_policy.policy import Policy
 from genvm_policy.prng import stream_block
 from genvm_policy.request import Request, request_from_value
 from genvm_policy.sources import FORMATS, load_document
-from genvm_policy.svgplot import stacked_bars
+from genvm_policy.svgplot import Bar, Row, stacked_bars
 
-__all__ = ["MAX_REQUESTS", "MAX_VALIDATORS", "SAMPLE_NAMES", "register"]
+__all__ = ["BASELINE", "MAX_REQUESTS", "MAX_VALIDATORS", "SAMPLE_NAMES", "register"]
+
+BASELINE = "stock-greybox"
+"""The built-in every validator of the baseline network runs (rule 4)."""
 
 MAX_VALIDATORS = 100_000
 MAX_REQUESTS = 1000
@@ -121,10 +139,9 @@ def _table(reports: Sequence[ClassReport]) -> str:
     )
     lines = [head]
     for r in reports:
-        family = r.families[0][0]
         flag = "!!" if len(r.flags) == 2 else "!" if r.flags else ""
         lines.append(
-            f"{r.name[:26]:<26} {family[:28]:<28} {_percent(r.largest):>6} {flag:<2} "
+            f"{r.name[:26]:<26} {r.top[:28]:<28} {_percent(r.largest):>6} {flag:<2} "
             f"{r.family_bits:5.2f} {2**r.family_bits:5.2f} {r.route_bits:7.2f} "
             f"{2**r.route_bits:5.2f} {_percent(r.family_collision):>7}"
             + "".join(f" {_percent(p):>7}" for _, p in r.juries)
@@ -132,7 +149,45 @@ def _table(reports: Sequence[ClassReport]) -> str:
     juries = ", ".join(f"{majority(k)} of {k}" for k in JURIES)
     lines.append(
         "! largest family share above 1/3, !! above 1/2; H in bits, eff = 2^H; collide: two "
-        f"random validators pick the same family; juryK: at least {juries} share a family"
+        f"random validators pick the same family; juryK: at least {juries} share a family; "
+        "family `unknown` (a router) counts as the largest other family"
+    )
+    return "\n".join(lines)
+
+
+def _pair(ours: float, stock: float) -> str:
+    return f"{ours:.2f} ({stock:.2f})"
+
+
+def _pair_share(ours: Fraction | None, stock: Fraction | None) -> str:
+    return f"{_percent(ours)} ({_percent(stock)})"
+
+
+def _baseline_table(reports: Sequence[ClassReport], stock: Sequence[ClassReport]) -> str:
+    head = (
+        f"{'class':<26} {'eff fam':>13} {'×':>5} {'top share':>15} "
+        + " ".join(f"{f'jury{k}':>15}" for k in JURIES)
+        + f" {'node first':>10} {'in chain':>8}"
+    )
+    lines = [head]
+    for r, b in zip(reports, stock, strict=True):
+        q = r.quality
+        gain = _ratio(2**r.family_bits, 2**b.family_bits)
+        lines.append(
+            f"{r.name[:26]:<26} {_pair(2**r.family_bits, 2**b.family_bits):>13} "
+            f"{'n/a' if gain is None else f'{gain:.2f}':>5} "
+            f"{_pair_share(r.largest, b.largest):>15} "
+            + " ".join(
+                f"{_pair_share(p, s):>15}"
+                for (_, p), (_, s) in zip(r.juries, b.juries, strict=True)
+            )
+            + f" {_percent(q.node_first if q else None):>10}"
+            f" {_percent(q.in_chain if q else None):>8}"
+        )
+    lines.append(
+        f"each figure with ({BASELINE} on every validator) beside it; × = effective families "
+        "over the baseline's; node first: first choices equal to the node's own first choice; "
+        "in chain: first choices inside the node's vetted chain for the class (n/a: no chain)"
     )
     return "\n".join(lines)
 
@@ -157,10 +212,17 @@ def _fraction(x: Fraction | None) -> Any:
     return None if x is None else {"exact": f"{x.numerator}/{x.denominator}", "value": float(x)}
 
 
+def _ratio(top: float | Fraction | None, bottom: float | Fraction | None) -> float | None:
+    if top is None or bottom is None or not bottom:
+        return None
+    return float(top) / float(bottom)
+
+
 def _json(r: ClassReport) -> dict[str, Any]:
     return {
         "validators": r.validators,
         "families": dict(r.families),
+        "unknown_validators": r.unknown,
         "routes": dict(r.routes),
         "temperature_buckets": dict(r.temperatures),
         "filter_recipes": dict(r.recipes),
@@ -168,7 +230,7 @@ def _json(r: ClassReport) -> dict[str, Any]:
         "family_effective": 2**r.family_bits,
         "route_entropy_bits": r.route_bits,
         "route_effective": 2**r.route_bits,
-        "largest_family": {"family": r.families[0][0], "share": _fraction(r.largest)},
+        "largest_family": {"family": r.top, "share": _fraction(r.largest)},
         "flags": [f"above {f.numerator}/{f.denominator}" for f in r.flags],
         "family_collision": _fraction(r.family_collision),
         "route_collision": _fraction(r.route_collision),
@@ -178,15 +240,72 @@ def _json(r: ClassReport) -> dict[str, Any]:
     }
 
 
-def _svg(reports: Sequence[ClassReport], validators: int) -> str:
+def _gain(r: ClassReport, b: ClassReport) -> dict[str, Any]:
+    """Rule 4: above 1 is more diverse than the baseline; None where a ratio is undefined."""
+    return {
+        "family_effective": _ratio(2**r.family_bits, 2**b.family_bits),
+        "route_effective": _ratio(2**r.route_bits, 2**b.route_bits),
+        "largest_family_share": _ratio(b.largest, r.largest),
+        "family_collision": _ratio(b.family_collision, r.family_collision),
+        "route_collision": _ratio(b.route_collision, r.route_collision),
+        "juries": {
+            str(k): _ratio(s, p) for (k, p), (_, s) in zip(r.juries, b.juries, strict=True)
+        },
+    }
+
+
+def _class_json(r: ClassReport, b: ClassReport) -> dict[str, Any]:
+    q = r.quality
+    return {
+        "name": r.name,
+        **_json(r),
+        "baseline": _json(b),
+        "gain": _gain(r, b),
+        "quality": {
+            "node_first_choice": _fraction(q.node_first) if q else None,
+            "in_vetted_chain": _fraction(q.in_chain) if q else None,
+        },
+    }
+
+
+def _svg(reports: Sequence[ClassReport], stock: Sequence[ClassReport], validators: int) -> str:
     total: dict[str, int] = {}
-    for r in reports:
+    for r in (*reports, *stock):
         for name, count in r.families:
             total[name] = total.get(name, 0) + count
     series = sorted(total, key=lambda k: (-total[k], k.encode()))
-    rows = [(r.name, [(n, c / r.validators) for n, c in r.families]) for r in reports]
+    rows = []
+    for r, b in zip(reports, stock, strict=True):
+        juries = " / ".join(_percent(p) for _, p in r.juries)
+        base = " / ".join(_percent(p) for _, p in b.juries)
+        q = r.quality
+        notes = [
+            f"H {r.family_bits:.2f} bits (stock {b.family_bits:.2f}), "
+            f"{2**r.family_bits:.2f} effective families (stock {2**b.family_bits:.2f})",
+            f"jury capture 5/11/23: {juries} (stock {base})",
+        ]
+        if q is not None:
+            notes.append(
+                f"node's first choice {_percent(q.node_first)}, "
+                f"inside the vetted chain {_percent(q.in_chain)}"
+            )
+        rows.append(
+            Row(
+                r.name,
+                (
+                    Bar("policies", [(n, c / r.validators) for n, c in r.families]),
+                    Bar(BASELINE, [(n, c / b.validators) for n, c in b.families]),
+                ),
+                tuple(notes),
+            )
+        )
     title = f"First-choice model family per request class ({validators} validators)"
-    return stacked_bars(title, series, rows)
+    footer = (
+        f"Upper bar: the validators' policies; lower bar: every validator on {BASELINE}. "
+        "Dashed marks at 1/3 and 1/2.",
+        "Family `unknown` (a router) counts as the largest other family in every figure.",
+    )
+    return stacked_bars(title, series, rows, footer)
 
 
 def _write(path: str, text: str) -> None:
@@ -217,15 +336,22 @@ def _diversity(args: argparse.Namespace) -> int:
         policies = _generated(args.generate, master, catalog)
         where = "generated by init's generator from salts derived from the master seed"
     choices: list[list[Any]] = [[] for _ in requests]
+    baseline: list[list[Any]] = [[] for _ in requests]
+    stock = bind(catalog, builtin(BASELINE))
     step = max(1, len(policies) // 10)
     for v, (_, policy) in enumerate(policies):
         bound = bind(catalog, policy)
         for j, (_, request) in enumerate(requests):
             key = stream_block(master, f"diversity/call/{v}/{j}", 0)
             choices[j].append(first_choice(bound, request, key))
+            baseline[j].append(first_choice(stock, request, key))
         if len(policies) * len(requests) >= 10_000 and (v + 1) % step == 0:
             print(f"diversity: {v + 1}/{len(policies)} validators", file=sys.stderr)
-    reports = [analyse(name, c) for (name, _), c in zip(requests, choices, strict=True)]
+    reports, stocks = [], []
+    for (name, request), mine, node in zip(requests, choices, baseline, strict=True):
+        chained = any(chain_position(r, request) is not None for r in catalog.routes)
+        reports.append(analyse(name, mine, node, chained))
+        stocks.append(analyse(name, node, node, chained))
     elapsed = time.monotonic() - started
     print(f"master seed  {master.hex()}  (repeat the run with --seed {master.hex()})")
     print(f"validators   {len(policies)} {where}")
@@ -233,6 +359,8 @@ def _diversity(args: argparse.Namespace) -> int:
     print(f"requests     {len(requests)} classes")
     print()
     print(_table(reports))
+    print()
+    print(_baseline_table(reports, stocks))
     for r in reports:
         print()
         print(_details(r))
@@ -240,12 +368,14 @@ def _diversity(args: argparse.Namespace) -> int:
         value = {
             "master_seed": master.hex(),
             "validators": len(policies),
-            "classes": [{"name": r.name, **_json(r)} for r in reports],
+            "catalog": catalog_identity(catalog),
+            "baseline": BASELINE,
+            "classes": [_class_json(r, b) for r, b in zip(reports, stocks, strict=True)],
         }
         _write(args.json, json.dumps(value, sort_keys=True, indent=1) + "\n")
         print(f"\njson         {args.json}")
     if args.svg:
-        _write(args.svg, _svg(reports, len(policies)))
+        _write(args.svg, _svg(reports, stocks, len(policies)))
         print(f"svg          {args.svg}")
     print(
         f"diversity: {len(policies)} validators × {len(requests)} requests in {elapsed:.1f} s",
@@ -259,15 +389,25 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "diversity",
         help="measure how alike validators route: shares, entropy, jury collisions",
-        description="For each request class, the first choices of a set of validators at "
-        "family and route level: entropy, effective number, largest family share, collision "
-        "and jury probabilities, temperature buckets and text-filter recipes.",
+        **teach(
+            "For each request class, the first choices of a set of validators at family and "
+            "route level: entropy, effective number, largest family share, collision and jury "
+            "probabilities, temperature buckets and text-filter recipes; each figure beside the "
+            f"same figure for a network where every validator runs {BASELINE}, and the shares "
+            "of first choices that are the node's own first choice and that stay inside its "
+            "vetted chain. The validators are the policies of POLICY_DIR, or N starter "
+            "policies made by init's generator.",
+            "genvm-policy diversity --catalog /opt/genlayer-node --generate 1000 --svg shares.svg",
+            "genvm-policy diversity --catalog NODE --overlay facts.yaml ./policies --json out.json",
+        ),
     )
     add_catalog_options(parser, required=True)
     parser.add_argument("policies", nargs="?", metavar="POLICY_DIR", help="folder of policies")
     parser.add_argument("--generate", type=int, metavar="N", help="analyse N starter policies")
     parser.add_argument("--requests", metavar="FILE", help="list or map of requests")
     parser.add_argument("--seed", metavar="HEX", help="master seed (default: random, printed)")
-    parser.add_argument("--svg", metavar="FILE", help="write a bar chart of family shares")
+    parser.add_argument(
+        "--svg", metavar="FILE", help="write a chart of family shares and figures, with baseline"
+    )
     parser.add_argument("--json", metavar="FILE", help="write every metric as JSON")
     parser.set_defaults(handler=_diversity)

@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from genvm_policy.commands.decide import add_request_options, inputs, render, request_of, seed_of
+from genvm_policy.commands.helptext import teach
 from genvm_policy.decision import decide
 from genvm_policy.request import Request, make_request
 
@@ -42,8 +43,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "explain",
         help="show decisions for sample requests (or one request) as tables",
-        description="Admit the policy against the catalog and show, per request, the ordered "
-        "attempts with parameters, rejected routes with reasons, scores and identities.",
+        **teach(
+            "Admit the policy against the node's catalog and show, per request, the ordered "
+            "attempts with parameters, rejected routes with reasons, scores and identities. "
+            "Without request options every sample request is shown: text, json, bool, image "
+            "and each template.",
+            "genvm-policy explain --catalog /opt/genlayer-node --policy ~/genvm-policy/policy.yaml",
+            "genvm-policy explain --catalog NODE --policy policy.yaml --entry EqComparative",
+        ),
     )
     add_request_options(parser)
     parser.set_defaults(handler=_explain)

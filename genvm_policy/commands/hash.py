@@ -14,6 +14,7 @@ from typing import Any
 
 from genvm_policy.catalog import catalog_identity, view_identity
 from genvm_policy.commands.catalog import add_inputs, load_catalog
+from genvm_policy.commands.helptext import teach
 
 __all__ = ["ACTIONS", "register"]
 
@@ -32,7 +33,11 @@ def _add_catalog(group: argparse._SubParsersAction[Any]) -> None:
     parser = group.add_parser(
         "catalog",
         help="identity of the catalog (node config plus overlay)",
-        description="Print the catalog's identity: routes, capabilities and overlay facts.",
+        **teach(
+            "Print the catalog's identity (routes, capabilities and overlay facts) and nothing "
+            "else on stdout.",
+            "genvm-policy hash catalog /opt/genlayer-node --overlay facts.yaml",
+        ),
     )
     add_inputs(parser)
     parser.set_defaults(handler=_catalog)
@@ -42,7 +47,11 @@ def _add_view(group: argparse._SubParsersAction[Any]) -> None:
     parser = group.add_parser(
         "view",
         help="identity of the GenVM view (what the hook sees of the catalog)",
-        description="Print the GenVM view's identity; the overlay never changes it.",
+        **teach(
+            "Print the GenVM view's identity: the part of the catalog the hook sees on the "
+            "node. The overlay never changes it.",
+            "genvm-policy hash view /opt/genlayer-node",
+        ),
     )
     add_inputs(parser, overlay=False)
     parser.set_defaults(handler=_view)
@@ -54,7 +63,16 @@ ACTIONS: list[Callable[[argparse._SubParsersAction[Any]], None]] = [_add_catalog
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the `hash` group with every action in `ACTIONS`."""
-    parser = subparsers.add_parser("hash", help="print an identity (sha256:...) on one line")
+    parser = subparsers.add_parser(
+        "hash",
+        help="print an identity (sha256:...) on one line",
+        **teach(
+            "Print one identity, `sha256:<64 hex>`, and nothing else on stdout, so scripts can "
+            "compare it.",
+            "genvm-policy hash catalog /opt/genlayer-node",
+            "genvm-policy hash policy policy.yaml",
+        ),
+    )
     group = parser.add_subparsers(dest="hash_command", metavar="KIND", required=True)
     for add in ACTIONS:
         add(group)

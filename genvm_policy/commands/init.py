@@ -28,8 +28,9 @@ from typing import Any
 
 from genvm_policy.admission import admit
 from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
-from genvm_policy.initpolicy import starter_policy
+from genvm_policy.initpolicy import Chain, shape_of, starter_chains, starter_policy
 from genvm_policy.policy import policy_identity
 from genvm_policy.prng import SALT_BYTES
 
@@ -111,8 +112,36 @@ def _write_policy(path: Path, text: str) -> None:
         raise _io(path, err, "write the policy") from None
 
 
+def _summary(which: str, chain: Chain) -> str:
+    """One chain in a few words: how many routes, whose, and what was left out."""
+    if not chain.routes:
+        return f"no {which} chain"
+    whose = "of the node's chain" if chain.vetted else "(the node has no chain: all)"
+    text = f"{which} {len(chain.routes)} routes {whose}"
+    if chain.left_out:
+        text += f", {len(chain.left_out)} left out"
+    if chain.unchained:
+        text += f", {chain.unchained} of them outside it"
+    return text
+
+
+def _node(args: argparse.Namespace) -> str:
+    """NODE, given as the argument or as `--node-config` (the older spelling), not both."""
+    if (args.node is None) == (args.node_config is None):
+        raise PolicyError(
+            "CLI_USAGE",
+            ("NODE",),
+            "give the node once: `genvm-policy init NODE` (or `--node-config NODE`)",
+            "NODE is the node root (e.g. /opt/genlayer-node), a version folder, a GenVM tree "
+            "or its genvm-module-llm.yaml",
+        )
+    node: str = args.node if args.node is not None else args.node_config
+    return node
+
+
 def _init(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.node_config, args.overlay)
+    node = _node(args)
+    catalog = load_catalog(node, args.overlay)
     out = Path(args.output)
     target = out / POLICY_NAME
     if target.exists() and not args.force:
@@ -128,32 +157,53 @@ def _init(args: argparse.Namespace) -> int:
         raise _io(out, err, "create the folder") from None
     salt_path = Path(args.salt) if args.salt else out / SALT_NAME
     salt, made = salt_once(salt_path)
-    document, text = starter_policy(catalog, salt)
+    document, text = starter_policy(catalog, salt, include_unchained=args.include_unchained)
     identity = policy_identity(admit(document, catalog))
     _write_policy(target, text)
     state = "created (32 random bytes, mode 0600)" if made else "reused"
     print(f"salt    {salt_path}  {state}; keep it secret and keep it: it makes the policy yours")
     print(f"policy  {target}  {identity}")
+    chains = starter_chains(catalog, salt, include_unchained=args.include_unchained)
+    print(f"chains  {_summary('text', chains[0])}; {_summary('image', chains[1])}; "
+          f"shape {shape_of(salt)}, max_attempts {document['max_attempts']}")  # fmt: skip
+    if any(c.left_out for c in chains):
+        print("        routes left out have no greybox position for the class; "
+              "--include-unchained adds them after the chain")  # fmt: skip
     print("next    review the comments in the policy, then preview it:")
     overlay = f" --overlay {args.overlay}" if args.overlay else ""
-    print(f"        genvm-policy explain --catalog {args.node_config}{overlay} --policy {target}")
+    print(f"        genvm-policy explain --catalog {node}{overlay} --policy {target}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `init --node-config FILE [--overlay FILE] [-o DIR] [--salt FILE] [--force]`."""
+    """Add `init NODE [--overlay FILE] [-o DIR] [--salt FILE] [--force] [--include-unchained]`."""
     parser = subparsers.add_parser(
         "init",
         help="write a starter policy unique to this validator",
-        description="Write DIR/policy.yaml: a commented starter policy for this node's catalog "
-        "whose choices are drawn from the node's secret salt (created once, mode 0600, never "
-        "printed). The same salt gives the same policy; another node's salt gives another.",
+        **teach(
+            "Write DIR/policy.yaml: a commented starter policy for this node's catalog whose "
+            "choices are drawn from the node's secret salt (DIR/salt, created once, mode 0600, "
+            "never printed). The same salt gives the same policy; another node's salt gives "
+            "another. Where the node config has a greybox chain for a class, only its routes "
+            "are used, and the file says how the drawn order departs from the node's.",
+            "genvm-policy init /opt/genlayer-node -o ~/genvm-policy",
+            "genvm-policy init /opt/genlayer-node --overlay facts.yaml -o ~/genvm-policy",
+        ),
     )
-    parser.add_argument("--node-config", required=True, metavar="FILE", help=NODE_CONFIG_HELP)
+    parser.add_argument("node", nargs="?", metavar="NODE", help=NODE_CONFIG_HELP)
+    parser.add_argument(
+        "--node-config", metavar="NODE", help="the same as NODE (the older spelling)"
+    )
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
     parser.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default .)")
     parser.add_argument(
         "--salt", metavar="FILE", help=f"the node salt (default DIR/{SALT_NAME}; made if absent)"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing policy.yaml")
+    parser.add_argument(
+        "--include-unchained",
+        action="store_true",
+        help="also list, after the node's greybox chain of a class, the routes it does not name "
+        "(by default a class with a chain uses only the routes its operator vetted)",
+    )
     parser.set_defaults(handler=_init)

@@ -47,6 +47,7 @@ from genvm_policy.commands.check import (
     load_policy,
     prove_routes,
 )
+from genvm_policy.commands.helptext import teach
 from genvm_policy.commands.init import SALT_NAME, read_salt
 from genvm_policy.compile import compile_policy, read_compiled
 from genvm_policy.errors import PolicyError
@@ -182,7 +183,7 @@ def _status(args: argparse.Namespace) -> int:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node-root", required=True, metavar="PATH",
-        help="a node root, one of its version folders, or a GenVM tree",
+        help="a node root, one of its version folders, a GenVM tree or its LLM config file",
     )  # fmt: skip
     parser.add_argument("--version-dir", metavar="NAME", help="the version folder to use")
 
@@ -192,9 +193,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser(
         "install",
         help="install a policy and the hook onto a node's GenVM tree",
-        description="Compile POLICY against the node's own catalog, copy the hook, the "
-        "compiled policy and the salt into the GenVM tree, verify them (sample calls, "
-        "golden and policy vectors in Lua 5.3), then switch lua_script_path (docs/INSTALL.md).",
+        **teach(
+            "Compile POLICY against the node's own catalog, copy the hook, the compiled policy "
+            "and the salt into the GenVM tree, verify them (sample calls, golden and policy "
+            "vectors in Lua 5.3), then switch lua_script_path (docs/INSTALL.md).",
+            "genvm-policy install --node-root /opt/genlayer-node --policy policy.yaml --dry-run",
+            "genvm-policy install --node-root /opt/genlayer-node --policy policy.yaml --reload",
+        ),
     )
     _common(p)
     p.add_argument("--policy", required=True, metavar="FILE", help=POLICY_HELP)
@@ -214,8 +219,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser(
         "revert",
         help="restore the GenVM tree as it was before the first install",
-        description="Put lua_script_path and every replaced file back, remove what the "
-        "installer added (docs/INSTALL.md §7).",
+        **teach(
+            "Put lua_script_path and every replaced file back and remove what the installer "
+            "added (docs/INSTALL.md §7): the tree is as it was before the first install.",
+            "genvm-policy revert --node-root /opt/genlayer-node --dry-run",
+            "genvm-policy revert --node-root /opt/genlayer-node",
+        ),
     )
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="show every change without making it")
@@ -224,9 +233,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser(
         "status",
         help="report what is installed on a node, and drift",
-        description="Report the GenVM tree, the installed hook and policy, whether the "
-        "files are intact and whether the node's catalog drifted since the install. "
-        "Exit 1 when an installed file is missing or changed.",
+        **teach(
+            "Report the GenVM tree, the installed hook and policy, whether the files are "
+            "intact and whether the node's catalog drifted since the install. Exit 1 when an "
+            "installed file is missing or changed.",
+            "genvm-policy status --node-root /opt/genlayer-node",
+            "genvm-policy status --node-root /opt/genlayer-node --overlay facts.yaml",
+        ),
     )
     _common(p)
     p.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)

@@ -13,8 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_catalog
+from genvm_policy.commands.catalog import (
+    NODE_CONFIG_HELP,
+    OVERLAY_HELP,
+    load_catalog,
+    node_config_path,
+)
 from genvm_policy.commands.check import POLICY_HELP, load_policy
+from genvm_policy.commands.helptext import teach
 from genvm_policy.commands.init import read_salt
 from genvm_policy.errors import PolicyError
 from genvm_policy.replay import Record, Verdict, check, record_from_line, summary
@@ -84,8 +90,9 @@ def _replay(args: argparse.Namespace) -> int:
             f"the log `{args.log}` holds no genvm-policy decision record",
             "give GenVM's LLM module log (JSON lines) from a node running the hook",
         )
-    catalog = load_catalog(args.node_config, args.overlay)
-    view_catalog = load_catalog(args.node_config)
+    node_config = node_config_path(args.node_config)
+    catalog = load_catalog(node_config, args.overlay)
+    view_catalog = load_catalog(node_config)
     policy = load_policy(args.policy, catalog)
     salt_path = Path(args.salt) if args.salt else Path(args.policy).parent / "salt"
     salt = read_salt(salt_path)
@@ -101,12 +108,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "replay",
         help="recompute the decisions a node logged and report any difference",
-        description="Read the hook's decision records from GenVM's LLM module log, "
-        "recompute each one with the reference, and print per-record agreement and "
-        "`N agreed, M differed`. Exit 1 when any record differs.",
+        **teach(
+            "Read the hook's decision records from GenVM's LLM module log, recompute each one "
+            "with the reference, and print per-record agreement and `N agreed, M differed`. "
+            "Exit 1 when any record differs.",
+            "genvm-policy replay genvm.log --node-config /opt/genlayer-node --policy policy.yaml",
+        ),
     )
     parser.add_argument("log", metavar="LOG", help="GenVM's LLM module log (JSON lines)")
-    parser.add_argument("--node-config", required=True, metavar="FILE", help=NODE_CONFIG_HELP)
+    parser.add_argument("--node-config", required=True, metavar="NODE", help=NODE_CONFIG_HELP)
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
     parser.add_argument("--policy", required=True, metavar="FILE", help=POLICY_HELP)
     parser.add_argument(

@@ -5,7 +5,8 @@ Shell module (reads and writes files, drives Lua); spec: docs/VECTORS.md
 the reference. `verify [--runtime R] [DIR]` replays every `*.cbor` file of DIR,
 prints each failure with its case name and first differing field, and prints
 `N passed, M failed` as its last line; exit 0 only when nothing failed and at
-least one case ran, else 1.
+least one case ran, else 1. Without DIR, `verify` replays the golden vectors the
+package carries (`genvm_policy.resources`), so it works from any folder.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from genvm_policy import runtimes
+from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
+from genvm_policy.resources import resource
 from genvm_policy.vectors import KINDS, Report, build, verify_file, write_file
 from genvm_policy.vectors.verify import Runner, python_runner
 
@@ -27,6 +30,7 @@ RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone", "all")
 
 ALL = ("python", "lua53", "lua54", "lua-standalone")
 DEFAULT_DIR = Path("vectors")
+"""Where `generate` writes without DIR: `vectors/` of the working folder (a checkout)."""
 VERIFIER = runtimes.DISPATCH / "vectors" / "verify.lua"
 _SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
 _NOT_RUN = re.compile(r"(\d+) cases of reference-only kinds not run")
@@ -34,14 +38,55 @@ _NOT_RUN = re.compile(r"(\d+) cases of reference-only kinds not run")
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add `vectors generate` and `vectors verify` to the CLI."""
-    parser = sub.add_parser("vectors", help="generate or verify the golden vectors")
+    parser = sub.add_parser(
+        "vectors",
+        help="generate or verify the golden vectors",
+        **teach(
+            "The golden vectors are the contract between the Python reference and the Lua "
+            "runtime GenVM runs: every runtime must give the same bytes for every case. "
+            "`verify` replays them; `generate` rewrites them from the reference.",
+            "genvm-policy vectors verify --runtime all",
+            "genvm-policy vectors generate vectors",
+        ),
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = actions.add_parser("generate", help="rewrite every vector file from the reference")
-    gen.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    gen = actions.add_parser(
+        "generate",
+        help="rewrite every vector file from the reference",
+        **teach(
+            "Rewrite DIR/<kind>.cbor for every vector kind from the Python reference "
+            "(docs/VECTORS.md). The bytes are the same on every run; a change to an existing "
+            "vector is a change of the spec.",
+            "genvm-policy vectors generate            # into ./vectors",
+            "genvm-policy vectors generate /tmp/vectors",
+        ),
+    )
+    gen.add_argument(
+        "dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR",
+        help="the folder to write (default: ./vectors)",
+    )  # fmt: skip
     gen.set_defaults(handler=_generate)
-    ver = actions.add_parser("verify", help="replay the vector files in a runtime")
-    ver.add_argument("--runtime", choices=RUNTIMES, default="python")
-    ver.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    ver = actions.add_parser(
+        "verify",
+        help="replay the vector files in a runtime",
+        **teach(
+            "Replay every DIR/*.cbor in the runtime asked for and print each failing case "
+            "with its first differing field, then `N passed, M failed`. Without DIR the "
+            "golden vectors that come with genvm-policy are replayed. Exit 0 only when "
+            "nothing failed.",
+            "genvm-policy vectors verify --runtime all",
+            "genvm-policy vectors verify --runtime lua53 ./my-vectors",
+        ),
+    )
+    ver.add_argument(
+        "--runtime", choices=RUNTIMES, default="python",
+        help="python (default), lua53/lua (lupa's Lua 5.3, as GenVM embeds it), lua54, "
+        "lua-standalone (Debian's lua5.3), or all of them in turn",
+    )  # fmt: skip
+    ver.add_argument(
+        "dir", nargs="?", type=Path, default=None, metavar="DIR",
+        help="the folder of vector files (default: the golden vectors of the package)",
+    )  # fmt: skip
     ver.set_defaults(handler=_verify)
 
 
@@ -70,7 +115,8 @@ def _files(directory: Path) -> list[Path]:
             "VEC_IO",
             (),
             f"`{directory}` is not a directory",
-            hint="run `genvm-policy vectors generate` first or name the vector directory",
+            hint="name the folder that holds the vector files (`*.cbor`), or leave DIR out "
+            "to replay the golden vectors of the package",
         )
     return sorted(directory.glob("*.cbor"))
 
@@ -118,7 +164,7 @@ def _run(runtime: str, files: list[Path]) -> Report:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    files = _files(args.dir)
+    files = _files(resource("vectors") if args.dir is None else args.dir)
     chosen = {"all": ALL, "lua": ("lua53",)}.get(args.runtime, (args.runtime,))
     total = Report()
     for runtime in chosen:

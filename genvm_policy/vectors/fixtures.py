@@ -26,7 +26,7 @@ from genvm_policy.catalog import Catalog, build_catalog, catalog_value
 from genvm_policy.numeric import NumberText
 from genvm_policy.prng import sha256
 from genvm_policy.request import make_request, request_value
-from genvm_policy.runtimes import ROOT
+from genvm_policy.resources import resource
 from genvm_policy.sources import load_document
 
 __all__ = [
@@ -203,9 +203,9 @@ def catalog_of(node: dict[str, Any], overlay: dict[str, Any] | None = None) -> C
 def example_catalog() -> Catalog:
     """The catalog of `examples/node/` (config and overlay), read at generation time."""
     node = load_document(
-        ROOT.joinpath("examples", "node", "genvm-module-llm.yaml"), what="node config"
+        resource("examples").joinpath("node", "genvm-module-llm.yaml"), what="node config"
     )
-    overlay = load_document(ROOT.joinpath("examples", "node", "overlay.yaml"), what="overlay")
+    overlay = load_document(resource("examples").joinpath("node", "overlay.yaml"), what="overlay")
     return build_catalog(node, overlay)  # type: ignore[arg-type]  # loaded maps
 
 
@@ -240,7 +240,8 @@ def example_policies(*, plain: bool = False) -> list[tuple[str, Any]]:
     With `plain`, the loader's number tokens become integers (whole numbers)
     or text (decimals), as a vector input can hold them.
     """
-    found = sorted(ROOT.joinpath("examples", "policies").iterdir(), key=lambda p: p.name.encode())
+    folder = resource("examples") / "policies"
+    found = sorted(folder.iterdir(), key=lambda p: p.name.encode())
     docs = [(p.stem, load_document(p, what="policy")) for p in found]
     return [(stem, _plain(doc)) for stem, doc in docs] if plain else docs
 

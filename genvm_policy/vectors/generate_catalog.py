@@ -21,7 +21,7 @@ from genvm_policy.vectors.fixtures import (
 )
 from genvm_policy.vectors.generate import FLOAT_3, FLOAT_503, Generated, f64, i64
 
-__all__ = ["edit", "gen_catalog", "gen_request", "gen_view"]
+__all__ = ["edit", "gen_catalog", "gen_family", "gen_request", "gen_view"]
 
 # -- §5.6 view -------------------------------------------------------------------------
 
@@ -121,6 +121,76 @@ VIEWS: list[tuple[str, str, Any]] = [
 def gen_view() -> Generated:
     """The GenVM view of `__llm.providers` renderings, and the view identity (§5.6)."""
     return [(f"view_{name}", what, {"providers": value}) for name, what, value in VIEWS]
+
+
+# -- §5.8 family -------------------------------------------------------------------------
+
+FAMILY_NAMES: list[tuple[str, str, str, str]] = [
+    ("ionet_llama", "the issue's pair, case and packaging: one family", "ionet",
+     "meta-llama/Llama-3.3-70B-Instruct"),
+    ("heurist_llama", "the issue's pair, lower case", "heurist",
+     "meta-llama/llama-3.3-70b-instruct"),
+    ("openrouter_haiku", "a vendor prefix and a dotted version", "openrouter",
+     "anthropic/claude-haiku-4.5"),
+    ("anthropic_haiku", "a dashed version and an 8-digit date", "anthropic",
+     "claude-haiku-4-5-20251001"),
+    ("router_whole", "a router named with its gateway", "openrouter", "openrouter/auto"),
+    ("router_after_prefix", "a router reached after the provider prefix", "openrouter",
+     "openrouter/openrouter/auto"),
+    ("router_bare", "a bare router id on any provider", "gateway", "auto"),
+    ("router_tagged", "a router with a packaging tag", "x", "openrouter/auto:free"),
+    ("router_case", "routers are matched after case folding", "x", "Switchpoint/Router"),
+    ("tag_free", "`:free` is packaging", "openrouter", "meta-llama/llama-3.3-70b-instruct:free"),
+    ("tag_once", "only one tag is removed", "p", "m:free:free"),
+    ("tag_unknown", "a tag not in the table stays", "ollama", "llama3.3:70b"),
+    ("tag_empty", "an empty tag stays", "p", "m:"),
+    ("tag_alone", "a name that is only a tag stays", "p", ":free"),
+    ("provider_prefix", "the provider's own prefix, case folded", "Heurist",
+     "heurist/mistral-7b"),
+    ("provider_prefix_only", "a prefix with nothing after it stays", "p", "p/"),
+    ("vendor_only", "a vendor prefix with nothing after it stays", "p", "meta-llama/"),
+    ("vendor_once", "one vendor prefix is removed", "p", "openai/anthropic/claude-3"),
+    ("vendor_unknown", "an unknown vendor prefix stays", "p", "nousresearch/hermes-3-llama"),
+    ("date_dashed", "a 4-2-2 date", "openai", "gpt-4o-2024-08-06"),
+    ("date_dashed_alone", "a 4-2-2 date needs a segment before it", "p", "2024-08-06"),
+    ("date_short", "a 4-digit stamp", "openai", "gpt-4-0613"),
+    ("date_then_suffix", "a stamp and then a packaging suffix", "ionet",
+     "mistralai/Mistral-Large-Instruct-2411"),
+    ("date_at", "a snapshot written with `@`", "vertex", "claude-haiku-4-5@20251001"),
+    ("date_19", "8 digits not starting with 20 are not a date", "p", "m-19991231"),
+    ("suffix_it", "`-it` is packaging", "p", "gemma-2-9b-it"),
+    ("suffix_latest", "`-latest` is packaging", "mistral", "mistral-large-latest"),
+    ("suffix_alone", "a name that is only a suffix stays", "p", "instruct"),
+    ("version_join", "`3-5` is `3.5`, the scan goes on after the pair", "p",
+     "claude-3-5-sonnet-4-1"),
+    ("version_three", "three short numbers: the first pair is joined", "p", "m-1-2-3"),
+    ("version_first", "a first segment is never joined", "p", "4-5"),
+    ("version_long", "a 3-digit number is not a version part", "p", "m-4-100"),
+    ("size_kept", "`3.3-70b` keeps its size", "p", "llama-3.3-70b"),
+    ("empty_segments", "empty segments are kept", "p", "a--b-"),
+    ("empty_after_suffix", "a suffix after an empty segment: the name stays", "p", "-BF16"),
+    ("only_separators", "separators alone", "p", "--"),
+    ("non_ascii", "non-ASCII letters are not folded", "p", "ÉCOLE-Model"),
+    ("qwen_full", "vendor, case, suffix and stamp together", "together",
+     "Qwen/Qwen3-235B-A22B-Instruct-2507"),
+]  # fmt: skip
+
+
+def gen_family() -> Generated:
+    """Families of names for every rule of §5.8, of the fixture catalogs, and the table."""
+    out: Generated = [("table", "the rule's table, row by row", {"op": "table"})]
+    for name, what, provider, model in FAMILY_NAMES:
+        out.append((name, what, {"op": "family", "provider": provider, "model": model}))
+    for label, c in (("greybox", greybox_catalog()), ("default", default_catalog())):
+        for n, r in enumerate(c.routes):
+            out.append(
+                (
+                    f"{label}_{n}",
+                    f"route {r.provider}/{r.model} of the `{label}` catalog",
+                    {"op": "family", "provider": r.provider, "model": r.model},
+                )
+            )
+    return out
 
 
 # -- §5.5 catalog -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from genvm_policy.vectors.generate import Generated, gen_cbor, gen_decimal, gen_numeric
 from genvm_policy.vectors.generate_admission import gen_admission
-from genvm_policy.vectors.generate_catalog import gen_catalog, gen_request
+from genvm_policy.vectors.generate_catalog import gen_catalog, gen_family, gen_request
 from genvm_policy.vectors.generate_flow import gen_cascade, gen_decision, gen_mutate
 from genvm_policy.vectors.generate_hash import (
     gen_hmac,
@@ -65,6 +65,8 @@ KINDS: tuple[Kind, ...] = (
          "stream bytes, u32/u53 and bounded draws, many labels; key, label, bound, index errors"),
     Kind("seed", "§4.2", BOTH, gen_seed,
          "call keys from salt and material, seed commitments, and their rejections"),
+    Kind("family", "§5.8", BOTH, gen_family,
+         "model ids to families: every step of the rule, routers, fixture routes, the table"),
     Kind("catalog", "§5.5", BOTH, gen_catalog,
          "catalog and GenVM view identities; views of `__llm.providers`; Lua decoder rejections"),
     Kind("request", "§6", BOTH, gen_request,

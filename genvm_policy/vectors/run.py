@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from genvm_policy import encoding, identity, numeric, prng
+from genvm_policy import encoding, family, identity, numeric, prng
 from genvm_policy.encoding import Value
 from genvm_policy.errors import PolicyError
 from genvm_policy.vectors.escapes import Runner, host
@@ -149,6 +149,24 @@ def run_seed(data: dict[str, Any]) -> Any:
     raise _bad(("op",), f"`{op}` is not a seed operation")
 
 
+# -- §5.8 family -------------------------------------------------------------
+
+
+def run_family(data: dict[str, Any]) -> Any:
+    """`{op: "family", provider, model}` or `{op: "table"}` (SPEC §5.8).
+
+    `family` gives `{family, origin}`; `table` gives the rule's table, so a
+    runtime whose table differs fails even where no case reaches the row.
+    """
+    op = _field(data, "op")
+    if op == "family":
+        name, origin = family.family_of(_field(data, "provider"), _field(data, "model"))
+        return {"family": name, "origin": origin}
+    if op == "table":
+        return {key: list(rows) for key, rows in family.TABLE.items()}
+    raise _bad(("op",), f"`{op}` is not a family operation")
+
+
 RUNNERS: dict[str, Runner] = {
     "numeric": run_numeric,
     "decimal": run_decimal,
@@ -158,6 +176,7 @@ RUNNERS: dict[str, Runner] = {
     "hmac": run_hmac,
     "prng": run_prng,
     "seed": run_seed,
+    "family": run_family,
     **POLICY_RUNNERS,
 }
 """The reference runner of each kind, by kind name."""

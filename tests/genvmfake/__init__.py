@@ -8,17 +8,19 @@ written from GENVM.md §4, `host.lua` builds the globals, Python answers the hos
 Python API (everything is exported here):
 
     vm = FakeGenVM(hook_path, config_yaml_path, profile="v1", env={"OPENAIKEY": "k"},
-                   seed=0, filter_text=True, lua_path=None, root=None, unset_meta=None)
+                   seed=0, filter_text=True, lua_path=None, root=None, unset_meta=None,
+                   runtime="lua53")
         Builds one VM: a fresh sandboxed lupa `lua53` state, providers from the YAML with
         GenVM's filtering (`vm.config.dropped` says what went and why), provider tables
         inserted in an order shuffled by `seed`, the profile's Lua path (`lua_path`
         replaces the config's `extra_lua_path` in V1 or `lua_path` in V2; the stand-in
         libraries sit under `root`, a temporary GenVM tree by default), then runs the hook
         as chunk `@<hook_path>` and captures its entry points once. `unset_meta` ("null"
-        or "nil") overrides the profile's shape for unset `meta`. Raises
+        or "nil") overrides the profile's shape for unset `meta`; `runtime="lua54"` runs it
+        in Lua 5.4 instead (GenVM embeds 5.3; the hook must run unchanged on both). Raises
         `ModuleDoesNotStart` or `ConfigError` where GenVM would refuse to start.
     vm.script(backend, model, *outcomes)   queue provider outcomes, used in order:
-        Success(text=, json=, result=, tokens=), StatusNotOk(status, body=),
+        Success(text=, json=, result=, tokens=, consumed_gen=), StatusNotOk(status, body=),
         ReadingBody(status, rust_error=), SendingRequest(rust_error=),
         Deserializing(rust_error=), PlainError(message); error outcomes take
         `traceback=True` to add a traceback string as `causes[2]`. An empty queue
@@ -47,7 +49,10 @@ remaining budget consumed; v2-mid answers carry `consumed_gen = 0` plus `input_t
 `output_tokens`, `total_tokens`, v2-new the same token fields with `rat.zero`; v2-mid
 checks `consumed_gen` as V1 does; `keccak256` is omitted (hashlib has no Keccak);
 `monotonic_ms` is a counter; `random_*` come from the VM seed; `filter_image` returns its
-input; `json_parse` maps JSON null to nil.
+input; `json_parse` maps JSON null to nil. In v2-new, `package.preload.lsqlite3` is a
+stand-in backed by a real sqlite file (Python's `sqlite3`), `__dflt.data_dir` is
+`root/data` (created; `vm.stats_path` is its `stats.sqlite`), and the hello's gas is
+`genPerTimeUnit = "1000"` (text) with 1000 time units.
 """
 
 from .config import PROFILES, ConfigError

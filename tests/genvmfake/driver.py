@@ -4,7 +4,8 @@ GENVM.md §3 (loading, lifecycle, `ctx`), §4 (`exec_prompt_in_provider` answers
 errors), §5 (entry points, return contract, outcomes), §8 (harness checklist).
 
 Rules:
-1. One `FakeGenVM` is one GenVM Lua VM: a fresh `lua53` sandbox state, the profile's Lua
+1. One `FakeGenVM` is one GenVM Lua VM: a fresh `lua53` sandbox state (`runtime="lua54"`
+   runs the same hook in Lua 5.4, the project's second runtime), the profile's Lua
    path pointing at this package's stand-in libraries, globals from `host.lua`, provider
    tables inserted in a seed-shuffled order; the hook runs once as chunk `@<path>` and its
    entry points are captured once. A failure there raises `ModuleDoesNotStart`.
@@ -176,7 +177,7 @@ class FakeGenVM:
     def __init__(self, hook: Path, config: Path, *, profile: str = "v1",
                  env: Mapping[str, str] | None = None, seed: int = 0, filter_text: bool = True,
                  lua_path: str | None = None, root: Path | None = None,
-                 unset_meta: str | None = None) -> None:
+                 unset_meta: str | None = None, runtime: str = "lua53") -> None:
         self.profile = profile
         self.line = "v1" if is_v1(profile) else "v2"
         self.root = root or Path(tempfile.mkdtemp(prefix="genvmfake-"))
@@ -190,7 +191,10 @@ class FakeGenVM:
         self.current: Call | None = None
         self.sessions = 0
         self._write_stand_ins()
-        self.lua = new_state("lua53")
+        # GenVM requires `data_dir` and the node keeps it; the stock statistics live there.
+        self.stats_path = self.root / "data" / "stats.sqlite"
+        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lua = new_state(runtime)
         self.lua.globals().package.path = self.config.lua_path.replace(";;", ";")
         self.callbacks = Callbacks(self, seed)
         host_src = (HERE / "host.lua").read_text(encoding="utf-8")
@@ -370,7 +374,7 @@ class FakeGenVM:
                           total_tokens=2 * ok.tokens)
         table = self.to_lua(answer)
         if self.profile == "v2-new":
-            table["consumed_gen"] = Rat(Fraction(0))
+            table["consumed_gen"] = Rat(Fraction(ok.consumed_gen))
         return table
 
     def _module_error(self, host: str, out: Outcome) -> ModuleError:

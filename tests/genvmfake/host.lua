@@ -136,6 +136,39 @@ if cfg.profile == "v2-new" then
 end
 __llm = llm
 
+-- Newest V2 preloads lsqlite3 (GENVM.md §3). The stand-in keeps lsqlite3's calling
+-- convention (result codes, `db:errmsg()`, prepared statements with `bind_values`) and
+-- runs every statement on a real sqlite file through Python; `prepare` only stores the
+-- text, so a bad statement fails at `step`.
+if cfg.profile == "v2-new" then
+  local sq = { OK = 0, ERROR = 1, BUSY = 5, ROW = 100, DONE = 101 }
+  local Db, Stmt = {}, {}
+  Db.__index, Stmt.__index = Db, Stmt
+  local function call(name, ...)
+    local n, args = export_all(...)
+    return select(2, P[name](table.unpack(args, 1, n)))
+  end
+  function sq.open(path)
+    local code, h = call("sqlite_open", path)
+    if code ~= sq.OK then return nil, code, h end
+    return setmetatable({ h = h }, Db)
+  end
+  function Db:exec(sql) return (call("sqlite_run", self.h, sql, {}, false)) end
+  function Db:errmsg() return (select(2, call("sqlite_errmsg", self.h))) end
+  function Db:busy_timeout(ms) return (call("sqlite_busy", self.h, ms)) end
+  function Db:close() return (call("sqlite_close", self.h)) end
+  function Db:prepare(sql) return setmetatable({ db = self, sql = sql, values = {} }, Stmt) end
+  function Stmt:bind_values(...)
+    self.values = table.pack(...)
+    self.values.n = nil
+    return sq.OK
+  end
+  function Stmt:step() return (call("sqlite_run", self.db.h, self.sql, self.values, true)) end
+  function Stmt:reset() self.values = {} return sq.OK end
+  function Stmt:finalize() return sq.OK end
+  package.preload.lsqlite3 = function() return sq end
+end
+
 -- Coroutines stay on the Lua side (lupa does not hand Lua threads back intact): Python
 -- holds a number per running entry point.
 local driver = {}

@@ -11,6 +11,9 @@ Rules:
 2. `user_error` needs all of `causes`, `fatal` and `ctx`; otherwise it raises a plain
    deserialisation error, which ends the call as a FatalError.
 3. Codec failures (`json_parse`, `base64_decode`) are fatal `DESERIALIZING` module errors.
+4. The lsqlite3 stand-in (`sqlite_*`) answers with lsqlite3's result codes (0 OK,
+   1 ERROR, 5 BUSY, 14 CANTOPEN, 101 DONE for a statement run to its end) and keeps
+   the last error text per handle for `db:errmsg()`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import hashlib
 import json
 import random
+import sqlite3
 import unicodedata
 import urllib.parse
 from collections.abc import Callable
@@ -199,6 +203,8 @@ class Callbacks:
         self.vm = vm
         self.rng = random.Random(seed)
         self.clock_ms = 0
+        self.dbs: list[sqlite3.Connection] = []
+        self.db_errors: list[str] = []
 
     def table(self) -> dict[str, Any]:
         """name → callable, for `host.lua`'s `P`."""
@@ -301,6 +307,37 @@ class Callbacks:
     def cb_monotonic_ms(self) -> Result:
         self.clock_ms += 1
         return True, self.clock_ms
+
+    # -- the lsqlite3 stand-in (newest V2): a real sqlite file per open handle ----------
+    def cb_sqlite_open(self, path: Any) -> tuple[bool, int, Any]:
+        try:
+            conn = sqlite3.connect(_string(path, "path"), isolation_level=None, timeout=0)
+        except sqlite3.Error as exc:
+            return True, 14, str(exc)  # SQLITE_CANTOPEN
+        self.dbs.append(conn)
+        self.db_errors.append("not an error")
+        return True, 0, len(self.dbs)
+
+    def cb_sqlite_run(self, h: Any, sql: Any, values: Any, step: Any) -> tuple[bool, int]:
+        conn = self.dbs[int(h) - 1]
+        params = [text(v) if isinstance(v, bytes) else v for v in as_list(values) or []]
+        try:
+            conn.execute(_string(sql, "sql"), params)
+        except sqlite3.Error as exc:
+            self.db_errors[int(h) - 1] = str(exc)
+            return True, 5 if "locked" in str(exc) else 1
+        return True, 101 if step else 0
+
+    def cb_sqlite_errmsg(self, h: Any) -> tuple[bool, int, str]:
+        return True, 0, self.db_errors[int(h) - 1]
+
+    def cb_sqlite_busy(self, h: Any, ms: Any) -> tuple[bool, int]:
+        self.dbs[int(h) - 1].execute(f"PRAGMA busy_timeout = {int(ms)}")
+        return True, 0
+
+    def cb_sqlite_close(self, h: Any) -> tuple[bool, int]:
+        self.dbs[int(h) - 1].close()
+        return True, 0
 
     def cb_rat_new(self, a: Any, b: Any = None) -> Result:
         try:

@@ -35,6 +35,7 @@ class Success:
     json: Any = None
     result: bool | None = None
     tokens: int = 7
+    consumed_gen: int = 0  # what the newest V2 answer reports as spent (a `rat`)
 
 
 @dataclass(frozen=True)

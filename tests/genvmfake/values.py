@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from lupa import lua53
+from lupa import lua53, lua54
 
 __all__ = [
     "NULL",
@@ -218,7 +218,8 @@ def decode(value: Any) -> Any:
         if value.startswith("w"):
             return value[1:].encode("latin-1")
         return bytes.fromhex(value[1:])
-    if lua53.lua_type(value) == "table":
+    # A table of either runtime's state (the fake also runs hooks in Lua 5.4).
+    if (lua53.lua_type(value) or lua54.lua_type(value)) == "table":
         flat = [value[i] for i in range(1, len(value) + 1)]
         return {decode(flat[i]): decode(flat[i + 1]) for i in range(0, len(flat), 2)}
     return value
