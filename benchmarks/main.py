@@ -24,7 +24,12 @@ from benchmarks import catalogs, hook, policies
 from benchmarks.decide import measure_lua, measure_python, versus_stock
 from benchmarks.harness import Budget
 from benchmarks.report import Row, format_table, judge, ratios
-from benchmarks.tooling import diversity_args, measure_admission, measure_command
+from benchmarks.tooling import (
+    diversity_args,
+    measure_admission,
+    measure_command,
+    measure_replay_log,
+)
 from genvm_policy.catalog import Catalog
 
 __all__ = ["machine", "main", "run"]
@@ -91,6 +96,7 @@ def run(quick: bool, sizes: tuple[int, ...], log: Any) -> list[Row]:
     small = 100 if 100 in sizes else min(sizes)
     budget = Budget(warmup=2, samples=20 if quick else 200, seconds=1.0 if quick else 5.0)
     rows.append(measure_admission(built[small], budget))
+    rows.append(measure_replay_log(Budget(warmup=1, samples=5 if quick else 20, seconds=2.0)))
     if quick:
         rows.append(Row("diversity", "python", None, None, why="skipped by --quick (1,000 × 100)"))
     else:

@@ -26,6 +26,7 @@ _TARGETS: list[tuple[str, str | None, int | None, float, str]] = [
     ("hook_start", "lua53", 1000, 50000.0, "median < 50 ms"),
     ("vectors_replay", None, None, 10_000_000.0, "total < 10 s"),
     ("diversity", None, None, 60_000_000.0, "total < 60 s"),
+    ("replay_log", None, None, 1_000_000.0, "median < 1 s per MiB"),
 ]
 
 

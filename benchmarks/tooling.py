@@ -20,10 +20,18 @@ from benchmarks.harness import Budget, python_peak_kib, time_calls
 from benchmarks.report import Row
 from genvm_policy.admission import admit
 from genvm_policy.catalog import Catalog
+from genvm_policy.commands.replay import read_log
 from genvm_policy.errors import PolicyError
 from genvm_policy.policy import LIMITS
 
-__all__ = ["diversity_args", "largest_policy", "measure_admission", "measure_command"]
+__all__ = [
+    "diversity_args",
+    "hostile_log",
+    "largest_policy",
+    "measure_admission",
+    "measure_command",
+    "measure_replay_log",
+]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +132,35 @@ def measure_command(name: str, runtime: str, routes: int | None, args: list[str]
     us = elapsed / 1000
     peak = int(lines[-1])
     return Row(name, runtime, routes, None, us, us, peak, 1, extra={"command": label})
+
+
+def hostile_log(size: int) -> bytes:
+    """About `size` bytes of the log lines that cost most to read, in turns.
+
+    Huge exponents (the slowest kind per byte), bracket towers past the depth
+    bound, long numbers, and other modules' lines.
+    """
+    kinds = [
+        b'{"a": 1e300000000}',
+        b'{"a": ' + b"[" * 4000 + b"]" * 4000 + b"}",
+        b'{"a": ' + b"9" * 5000 + b"}",
+        b'{"level":"info","message":"other module","ts":"1"}',
+    ]
+    lines: list[bytes] = []
+    total = 0
+    while total < size:
+        line = kinds[len(lines) % len(kinds)]
+        lines.append(line)
+        total += len(line) + 1
+    return b"\n".join(lines)
+
+
+def measure_replay_log(budget: Budget) -> Row:
+    """Median time of reading 1 MiB of hostile log lines within replay's bounds."""
+    data = hostile_log(1 << 20)
+    timing = time_calls(lambda _: read_log(data), budget)
+    peak = python_peak_kib(lambda: read_log(data))
+    return Row(
+        "replay_log", "python", None, "1 MiB of hostile lines",
+        timing.median_us, timing.p95_us, peak, len(timing.samples),
+    )  # fmt: skip

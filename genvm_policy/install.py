@@ -14,12 +14,20 @@ Rules:
    planned, so a repeated identical install changes nothing (not even mtimes).
 4. A failed verification undoes every change this run made, newest first:
    the switch never happened and the new files are gone.
-5. The LLM config is never copied (it may hold literal provider keys): its
-   backup is the previous value's exact text plus the file's hash, and revert
-   puts that text back, which gives the original bytes (checked by hash).
-6. Revert restores every file the installer replaced from its backup,
-   removes every file and folder it created, and removes its state folder
-   last but the manifest, so an interrupted revert can run again.
+5. The whole LLM config is backed up (mode 0600, in the 0700 state folder,
+   the config's owner) right after the journal of the first install, and kept
+   until revert; the manifest also keeps the previous value's exact text and
+   the file's hash. Revert puts the backup back when the config is as the
+   install left it, else puts only the value back and keeps the operator's
+   edits.
+6. Revert restores every file the installer replaced from its backup, with
+   its owner, group and mode, removes every file and folder it created, and
+   removes its state folder last but the manifest, so an interrupted revert
+   can run again.
+7. Every path the run writes is checked for links leading out of the tree
+   before anything changes (`install_fs.check_links`).
+8. A report says whether anything GenVM reads changed (the config, the hook,
+   the compiled policy, the salt): only then is a reload needed.
 """
 
 from __future__ import annotations
@@ -32,13 +40,18 @@ from typing import Any, TextIO
 
 from genvm_policy import yamledit
 from genvm_policy.errors import PolicyError
+from genvm_policy.install_config import CONFIG_BACKUP, check_edit, config_backup, revert_config
 from genvm_policy.install_fs import (
+    LOCK_NAME,
     MANIFEST_FORMAT,
+    SWITCH_KEY,
     TMP_SUFFIX,
     Checkpoint,
     FileState,
     Step,
+    check_links,
     dump_manifest,
+    file_owner,
     file_state,
     leftover_temps,
     load_manifest,
@@ -46,6 +59,7 @@ from genvm_policy.install_fs import (
     run_steps,
     sha256_hex,
 )
+from genvm_policy.install_lock import hold
 from genvm_policy.nodetree import CONFIG_RELPATH, GenvmTree, find_tree, read_config_text
 from genvm_policy.reload import reload_instructions
 
@@ -62,6 +76,8 @@ __all__ = [
     "install",
     "plan_install",
     "plan_revert",
+    "reads_genvm",
+    "reload_step",
     "revert",
 ]
 
@@ -69,7 +85,7 @@ STATE_DIR = "config/genvm-policy"
 MANIFEST_RELPATH = f"{STATE_DIR}/manifest.json"
 BACKUP_DIR = f"{STATE_DIR}/backup"
 SALT_RELPATH = f"{STATE_DIR}/salt"
-KEY = "lua_script_path"
+KEY = SWITCH_KEY
 _PLACES = ("config/", "scripts/")
 
 Verify = Callable[[Path], None]
@@ -82,6 +98,8 @@ class Bundle:
     files: Mapping[str, tuple[bytes, int]]
     hook_relpath: str
     metadata: Mapping[str, Any]
+    overlay: Mapping[str, str] | None = None
+    """The overlay the catalog was built with: its `path` and `sha256`, for `status`."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class Report:
     steps: tuple[str, ...]
     dry_run: bool
     reload_hint: str | None = None
+    reload_needed: bool = False
 
     @property
     def changed(self) -> bool:
@@ -203,10 +222,26 @@ def _backup(tree: GenvmTree, rel: str, original: dict[str, Any]) -> FileState:
     return backup[0], int(original["mode"], 8)
 
 
-def _matches(state: FileState | None, record: dict[str, Any]) -> bool:
-    return state is not None and (sha256_hex(state[0]), mode_text(state[1])) == (
+def _matches(state: FileState | None, record: dict[str, Any], path: Path | None = None) -> bool:
+    same = state is not None and (sha256_hex(state[0]), mode_text(state[1])) == (
         record["sha256"],
         record["mode"],
+    )
+    if same and path is not None and "uid" in record:
+        return file_owner(path) == (record["uid"], record["gid"])
+    return same
+
+
+def _recorded_owner(record: dict[str, Any]) -> tuple[int, int] | None:
+    return (record["uid"], record["gid"]) if "uid" in record else None
+
+
+def reads_genvm(step: Step) -> bool:
+    """Whether `step` changes a file GenVM reads: the config or a bundle file (rule 8)."""
+    if step.kind not in ("write", "switch", "put_back", "restore", "remove"):
+        return False
+    return step.relpath == CONFIG_RELPATH or not (
+        step.relpath == MANIFEST_RELPATH or step.relpath.startswith(BACKUP_DIR + "/")
     )
 
 
@@ -215,10 +250,11 @@ def _restore(tree: GenvmTree, rel: str, original: dict[str, Any] | None) -> list
     now = _state(tree, rel)
     if original is None:
         return [] if now is None else [Step("remove", rel, f"remove `{rel}`")]
-    if _matches(now, original):
+    if _matches(now, original, tree.root / rel):
         return []
     data, mode = _backup(tree, rel, original)
-    return [Step("restore", rel, f"restore `{rel}` from its backup", data, mode)]
+    owner = _recorded_owner(original)
+    return [Step("restore", rel, f"restore `{rel}` from its backup", data, mode, owner)]
 
 
 def _place(
@@ -233,11 +269,14 @@ def _place(
     now = _state(tree, rel)
     if rel not in originals:
         originals[rel] = None
-        if now is not None:
+        owner = file_owner(tree.root / rel)
+        if now is not None and owner is not None:
             originals[rel] = {
                 "sha256": sha256_hex(now[0]),
                 "mode": mode_text(now[1]),
                 "backup": f"{BACKUP_DIR}/{rel}",
+                "uid": owner[0],
+                "gid": owner[1],
             }
     steps: list[Step] = []
     original = originals[rel]
@@ -246,7 +285,8 @@ def _place(
             _backup(tree, rel, original)  # raises: neither the original nor its backup is left
         else:
             backup_text = f"back up `{rel}` to `{original['backup']}`"
-            steps.append(Step("backup", original["backup"], backup_text, now[0], now[1]))
+            owner = file_owner(tree.root / rel)
+            steps.append(Step("backup", original["backup"], backup_text, now[0], now[1], owner))
     if now == want:
         return steps
     for folder in reversed(PurePosixPath(rel).parents[:-1]):
@@ -265,7 +305,7 @@ def _read_state(tree: GenvmTree) -> dict[str, Any] | None:
     manifest = load_manifest(tree.root / MANIFEST_RELPATH, MANIFEST_RELPATH)
     state_dir = tree.root / STATE_DIR
     if manifest is None and state_dir.is_dir():
-        if any(not p.name.endswith(TMP_SUFFIX) for p in state_dir.rglob("*")):
+        if any(_ours(tree, p) for p in state_dir.rglob("*")):
             raise PolicyError(
                 "INSTALL_FOREIGN_STATE",
                 (STATE_DIR,),
@@ -273,6 +313,18 @@ def _read_state(tree: GenvmTree) -> dict[str, Any] | None:
                 hint="the installer owns that folder; move its contents away, then run again",
             )
     return manifest
+
+
+def _ours(tree: GenvmTree, path: Path) -> bool:
+    """Whether `path` in the state folder is more than a crash leftover or the lock."""
+    lock = tree.root / STATE_DIR / LOCK_NAME
+    return not path.name.endswith(TMP_SUFFIX) and path != lock
+
+
+def _state_dir_new(tree: GenvmTree) -> bool:
+    """Whether the state folder is absent, or there only for this run's lock."""
+    state_dir = tree.root / STATE_DIR
+    return not state_dir.is_dir() or all(p.name == LOCK_NAME for p in state_dir.iterdir())
 
 
 def _manifest(
@@ -297,13 +349,15 @@ def _manifest(
             "originals": originals,
             "created_dirs": _sorted(created),
             "metadata": dict(bundle.metadata),
+            "overlay": None if bundle.overlay is None else dict(bundle.overlay),
         }
     )
 
 
-def plan_install(tree: GenvmTree, bundle: Bundle) -> Plan:
-    """Plan installing `bundle` (rules 1–3); reads the tree, changes nothing."""
+def plan_install(tree: GenvmTree, bundle: Bundle, *, follow_symlinks: bool = False) -> Plan:
+    """Plan installing `bundle` (rules 1–3, 5, 7); reads the tree, changes nothing."""
     _check_bundle(bundle)
+    check_links(tree.root, [CONFIG_RELPATH, STATE_DIR, *bundle.files], follow_symlinks)
     previous = _read_state(tree)
     wanted = _sorted(bundle.files)
     originals: dict[str, Any] = dict(previous["originals"]) if previous else {}
@@ -323,8 +377,11 @@ def plan_install(tree: GenvmTree, bundle: Bundle) -> Plan:
             "previous_value": scalar.value,
             "previous_raw": scalar.raw,
             "original_sha256": sha256_hex(text.encode("utf-8")),
+            "backup": CONFIG_BACKUP,
         }
     )
+    if new_text != text:
+        check_edit(text, new_text, desired)
     config["installed_value"] = desired
     config["installed_sha256"] = sha256_hex(new_text.encode("utf-8"))
 
@@ -345,11 +402,12 @@ def plan_install(tree: GenvmTree, bundle: Bundle) -> Plan:
     final = _manifest(tree, bundle, config, kept, created, "installed")
 
     if placing or dropping or new_text != text:
-        if not (tree.root / STATE_DIR).is_dir():
+        if _state_dir_new(tree):
             steps.append(Step("mkdir", STATE_DIR, f"create folder `{STATE_DIR}`"))
         steps.append(
             Step("journal", MANIFEST_RELPATH, "write the journal (state pending)", journal, 0o600)
         )
+        steps += config_backup(tree, config, text)
         steps += placing
         steps.append(Step("verify", "", "verify the installed files before the switch"))
         if new_text != text:
@@ -376,23 +434,32 @@ def plan_install(tree: GenvmTree, bundle: Bundle) -> Plan:
     return Plan(tree, "install", tuple(steps))
 
 
-def plan_revert(tree: GenvmTree) -> Plan:
-    """Plan restoring the tree as it was before the first install (rules 5–6)."""
+def plan_revert(tree: GenvmTree, *, follow_symlinks: bool = False) -> Plan:
+    """Plan restoring the tree as it was before the first install (rules 5–7)."""
     manifest = _read_state(tree)
+    relpaths = [] if manifest is None else list(manifest["originals"])
+    check_links(tree.root, [CONFIG_RELPATH, STATE_DIR, *relpaths], follow_symlinks)
     originals: dict[str, Any] = manifest["originals"] if manifest else {}
     steps = _leftovers(tree, [*originals, CONFIG_RELPATH])
     notes: list[str] = []
     if manifest is None:
-        if (tree.root / STATE_DIR).is_dir():
+        if not _state_dir_new(tree):
             steps.append(Step("rmdir", STATE_DIR, f"remove folder `{STATE_DIR}`"))
         return Plan(tree, "revert", tuple(steps), ("nothing is installed",))
-    steps += _revert_config(tree, manifest["config"], notes)
+    if manifest["state"] != "pending":
+        # From here on the install is neither whole nor gone: `status` must say so.
+        journal = dump_manifest({**manifest, "state": "pending"})
+        text = "write the journal (state pending: a revert is under way)"
+        steps.append(Step("journal", MANIFEST_RELPATH, text, journal, 0o600))
+    steps += revert_config(tree, manifest["config"], notes)
     for rel in _sorted(originals):
         steps += _restore(tree, rel, originals[rel])
     state_dir = tree.root / STATE_DIR
     inside = sorted(state_dir.rglob("*"), key=lambda p: _key(p.as_posix()), reverse=True)
     for path in inside:
         rel = path.relative_to(tree.root).as_posix()
+        if not _ours(tree, path) and not path.name.endswith(TMP_SUFFIX):
+            continue  # the lock: released, and removed, when the run ends
         if path.is_dir():
             steps.append(Step("rmdir", rel, f"remove folder `{rel}`"))
         elif rel != MANIFEST_RELPATH and not any(s.relpath == rel for s in steps):
@@ -402,37 +469,6 @@ def plan_revert(tree: GenvmTree) -> Plan:
     for name in _sorted(manifest["created_dirs"])[::-1]:
         steps.append(Step("rmdir", name, f"remove folder `{name}` (created by the install)"))
     return Plan(tree, "revert", tuple(steps), tuple(notes))
-
-
-def _revert_config(tree: GenvmTree, config: dict[str, Any], notes: list[str]) -> list[Step]:
-    text = read_config_text(tree.config)
-    scalar = yamledit.get_scalar(text, KEY)
-    if scalar.value != config["installed_value"]:
-        if scalar.value != config["previous_value"]:
-            notes.append(f"`{KEY}` is `{scalar.value}`, set since the install; left as it is")
-        return []
-    restored = yamledit.replace_raw(text, KEY, config["previous_raw"]).encode("utf-8")
-    if sha256_hex(text.encode("utf-8")) != config["installed_sha256"]:
-        notes.append(
-            f"`{CONFIG_RELPATH}` changed since the install: only `{KEY}` is put back, "
-            "the other changes stay"
-        )
-    elif sha256_hex(restored) != config["original_sha256"]:
-        raise PolicyError(
-            "INSTALL_BACKUP_MISSING",
-            (CONFIG_RELPATH, KEY),
-            "putting the previous value back does not give the original config bytes",
-            hint=f"set `{KEY}` back to `{config['previous_value']}` by hand",
-        )
-    return [
-        Step(
-            "switch",
-            CONFIG_RELPATH,
-            f"switch `{KEY}` back: `{scalar.value}` -> `{config['previous_value']}`",
-            restored,
-            tree.config.stat().st_mode & 0o7777,
-        )
-    ]
 
 
 # -- running -----------------------------------------------------------------
@@ -454,28 +490,49 @@ def apply(
     run_steps(plan.steps, plan.tree.root, verify=verify, out=out, checkpoint=checkpoint)
 
 
+Reload = Callable[[GenvmTree], str]
+"""Restarts GenVM's LLM module and returns what confirmed it (the CLI's `--reload`)."""
+
+
+def reload_step(tree: GenvmTree, needed: bool, reload: Reload | None, out: TextIO) -> str | None:
+    """Reload when a file GenVM reads changed (rule 8), or print the exact next step."""
+    if not needed:
+        out.write("reload: nothing GenVM reads changed, so nothing is reloaded\n")
+        return None
+    hint = reload_instructions(tree.line)
+    if reload is None:
+        out.write(f"reload: GenVM reads these files only when it builds its Lua VMs. {hint}\n")
+        return hint
+    out.write(f"reload: {reload(tree)}\n")
+    return None
+
+
 def _report(
-    plan: Plan, dry_run: bool, verify: Verify | None, out: TextIO, checkpoint: Checkpoint | None
+    plan: Plan,
+    dry_run: bool,
+    verify: Verify | None,
+    out: TextIO,
+    checkpoint: Checkpoint | None,
+    reload: Reload | None,
 ) -> Report:
     for line in plan.tree.describe():
         out.write(f"{line}\n")
     for note in plan.notes:
         out.write(f"note: {note}\n")
+    needed = any(reads_genvm(s) for s in plan.steps)
     if not plan.steps:
-        out.write(f"{plan.action}: nothing to change\n")
+        out.write(f"{plan.action}: nothing to change, so nothing changed\n")
     elif dry_run:
         out.write(f"{plan.action} (dry run: these changes would be made, none is):\n")
         for step in plan.steps:
             out.write(f"  {step.text}\n")
+        return Report(plan.tree, tuple(s.text for s in plan.steps), dry_run, None, needed)
     else:
         out.write(f"{plan.action}:\n")
         apply(plan, verify=verify, out=out, checkpoint=checkpoint)
         out.write(f"{plan.action}: done\n")
-    switched = any(s.kind == "switch" for s in plan.steps)
-    hint = reload_instructions(plan.tree.line) if switched else None
-    if hint is not None and not dry_run:
-        out.write(f"GenVM reads the script only when it builds its Lua VMs. {hint}\n")
-    return Report(plan.tree, tuple(s.text for s in plan.steps), dry_run, hint)
+    hint = reload_step(plan.tree, needed, reload, out)
+    return Report(plan.tree, tuple(s.text for s in plan.steps), dry_run, hint, needed)
 
 
 def install(
@@ -487,10 +544,19 @@ def install(
     verify: Verify | None = None,
     out: TextIO = sys.stdout,
     checkpoint: Checkpoint | None = None,
+    wait: float = 0,
+    follow_symlinks: bool = False,
+    reload: Reload | None = None,
 ) -> Report:
-    """Find the GenVM tree at `path`, then install `bundle` there (or show how, if `dry_run`)."""
+    """Find the GenVM tree at `path`, then install `bundle` there (or show how, if `dry_run`).
+
+    The whole run holds the tree's lock (`install_lock`), waiting up to `wait` seconds.
+    """
     tree = find_tree(path, version_dir)
-    return _report(plan_install(tree, bundle), dry_run, verify, out, checkpoint)
+    check_links(tree.root, [STATE_DIR], follow_symlinks)
+    with hold(tree.root, wait, out, read_only=dry_run):
+        plan = plan_install(tree, bundle, follow_symlinks=follow_symlinks)
+        return _report(plan, dry_run, verify, out, checkpoint, reload)
 
 
 def revert(
@@ -500,7 +566,13 @@ def revert(
     dry_run: bool = False,
     out: TextIO = sys.stdout,
     checkpoint: Checkpoint | None = None,
+    wait: float = 0,
+    follow_symlinks: bool = False,
+    reload: Reload | None = None,
 ) -> Report:
-    """Restore the GenVM tree at `path` as it was before the first install."""
+    """Restore the GenVM tree at `path` as it was before the first install, under the lock."""
     tree = find_tree(path, version_dir)
-    return _report(plan_revert(tree), dry_run, None, out, checkpoint)
+    check_links(tree.root, [STATE_DIR], follow_symlinks)
+    with hold(tree.root, wait, out, read_only=dry_run):
+        plan = plan_revert(tree, follow_symlinks=follow_symlinks)
+        return _report(plan, dry_run, None, out, checkpoint, reload)

@@ -11,20 +11,32 @@ Rules:
 3. The hook is active when the config's `lua_script_path` is the value the
    install wrote; the config is reported changed when its bytes differ from
    what the install left (an operator edit, or another tool).
+4. `status_lines` holds the tree's lock while it reads, compares the node's
+   catalog now (built with the overlay the manifest records, unless another is
+   given) with the compiled catalog the install left, route by route, and ends
+   with a summary and one `next:` line. Its exit status is 0 when all is as
+   installed (or nothing is installed), 1 on any drift.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from genvm_policy import yamledit
-from genvm_policy.install import MANIFEST_RELPATH
-from genvm_policy.install_fs import file_state, load_manifest, mode_text, sha256_hex
+from genvm_policy.catalog import Catalog, catalog_identity, catalog_value, view_identity
+from genvm_policy.compile import read_compiled
+from genvm_policy.errors import PolicyError
+from genvm_policy.install import MANIFEST_RELPATH, STATE_DIR
+from genvm_policy.install_fs import check_links, file_state, load_manifest, mode_text, sha256_hex
+from genvm_policy.install_lock import hold
 from genvm_policy.nodetree import GenvmTree, find_tree, read_config_text
 
-__all__ = ["FileStatus", "StatusReport", "status"]
+__all__ = ["FileStatus", "StatusReport", "route_drift", "status", "status_lines"]
+
+LoadCatalog = Callable[[str, str | None], Catalog]
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,11 @@ def _check(tree: GenvmTree, rel: str, record: dict[str, Any]) -> FileStatus:
 
 def status(path: Path, version_dir: str | None = None) -> StatusReport:
     """Find the GenVM tree at `path` and report what is installed there (rules 1–3)."""
-    tree = find_tree(path, version_dir)
+    return tree_status(find_tree(path, version_dir))
+
+
+def tree_status(tree: GenvmTree) -> StatusReport:
+    """What is installed on `tree` (rules 1–3)."""
     manifest = load_manifest(tree.root / MANIFEST_RELPATH, MANIFEST_RELPATH)
     if manifest is None:
         return StatusReport(tree, "not installed", {}, (), False, False)
@@ -97,4 +113,152 @@ def status(path: Path, version_dir: str | None = None) -> StatusReport:
     text = read_config_text(tree.config)
     active = yamledit.get_scalar(text, "lua_script_path").value == config["installed_value"]
     changed = sha256_hex(text.encode("utf-8")) != config["installed_sha256"]
-    return StatusReport(tree, state, dict(manifest.get("metadata", {})), files, active, changed)
+    metadata = dict(manifest.get("metadata", {}))
+    if manifest.get("overlay"):
+        metadata["overlay"] = manifest["overlay"]["path"]
+    return StatusReport(tree, state, metadata, files, active, changed)
+
+
+def _routes(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    value = catalog_value(catalog)
+    assert isinstance(value, dict)
+    routes = value["routes"]
+    assert isinstance(routes, list)
+    for entry in routes:
+        assert isinstance(entry, dict)
+        out[f"{entry['provider']}/{entry['model']}"] = entry
+    return out
+
+
+def route_drift(installed: Catalog, now: Catalog) -> list[str]:
+    """One line per route added, removed or changed since the install, in bytes order."""
+    before, after = _routes(installed), _routes(now)
+    lines = []
+    for name in sorted(set(before) | set(after), key=lambda n: n.encode("utf-8")):
+        if name not in after:
+            lines.append(f"drift: route `{name}` is gone from the node's config")
+        elif name not in before:
+            lines.append(
+                f"drift: route `{name}` is new since the install (not in the policy's catalog)"
+            )
+        elif before[name] != after[name]:
+            fields = [k for k in before[name] if before[name][k] != after[name].get(k)]
+            lines.append(f"drift: route `{name}` changed: {', '.join(fields)}")
+    return lines
+
+
+def _installed_catalog(tree: GenvmTree, compiled_relpath: str) -> Catalog | None:
+    state = file_state(tree.root / compiled_relpath)
+    if state is None:
+        return None
+    try:
+        return read_compiled(state[0]).catalog
+    except PolicyError:
+        return None
+
+
+def _catalog_lines(
+    tree: GenvmTree,
+    report: StatusReport,
+    manifest_overlay: dict[str, str] | None,
+    overlay: str | None,
+    load: LoadCatalog,
+    compiled_relpath: str,
+) -> list[str]:
+    lines: list[str] = []
+    if overlay is None and manifest_overlay is not None:
+        overlay = manifest_overlay["path"]
+        now_bytes = file_state(Path(overlay))
+        if now_bytes is None:
+            return [f"drift: the overlay `{overlay}` the install used is gone; routes not compared"]
+        if sha256_hex(now_bytes[0]) != manifest_overlay["sha256"]:
+            lines.append(f"drift: the overlay `{overlay}` changed since the install")
+    catalog = load(str(tree.config), overlay)
+    recorded = report.metadata
+    now = {
+        "catalog_identity": catalog_identity(catalog),
+        "genvm_view_identity": view_identity(catalog),
+    }
+    for key, value in now.items():
+        same = recorded.get(key) == value
+        what = key.replace("_identity", "").replace("_", "-")
+        lines.append(
+            f"drift: {what} {'unchanged' if same else 'CHANGED since the install: ' + value}"
+        )
+    installed = _installed_catalog(tree, compiled_relpath)
+    if installed is not None:
+        lines += route_drift(installed, catalog)
+    return lines
+
+
+def _next(tree: GenvmTree, report: StatusReport, drifted: bool) -> str:
+    where = f"--node-root {tree.root}"
+    if report.state == "not installed":
+        return f"next: install a policy: genvm-policy install {where} --policy FILE"
+    if report.state == "interrupted":
+        return (
+            f"next: an install or revert did not finish: run it again, or `genvm-policy revert "
+            f"{where}` to take everything off"
+        )
+    if not report.intact or not report.hook_active:
+        return (
+            f"next: install the policy again (genvm-policy install {where} --policy FILE), "
+            f"or `genvm-policy revert {where}`"
+        )
+    if drifted:
+        return (
+            "next: the node's catalog changed since the install: review the policy against it, "
+            f"then install it again (genvm-policy install {where} --policy FILE --reload)"
+        )
+    return "next: nothing to do; all is as installed"
+
+
+def status_lines(
+    tree: GenvmTree,
+    overlay: str | None,
+    wait: float,
+    out: TextIO,
+    compiled_relpath: str,
+    load: LoadCatalog,
+) -> tuple[list[str], int]:
+    """The full status report of `tree` and its exit status (rule 4)."""
+    try:
+        check_links(tree.root, [STATE_DIR], False)
+        locked = True
+    except PolicyError as err:
+        out.write(f"note: not taking the lock: {err.message}\n")
+        locked = False
+    if locked:
+        with hold(tree.root, wait, out, read_only=True):
+            return _status_lines(tree, overlay, compiled_relpath, load)
+    return _status_lines(tree, overlay, compiled_relpath, load)
+
+
+def _status_lines(
+    tree: GenvmTree, overlay: str | None, compiled_relpath: str, load: LoadCatalog
+) -> tuple[list[str], int]:
+    report = tree_status(tree)
+    lines = report.lines()
+    drift: list[str] = []
+    if report.state != "not installed":
+        manifest = load_manifest(tree.root / MANIFEST_RELPATH, MANIFEST_RELPATH) or {}
+        catalog_lines = _catalog_lines(
+            tree, report, manifest.get("overlay"), overlay, load, compiled_relpath
+        )
+        lines += catalog_lines
+        drift = [ln for ln in catalog_lines if not ln.endswith(" unchanged")]
+    bad = report.state == "interrupted" or (
+        report.state == "installed" and not (report.intact and report.hook_active)
+    )
+    lines.append("summary:")
+    if report.state == "not installed":
+        lines.append("  nothing is installed")
+    else:
+        lines.append(f"  policy: {report.metadata.get('policy_identity', '?')} ({report.state})")
+        ours = "ours" if report.hook_active else "NOT ours"
+        lines.append(f"  GenVM's active script: {ours} (`{tree.lua_script_path}`)")
+        lines.append(f"  installed files: {'intact' if report.intact else 'NOT intact'}")
+        lines.append(f"  drift: {len(drift)} line(s)" if drift else "  drift: none")
+    lines.append(_next(tree, report, bool(drift)))
+    return lines, 1 if bad or drift else 0

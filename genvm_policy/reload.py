@@ -14,12 +14,15 @@ Rules:
 4. Only loopback managers (`localhost`, 127.0.0.0/8, ::1) unless
    `allow_remote`: the request restarts a validator's module.
 5. Proxies from the environment are ignored; every request has a timeout.
+6. A restart is confirmed by `GET <url>/status`, asked again every 0.2 s until
+   it shows the LLM module (`llm_module`) running or `settle` seconds pass.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +30,13 @@ from typing import Any
 
 from genvm_policy.errors import PolicyError
 
-__all__ = ["DEFAULT_MANAGER_URL", "reload", "reload_instructions"]
+__all__ = [
+    "DEFAULT_MANAGER_URL",
+    "check_reload",
+    "confirm_running",
+    "reload",
+    "reload_instructions",
+]
 
 DEFAULT_MANAGER_URL = "http://127.0.0.1:3999"
 RESTART_BODY: dict[str, Any] = {"module_type": "Llm", "config": None}
@@ -76,12 +85,12 @@ def _check_url(url: str, allow_remote: bool) -> str:
     return url.rstrip("/")
 
 
-def _post(base: str, route: str, body: dict[str, Any], timeout: int) -> tuple[int, str]:
+def _post(base: str, route: str, body: dict[str, Any] | None, timeout: int) -> tuple[int, str]:
     request = urllib.request.Request(
         base + route,
-        data=json.dumps(body).encode("utf-8"),
+        data=None if body is None else json.dumps(body).encode("utf-8"),
         headers={"Content-Type": "application/json"},
-        method="POST",
+        method="GET" if body is None else "POST",
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -140,3 +149,55 @@ def reload(
     status, text = _post(base, "/module/start", RESTART_BODY, timeout)
     started = _result(base, "/module/start", status, text)
     return f"/module/stop: {stopped}; /module/start: {started}"
+
+
+def _llm_state(text: str) -> str:
+    """The LLM module's state in a `/status` answer, lower-case; "" when it names none."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return ""
+    state = answer.get("llm_module") if isinstance(answer, dict) else None
+    if isinstance(state, dict):
+        state = state.get("status", state.get("state"))
+    return state.lower() if isinstance(state, str) else ""
+
+
+def confirm_running(
+    url: str = DEFAULT_MANAGER_URL,
+    *,
+    allow_remote: bool = False,
+    timeout: int = 30,
+    settle: float = 10.0,
+) -> str:
+    """Wait until `GET /status` shows the LLM module running (rule 6); returns what it showed."""
+    base = _check_url(url, allow_remote)
+    deadline = time.monotonic() + settle
+    while True:
+        status, text = _post(base, "/status", None, timeout)
+        state = _llm_state(text) if status == 200 else ""
+        if state == "running":
+            return "/status: llm_module running"
+        if time.monotonic() >= deadline:
+            shown = state or f"HTTP {status}, `{' '.join(text.split())[:80]}`"
+            raise PolicyError(
+                "RELOAD_UNCONFIRMED",
+                ("--reload",),
+                f"after the restart the GenVM manager's /status shows the LLM module {shown}, "
+                f"not running, after {settle:g} s",
+                hint="check the node's GenVM log: the module may not start with this config; "
+                "`genvm-policy revert` puts the previous files back",
+            )
+        time.sleep(0.2)
+
+
+def check_reload(url: str, line: str, *, allow_remote: bool = False) -> None:
+    """Refuse `--reload URL` before anything changes, as `reload` would refuse it after."""
+    if line != "v2":
+        raise PolicyError(
+            "RELOAD_LINE",
+            ("--reload",),
+            "the older GenVM line has no manager to reload through",
+            hint=reload_instructions(line),
+        )
+    _check_url(url, allow_remote)

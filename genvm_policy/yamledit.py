@@ -21,17 +21,35 @@ Rules:
    (indentation, spacing), the comment after it and the line ending stay. The
    old quoting style is kept when it can spell the new value; otherwise the
    value is double-quoted.
+5. Lines end where the YAML loaders GenVM and this tool use end them: LF, CRLF,
+   CR, NEL (U+0085), U+2028 and U+2029; a break is never part of a value.
+   Quoted keys and values are decoded by the YAML loader itself, so every
+   YAML escape reads as GenVM reads it.
+6. `one_change` loads two versions of a file with the YAML loader and says how
+   they differ other than in one key's value: the check after every switch.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
+import yaml
+
 from genvm_policy.errors import PolicyError
 
-__all__ = ["Scalar", "find_scalar", "get_scalar", "replace_raw", "replace_scalar"]
+__all__ = [
+    "Scalar",
+    "damage",
+    "find_scalar",
+    "get_scalar",
+    "one_change",
+    "replace_raw",
+    "replace_scalar",
+]
+
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 _KEY = re.compile(
     r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')[ \t]*:(?=[ \t]|$)"""
@@ -64,12 +82,27 @@ def _fail_scalar(key: str, line: int, why: str) -> PolicyError:
     )
 
 
-def _decode_key(token: str) -> str:
-    if token.startswith('"'):
-        return str(json.loads(token))
-    if token.startswith("'"):
-        return token[1:-1].replace("''", "'")
-    return token
+def _decode_quoted(token: str) -> str | None:
+    """A quoted scalar as the YAML loader reads it; None when the loader refuses it."""
+    try:
+        value = yaml.load(token, Loader=_LOADER)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _decode_key(token: str, line: int) -> str:
+    if not token.startswith(("'", '"')):
+        return token
+    value = _decode_quoted(token)
+    if value is None:
+        raise PolicyError(
+            "YAML_NOT_BLOCK_MAPPING",
+            (),
+            f"the quoted key on line {line} is not valid YAML",
+            hint="fix the key's quoting or escapes; GenVM cannot read this file either",
+        )
+    return value
 
 
 def _parse_value(key: str, line: int, rest: str) -> tuple[str, str, str] | None:
@@ -82,12 +115,10 @@ def _parse_value(key: str, line: int, rest: str) -> tuple[str, str, str] | None:
         if m is None:
             raise _fail_scalar(key, line, "a double-quoted text that does not end on its line")
         raw = m.group(0)
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            raise _fail_scalar(
-                key, line, "a double-quoted text with escapes this tool does not read"
-            ) from None
+        decoded = _decode_quoted(raw)
+        if decoded is None:
+            raise _fail_scalar(key, line, "a double-quoted text with escapes YAML does not allow")
+        value = decoded
         style = "double"
     elif body.startswith("'"):
         m = re.match(r"'(?:[^']|'')*'", body)
@@ -110,7 +141,25 @@ def _parse_value(key: str, line: int, rest: str) -> tuple[str, str, str] | None:
 
 
 def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+    """The lines of `text`, each with its break (rule 5)."""
+    out: list[str] = []
+    pos = 0
+    for m in _BREAK.finditer(text):
+        out.append(text[pos : m.end()])
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
+
+
+def _body(full: str) -> str:
+    """A line without its break."""
+    m = _BREAK.search(full)
+    return full if m is None else full[: m.start()]
+
+
+def _blank(line: str) -> bool:
+    return line.strip(" \t") == ""
 
 
 def find_scalar(text: str, key: str) -> Scalar | None:
@@ -120,12 +169,12 @@ def find_scalar(text: str, key: str) -> Scalar | None:
     first = _first_content(lines)
     offset = 0
     for index, full in enumerate(lines):
-        line = full.rstrip("\r\n")
+        line = _body(full)
         here = offset
         offset += len(full)
-        if line.strip() == "" or line.startswith(("#", " ", "\t")):
+        if _blank(line) or line.startswith(("#", " ", "\t")):
             continue
-        if index == first and line.rstrip() == "---":
+        if index == first and line.rstrip(" \t") == "---":
             continue  # one leading document marker is still a single plain document
         m = _KEY.match(line)
         if m is None:
@@ -136,7 +185,7 @@ def find_scalar(text: str, key: str) -> Scalar | None:
                 f"line {index + 1} (`{shown}`) is not a `key: value` entry of a top-level mapping",
                 hint="the file must be one plain YAML mapping; edit it by hand if it is not",
             )
-        if _decode_key(m.group("key")) == key:
+        if _decode_key(m.group("key"), index + 1) == key:
             found.append((index, here + m.end(), line[m.end() :]))
     if not found:
         return None
@@ -162,14 +211,14 @@ def find_scalar(text: str, key: str) -> Scalar | None:
 
 def _first_content(lines: list[str]) -> int:
     for index, line in enumerate(lines):
-        if line.strip() and not line.startswith("#"):
+        if not _blank(_body(line)) and not line.startswith("#"):
             return index
     return -1
 
 
 def _next_is_indented(lines: list[str], index: int) -> bool:
     for line in lines[index + 1 :]:
-        stripped = line.strip()
+        stripped = _body(line).strip(" \t")
         if stripped == "" or stripped.startswith("#"):
             continue
         return line.startswith((" ", "\t"))
@@ -235,3 +284,47 @@ def replace_scalar(text: str, key: str, value: str) -> str:
     """Replace the key's value by `value`, keeping its quoting style when possible (rule 4)."""
     scalar = get_scalar(text, key)
     return text[: scalar.start] + render(value, scalar.style) + text[scalar.end :]
+
+
+def _load(text: str) -> dict[object, object] | str:
+    """The document as the YAML loader reads it, or why it cannot be read as a mapping."""
+    try:
+        value = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as err:
+        return f"it no longer parses as YAML ({' '.join(str(err).split())[:120]})"
+    return value if isinstance(value, dict) else "it is no longer a YAML mapping"
+
+
+def one_change(before: str, after: str, key: str, value: str) -> str | None:
+    """None when `after` reads as `before` with only `key` set to `value` (rule 6), else why not.
+
+    Values are compared by their loaded form's `repr`, so a `.nan` equals itself.
+    """
+    old, new = _load(before), _load(after)
+    if isinstance(new, str):
+        return new
+    if new.get(key) != value:
+        return f"`{key}` does not read as `{value}`"
+    if isinstance(old, str):
+        return None  # a damaged file put back from its backup: nothing to compare with
+    if set(old) != set(new):
+        changed = sorted(str(k) for k in set(old) ^ set(new))
+        return f"its top-level keys changed ({', '.join(changed[:3])})"
+    for name in old:
+        if name != key and repr(old[name]) != repr(new[name]):
+            return f"the value of `{name}` changed"
+    return None
+
+
+def damage(original: str, now: str) -> str | None:
+    """Why `now` looks like a damaged `original` (unparseable, or top-level keys lost), or None.
+
+    Edits that keep every top-level key are the operator's; revert keeps them.
+    """
+    old, new = _load(original), _load(now)
+    if isinstance(new, str):
+        return new
+    if isinstance(old, str):
+        return None
+    lost = [str(k) for k in old if k not in new]
+    return f"it lost its top-level keys {', '.join(lost[:3])}" if lost else None

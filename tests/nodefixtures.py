@@ -10,8 +10,12 @@ key, so tests can prove the installer never shows or copies a key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +249,21 @@ def lua_verify(root: Path) -> None:
         raise PolicyError("INSTALL_VERIFY", (hook_rel,), f"the hook does not load: {err}") from None
     if salt_len != 32 or answer["data"] != lua.eval("HOOK_TAG"):
         raise PolicyError("INSTALL_VERIFY", (hook_rel,), "the hook does not answer as expected")
+
+
+@contextlib.contextmanager
+def ram_folder(tmp_path: Path) -> Iterator[Path]:
+    """A fresh folder on a RAM file system when there is one, else `tmp_path`.
+
+    Installer tests fsync thousands of times; on a busy disk that costs seconds, on
+    tmpfs nothing, through the same system calls.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="genvm-policy-test-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)

@@ -11,7 +11,9 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = {"decide", "hook_call", "hook_start", "vectors_replay", "admission", "diversity"}
+NAMES = {
+    "decide", "hook_call", "hook_start", "vectors_replay", "admission", "diversity", "replay_log",
+}  # fmt: skip
 KEYS = {"name", "runtime", "routes", "policy", "median_us", "p95_us", "peak_kib"}
 
 

@@ -21,6 +21,8 @@ SHELL_MODULES = [
     "install.py",
     "install_fs.py",
     "install_status.py",
+    "install_lock.py",
+    "install_config.py",
     "nodetree.py",
     "yamledit.py",
     "reload.py",

@@ -238,7 +238,7 @@ def test_interrupted_revert_runs_again(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("line", ["v1", "v2"])
-def test_keys_are_never_shown_or_copied(tmp_path: Path, line: str) -> None:
+def test_keys_are_never_shown_and_copied_only_into_the_backup(tmp_path: Path, line: str) -> None:
     node = node_for(tmp_path, line)
     tree = find_tree(node)
     config_before = tree.config.read_text()
@@ -248,8 +248,12 @@ def test_keys_are_never_shown_or_copied(tmp_path: Path, line: str) -> None:
     config_after = tree.config.read_text()
     key_lines = [ln for ln in config_before.splitlines() if "key:" in ln]
     assert key_lines and all(ln in config_after.splitlines() for ln in key_lines)
+    whole = tree.root / BACKUP_DIR / "config/genvm-module-llm.yaml"
+    assert whole.read_bytes() == config_before.encode()  # the one copy: private, until revert
+    assert whole.stat().st_mode & 0o777 == 0o600
+    assert (tree.root / "config/genvm-policy").stat().st_mode & 0o777 == 0o700
     for path in (tree.root / "config" / "genvm-policy").rglob("*"):
-        if path.is_file():
+        if path.is_file() and path != whole:
             assert LITERAL_KEY.encode() not in path.read_bytes()
             assert not any(k.encode() in path.read_bytes() for k in ENV_KEYS)
     outputs.append(run_revert(node))

@@ -41,7 +41,7 @@ def scores(doc: Any, req: Any = TEXT) -> dict[str, int]:
         ({"provider_in": ["direct"]}, TEXT, 2),
         ({"model_not_in": ["anthropic/haiku"]}, TEXT, 4),
         ({"route_in": ["router/qwen/qwen3", "direct/llama/70b"]}, TEXT, 2),
-        ({"family_in": ["anthropic/haiku"]}, TEXT, 2),
+        ({"family_in": ["haiku"]}, TEXT, 2),  # SPEC §5.8: the vendor prefix is not the family
         ({"tier_at_least": "standard"}, TEXT, 3),
         ({"le": {"price_in": "0.27"}}, TEXT, 2),  # a missing price fails a ceiling
         ({"gt": {"price_in": 0}}, TEXT, 5),  # and a floor

@@ -163,3 +163,31 @@ def test_cli_replays_a_genvm_log(node: dict[str, Any], tmp_path: Path) -> None:
     log.write_text("nothing here\n", encoding="utf-8")
     got = run_cli("replay", str(log), *common, "--salt", str(base / "salt"))
     assert got.returncode == 2 and "REPLAY_EMPTY" in got.stderr
+
+
+def test_hostile_log_lines_are_skipped_with_a_reason(node: dict[str, Any], tmp_path: Path) -> None:
+    base = node["base"]
+    hostile = [
+        '{"a": 1e999}',
+        '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"a": 1e300000000}',
+        '{"a": ' + "9" * 5000 + "}",
+        '{"a": NaN}',
+        '{"a": "x" ' + " " * (1 << 20) + "}",
+        "{unterminated",
+    ]
+    lines = [*hostile, *(genvm_line(r, n) for n, r in enumerate(node["records"]))]
+    log = tmp_path / "llm.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common = ["--node-config", str(CONFIG), "--overlay", str(OVERLAY), "--policy", str(POLICY)]
+    got = run_cli("replay", str(log), *common, "--salt", str(base / "salt"))
+    assert got.returncode == 0, got.stderr
+    assert "Traceback" not in got.stderr and got.stdout.splitlines()[-1] == "2 agreed, 0 differed"
+    skipped = [ln for ln in got.stdout.splitlines() if ln.startswith("skipped ")]
+    reasons = " / ".join(skipped)
+    for reason in ("nested deeper than", "a number longer than", "`NaN`", "longer than 1048576"):
+        assert reason in reasons, reason
+    assert sum(int(ln.split()[1]) for ln in skipped) == len(hostile)
+    assert all(ln.count("\n") == 0 and len(ln) < 200 for ln in skipped)
+    # An exponent beyond the bound is kept as its text, never expanded.
+    assert parse_number("1e300000000") == "1e300000000" and parse_number("1e999") == "1e999"

@@ -12,8 +12,10 @@ Rules:
 2. The salt is never printed, logged or put into the policy; the report says
    only where it is and whether it was created.
 3. An existing policy file is never overwritten without `--force`; the policy
-   is written through a temporary file and a rename, so a reader sees the old
-   file or the new one.
+   is written by the installer's write primitive (`install_fs.atomic_write`:
+   the whole buffer, fsync, rename, folder fsync; the old file untouched on
+   any error), so a reader sees the old file or the new one. The salt's bytes
+   go through the same whole-buffer write.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_c
 from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
 from genvm_policy.initpolicy import Chain, shape_of, starter_chains, starter_policy
+from genvm_policy.install_fs import atomic_write, write_all
 from genvm_policy.policy import policy_identity
 from genvm_policy.prng import SALT_BYTES
 
@@ -81,7 +84,7 @@ def salt_once(path: Path) -> tuple[bytes, bool]:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.fchmod(fd, 0o600)
-            os.write(fd, salt)
+            write_all(fd, salt)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -98,18 +101,10 @@ def salt_once(path: Path) -> tuple[bytes, bool]:
 
 
 def _write_policy(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError as err:
-        temp.unlink(missing_ok=True)
-        raise _io(path, err, "write the policy") from None
+        atomic_write(path, text.encode("utf-8"), 0o644, path.name, None)
+    except PolicyError as err:
+        raise PolicyError("INIT_IO", (), err.message, err.hint) from None
 
 
 def _summary(which: str, chain: Chain) -> str:

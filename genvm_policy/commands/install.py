@@ -24,10 +24,16 @@ Rules:
    the runtime bundled in it, in `lupa`'s Lua 5.3 and in the stand-alone
    `lua5.3` when present, each step reported with its counts. Any failure is
    `INSTALL_VERIFY`, and the installer undoes the run.
-5. After a switch the reload step for the line is printed, or performed with
-   `--reload [URL]`.
-6. Status adds drift: whether the node's current catalog and GenVM view still
-   have the identities recorded at install.
+5. Install and revert hold the tree's lock from planning to the end
+   (`--wait SECONDS` for a busy one). Whenever a file GenVM reads changed (the
+   config, the hook, the compiled policy, the salt) the exact reload step for
+   the line is printed, or performed with `--reload [URL]` and confirmed by
+   the manager's `GET /status`; when nothing changed, nothing is reloaded.
+6. Status adds drift: whether the node's current catalog (built with the
+   overlay the manifest records) and GenVM view still have the identities
+   recorded at install, and which routes were added, removed or changed; then
+   a summary and a `next:` line. Exit 0 when all is as installed, 1 on any
+   drift, 2 on an error.
 """
 
 from __future__ import annotations
@@ -51,11 +57,23 @@ from genvm_policy.commands.helptext import teach
 from genvm_policy.commands.init import SALT_NAME, read_salt
 from genvm_policy.compile import compile_policy, read_compiled
 from genvm_policy.errors import PolicyError
-from genvm_policy.install import SALT_RELPATH, STATE_DIR, Bundle, apply, plan_install, revert
-from genvm_policy.install_status import status
+from genvm_policy.install import (
+    SALT_RELPATH,
+    STATE_DIR,
+    Bundle,
+    Reload,
+    apply,
+    plan_install,
+    reads_genvm,
+    reload_step,
+    revert,
+)
+from genvm_policy.install_fs import check_links, sha256_hex
+from genvm_policy.install_lock import hold
+from genvm_policy.install_status import status_lines
 from genvm_policy.installcheck import SAMPLES, verify_all, verify_installed
 from genvm_policy.nodetree import GenvmTree, find_tree
-from genvm_policy.reload import DEFAULT_MANAGER_URL, reload, reload_instructions
+from genvm_policy.reload import DEFAULT_MANAGER_URL, check_reload, confirm_running, reload
 
 __all__ = ["POLICY_RELPATH", "SAMPLES", "register", "verify_installed"]
 
@@ -73,11 +91,44 @@ def _salt_path(args: argparse.Namespace) -> Path:
     return Path(args.policy).parent / SALT_NAME
 
 
+def _reloader(args: argparse.Namespace) -> Reload | None:
+    """`--reload [URL]` as the step that restarts the LLM module and confirms it."""
+    if args.reload is None:
+        return None
+    url: str = args.reload
+
+    def run(tree: GenvmTree) -> str:
+        answer = reload(url, tree.line, allow_remote=args.allow_remote)
+        confirmed = confirm_running(url, allow_remote=args.allow_remote)
+        return f"the GenVM manager answered {answer}; {confirmed}"
+
+    return run
+
+
+def _overlay_record(path: str | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        reason = err.strerror or err
+        raise PolicyError("SRC_IO", ("--overlay",), f"cannot read `{path}`: {reason}") from None
+    return {"path": str(Path(path).resolve()), "sha256": sha256_hex(data)}
+
+
 def _install(args: argparse.Namespace) -> int:
     _say("== 1. find the GenVM tree")
     tree = find_tree(Path(args.node_root), args.version_dir)
     for line in tree.describe():
         _say(f"   {line}")
+    if args.reload is not None:
+        check_reload(args.reload, tree.line, allow_remote=args.allow_remote)
+    check_links(tree.root, [STATE_DIR], args.follow_symlinks)
+    with hold(tree.root, args.wait, sys.stdout, read_only=args.dry_run):
+        return _install_locked(args, tree)
+
+
+def _install_locked(args: argparse.Namespace, tree: GenvmTree) -> int:
     _say(
         f"== 2. load the node's catalog from `{tree.config}`"
         + (f" + `{args.overlay}`" if args.overlay else "")
@@ -121,63 +172,53 @@ def _install(args: argparse.Namespace) -> int:
             "compiled_identity": compiled.identity,
             "unroutable_accepted": accepted,
         },
+        _overlay_record(args.overlay),
     )
 
     def verify(root: Path) -> None:
         verify_all(root / tree.hook_relpath, catalog, policy, salt, lambda line: _say("   " + line))
 
     _say("== 6. install (backup, write, verify, switch)")
-    plan = plan_install(tree, bundle)
+    plan = plan_install(tree, bundle, follow_symlinks=args.follow_symlinks)
     if not plan.steps:
-        _say("   install: nothing to change (this policy is installed already)")
-        return 0
-    if args.dry_run:
+        _say("   install: nothing to change, so nothing changed (this policy is installed already)")
+    elif args.dry_run:
         _say("   install (dry run: these changes would be made, none is):")
         for step in plan.steps:
             _say(f"     {step.text}")
         return 0
-    apply(plan, verify=verify, out=sys.stdout)
-    _say("   install: done")
-    if any(s.kind == "switch" for s in plan.steps):
-        _reload_step(tree, args)
+    else:
+        apply(plan, verify=verify, out=sys.stdout)
+        _say("   install: done")
+    _say("== 7. reload")
+    reload_step(tree, any(reads_genvm(s) for s in plan.steps), _reloader(args), sys.stdout)
     return 0
 
 
-def _reload_step(tree: GenvmTree, args: argparse.Namespace) -> None:
-    _say("== 7. reload")
-    if args.reload is None:
-        hint = reload_instructions(tree.line)
-        _say(f"   GenVM reads the script only when it builds its Lua VMs. {hint}")
-        return
-    answer = reload(args.reload, tree.line, allow_remote=args.allow_remote)
-    _say(f"   the GenVM manager answered: {answer}")
-
-
 def _revert(args: argparse.Namespace) -> int:
-    # The library reports every step and, after switching back, the reload step.
-    revert(Path(args.node_root), version_dir=args.version_dir, dry_run=args.dry_run)
+    # The library holds the lock, reports every step and then the reload step.
+    tree = find_tree(Path(args.node_root), args.version_dir)
+    if args.reload is not None:
+        check_reload(args.reload, tree.line, allow_remote=args.allow_remote)
+    revert(
+        Path(args.node_root),
+        version_dir=args.version_dir,
+        dry_run=args.dry_run,
+        wait=args.wait,
+        follow_symlinks=args.follow_symlinks,
+        reload=_reloader(args),
+    )
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    report = status(Path(args.node_root), args.version_dir)
-    for line in report.lines():
+    tree = find_tree(Path(args.node_root), args.version_dir)
+    lines, code = status_lines(
+        tree, args.overlay, args.wait, sys.stdout, POLICY_RELPATH, load_catalog
+    )
+    for line in lines:
         _say(line)
-    if report.state == "not installed":
-        return 0
-    catalog = load_catalog(str(report.tree.config), args.overlay)
-    recorded = report.metadata
-    now = {
-        "catalog_identity": catalog_identity(catalog),
-        "genvm_view_identity": view_identity(catalog),
-    }
-    for key, value in now.items():
-        same = recorded.get(key) == value
-        what = key.replace("_identity", "").replace("_", "-")
-        _say(f"drift: {what} {'unchanged' if same else 'CHANGED since the install: ' + value}")
-    if recorded.get("catalog_identity") != now["catalog_identity"] and args.overlay is None:
-        _say("note: the catalog at install may have used an overlay; pass --overlay to compare it")
-    return 0 if report.intact else 1
+    return code
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +227,44 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="a node root, one of its version folders, a GenVM tree or its LLM config file",
     )  # fmt: skip
     parser.add_argument("--version-dir", metavar="NAME", help="the version folder to use")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds from 0 to 86400")
+    return value
+
+
+def _wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", type=_seconds, default=0, metavar="SECONDS",
+        help="when another install, revert or status holds the tree's lock, wait this long "
+        "for it (default 0: stop at once, naming the holder's pid and start time)",
+    )  # fmt: skip
+
+
+def _writes(parser: argparse.ArgumentParser) -> None:
+    _wait(parser)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show every change without making it"
+    )
+    parser.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="write through a config, script or state folder that is a link leading out of the "
+        "GenVM tree (the link is kept); without it such a link is refused",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reload", nargs="?", const=DEFAULT_MANAGER_URL, metavar="URL",
+        help="when a file GenVM reads changed, restart the LLM module through the GenVM manager "
+        f"(default {DEFAULT_MANAGER_URL}) and wait for GET /status to show it running",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a non-loopback manager URL"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -208,12 +287,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--salt", metavar="FILE", help="the node salt (default: `salt` beside the policy)"
     )
     add_allow_unroutable(p)
-    p.add_argument("--dry-run", action="store_true", help="show every change without making it")
-    p.add_argument(
-        "--reload", nargs="?", const=DEFAULT_MANAGER_URL, metavar="URL",
-        help=f"restart the LLM module through the GenVM manager (default {DEFAULT_MANAGER_URL})",
-    )  # fmt: skip
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback manager URL")
+    _writes(p)
     p.set_defaults(handler=_install)
 
     p = subparsers.add_parser(
@@ -227,7 +301,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     _common(p)
-    p.add_argument("--dry-run", action="store_true", help="show every change without making it")
+    _writes(p)
     p.set_defaults(handler=_revert)
 
     p = subparsers.add_parser(
@@ -235,12 +309,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="report what is installed on a node, and drift",
         **teach(
             "Report the GenVM tree, the installed hook and policy, whether the files are "
-            "intact and whether the node's catalog drifted since the install. Exit 1 when an "
-            "installed file is missing or changed.",
+            "intact and whether the node's catalog drifted since the install (per route, with "
+            "the overlay the install recorded), then a summary and a `next:` line. Exit 0 when "
+            "all is as installed, 1 on any drift, 2 on an error.",
             "genvm-policy status --node-root /opt/genlayer-node",
-            "genvm-policy status --node-root /opt/genlayer-node --overlay facts.yaml",
+            "genvm-policy status --node-root /opt/genlayer-node --wait 30",
         ),
     )
     _common(p)
-    p.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
+    _wait(p)
+    p.add_argument(
+        "--overlay", metavar="FILE", help=OVERLAY_HELP + " (default: the one the install recorded)"
+    )
     p.set_defaults(handler=_status)

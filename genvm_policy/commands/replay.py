@@ -4,12 +4,25 @@ Spec: docs/OPERATOR.md ("Replaying a node's decisions"); `genvm_policy.replay`
 finds and checks the records. Shell: reads the log, the node config, the
 overlay, the policy and the salt. Prints one line per record, then
 `N agreed, M differed`; exit 1 when any record differs.
+
+Rules (docs/OPERATOR.md, "Bounds"):
+1. Log lines are untrusted and parsed within bounds: a line of at most
+   `MAX_LINE_BYTES`, nesting at most `MAX_DEPTH` deep (checked on the line's
+   brackets before it is parsed), numbers of at most `MAX_NUMBER_CHARS`
+   characters. A number with a fraction or exponent is kept as an integer
+   only when it is one exactly and its exponent is at most `MAX_EXPONENT`;
+   otherwise its text is kept. A line that breaks a bound, is not JSON, or is
+   not a decision record is skipped and counted under a one-line reason. The
+   cost is linear in the log's size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +38,47 @@ from genvm_policy.commands.init import read_salt
 from genvm_policy.errors import PolicyError
 from genvm_policy.replay import Record, Verdict, check, record_from_line, summary
 
-__all__ = ["parse_number", "read_records", "register"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "MAX_LINE_BYTES",
+    "MAX_NUMBER_CHARS",
+    "LogRead",
+    "parse_number",
+    "read_log",
+    "read_records",
+    "register",
+]
+
+MAX_LINE_BYTES = 1 << 20
+"""A decision record is a few KB; a longer line is not one."""
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 64
+MAX_EXPONENT = 64
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class _Bound(ValueError):
+    """A log line breaks one of the bounds of rule 1."""
 
 
 def parse_number(text: str) -> int | str:
     """A JSON number with a fraction or exponent: an integer when exact, else its text.
 
     GenVM writes Lua floats such as HTTP statuses (`429.0`) this way; replay keeps
-    every number exact and never goes through a binary float.
+    every number exact and never goes through a binary float. The exponent is
+    bounded (rule 1), so `1e300000000` costs no more than `1e3`.
     """
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Bound(f"a number longer than {MAX_NUMBER_CHARS} characters")
     mantissa, _, exponent = text.lower().partition("e")
-    whole, _, fraction = mantissa.partition(".")
     shift = int(exponent or "0")
+    if abs(shift) > MAX_EXPONENT:
+        return text
+    whole, _, fraction = mantissa.partition(".")
     digits = whole + fraction
     point = len(whole) + shift
     digits += "0" * max(point - len(digits), 0)
@@ -45,27 +87,87 @@ def parse_number(text: str) -> int | str:
     return int(digits[:point] or "0")
 
 
-def read_records(path: str) -> list[Record]:
-    """Every decision record in the log file `path` (one JSON object per line)."""
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Bound(f"a number longer than {MAX_NUMBER_CHARS} characters")
+    return int(text)
+
+
+def _refuse_constant(name: str) -> None:
+    raise _Bound(f"`{name}`, which is not JSON")
+
+
+def _depth(text: str) -> int:
+    skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(_STEP[c] for c in skeleton), default=0)
+
+
+def _entry(raw: str) -> object:
+    """One log line's JSON object within the bounds of rule 1; raises `_Bound` or ValueError."""
+    if _depth(raw) > MAX_DEPTH:
+        raise _Bound(f"nested deeper than {MAX_DEPTH}")
+    return json.loads(
+        raw, parse_float=parse_number, parse_int=_parse_int, parse_constant=_refuse_constant
+    )
+
+
+@dataclass
+class LogRead:
+    """What `read_log` found: the records, and the skipped lines by reason."""
+
+    records: list[Record] = field(default_factory=list)
+    skipped: dict[str, list[int]] = field(default_factory=dict)
+
+    def skip(self, reason: str, line: int) -> None:
+        """Count line `line` as skipped for `reason`."""
+        self.skipped.setdefault(reason, []).append(line)
+
+    def skip_lines(self) -> list[str]:
+        """One line per reason: how many lines, and the first of them."""
+        return [
+            f"skipped {len(lines)} line(s) (first: line {lines[0]}): {reason}"
+            for reason, lines in self.skipped.items()
+        ]
+
+
+def read_log(data: bytes) -> LogRead:
+    """Every decision record in a GenVM log (`replay` rules 1–3), parsed within bounds (rule 1)."""
+    found = LogRead()
+    for number, raw_bytes in enumerate(data.splitlines(), start=1):
+        if len(raw_bytes) > MAX_LINE_BYTES:
+            found.skip(f"longer than {MAX_LINE_BYTES} bytes", number)
+            continue
+        raw = raw_bytes.decode("utf-8", "replace")
+        start = raw.find("{")
+        if start < 0:
+            if raw.strip():
+                found.skip("no JSON object on the line", number)
+            continue
+        try:
+            entry = _entry(raw[start:])
+        except _Bound as err:
+            found.skip(str(err), number)
+            continue
+        except (ValueError, RecursionError):
+            found.skip("not well-formed JSON", number)
+            continue
+        record = record_from_line(entry, number)
+        if record is None:
+            found.skip("not a decision record (another log line)", number)
+        else:
+            found.records.append(record)
+    return found
+
+
+def read_records(path: str) -> LogRead:
+    """Every decision record in the log file `path`, and the lines skipped (one JSON per line)."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
         raise PolicyError(
             "SRC_IO", (), f"cannot read the log `{path}`: {err.strerror or err}"
         ) from None
-    records = []
-    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-        start = raw.find("{")
-        if start < 0:
-            continue
-        try:
-            entry = json.loads(raw[start:], parse_float=parse_number)
-        except ValueError:
-            continue
-        record = record_from_line(entry, number)
-        if record is not None:
-            records.append(record)
-    return records
+    return read_log(data)
 
 
 def _line(verdict: Verdict) -> str:
@@ -82,7 +184,10 @@ def _line(verdict: Verdict) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    records = read_records(args.log)
+    found = read_records(args.log)
+    for line in found.skip_lines():
+        print(line)
+    records = found.records
     if not records:
         raise PolicyError(
             "REPLAY_EMPTY",
