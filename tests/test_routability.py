@@ -118,6 +118,8 @@ def test_check_refuses_tee_filter_for_image_prompts_and_accepts_knowingly(tmp_pa
     typo = cli("check", policy, "--catalog", node, "--overlay", overlay,
                "--allow-unroutable", "img")  # fmt: skip
     assert typo.returncode == 2 and "POL_VALUE" in typo.stderr and "`img`" in typo.stderr
+    alone = cli("check", policy, "--allow-unroutable", "text")
+    assert alone.returncode == 2 and "needs `--catalog`" in alone.stderr
 
 
 def test_check_refuses_a_weighted_selector_that_overflows(tmp_path: Path) -> None:

@@ -90,6 +90,11 @@ def add_allow_unroutable(parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
+    if catalog is None and args.allow_unroutable:
+        raise PolicyError(
+            "POL_KEY", (), "`--allow-unroutable` needs `--catalog`",
+            "routes are proved against a node's catalog: pass --catalog NODE_CONFIG",
+        )  # fmt: skip
     policy = load_policy(args.policy, catalog)
     if catalog is not None:
         # The identity alone goes to stdout, as `hash policy` prints it.
