@@ -4,6 +4,7 @@
 # usage:
 #   ./integrate.sh PATH --policy FILE [--overlay FILE] [--version-dir NAME] [--dry-run]
 #                       [--reload [URL]] [--allow-remote] [--wait SECONDS] [--follow-symlinks]
+#                       [--allow-unroutable CLASS]...
 #   ./integrate.sh PATH --revert [--version-dir NAME] [--dry-run] [--reload [URL]] [--wait SECONDS]
 #   ./integrate.sh PATH --status [--version-dir NAME] [--overlay FILE] [--wait SECONDS]
 #   ./integrate.sh --help
@@ -21,7 +22,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() {
-  sed -n '4,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '4,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 if [ $# -eq 0 ]; then

@@ -23,7 +23,7 @@ __all__ = ["BUILTINS", "builtin"]
 
 BUILTINS: dict[str, dict[str, object]] = {
     "stock-greybox": {
-        "select": "greybox",
+        "select": "stock",
         # No mutation: the hook sends stock's text (the line's own prompt filters, template
         # variables as given) and each model's own `use_max_completion_tokens` (SPEC §8.4).
         "mutate": [],

@@ -134,7 +134,10 @@ CODES: dict[str, str] = {
     "POL_TIER": "a policy names a tier the catalog does not declare",
     "POL_DUPLICATE": "a route or text filter is listed twice where order or weight matters",
     "POL_LIMIT": "the policy is nested too deep, has too many terms or too long a list",
-    "POL_BOUND": "interval analysis cannot prove a scorer stays within ±(2^53 − 1)",
+    "POL_BOUND": "interval analysis (at admission, or at bind over the catalog's values) cannot "
+    "prove a scorer, or the sum of a `weighted` selector's weights, stays within ±(2^53 − 1)",
+    "POL_UNROUTABLE": "install or `check --catalog` finds a request class the policy leaves "
+    "without any route while the node offers one, and it is not accepted knowingly",
     # -- golden vectors (docs/VECTORS.md) -----------------------------------
     "VEC_FORMAT": "a vector file breaks the format (field, type, count, kind, name, input shape)",
     "VEC_IO": "a vector directory or file is missing or cannot be read or written",

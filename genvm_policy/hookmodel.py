@@ -16,8 +16,9 @@ Rules:
    call counter from 0. The call key is `call_key(salt, material)` (SPEC §4.2);
    without a node salt the hook uses `PUBLIC_SALT` and says so (`salt: none`).
 4. Stock fallback: `stock-greybox` over the catalog made from the GenVM view
-   (`stock_catalog`), or `stock-default` (the same policy with `select:
-   argmax`, so route bytes order) when no route has a greybox position.
+   (`stock_catalog`); its `stock` selector follows the node's chains where it
+   has them and the newer line's priority order where it has none, so the
+   fallback routes on every node GenVM can route (SPEC §9.3).
 5. `check_record` recomputes a record from (catalog, policy, salt) and names
    the first field that differs, or None when the record is exactly what the
    reference decides and what the cascade does with the logged outcomes.
@@ -40,8 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import BUILTINS, builtin
+from genvm_policy.builtin import builtin
 from genvm_policy.cascade import Failure, Success, run
 from genvm_policy.catalog import Catalog, Route, catalog_identity
 from genvm_policy.decision import Attempt, decide
@@ -56,6 +56,7 @@ __all__ = [
     "PUBLIC_SALT",
     "RECORD_MESSAGE",
     "STOCK_KIND",
+    "UNROUTABLE_MESSAGE",
     "call_material",
     "check_record",
     "excluded_routes",
@@ -70,10 +71,13 @@ PUBLIC_SALT = bytes(32)
 RECORD_MESSAGE = "genvm-policy decision"
 """The `message` of every decision record the hook logs."""
 
+UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+"""The `message` of the hook's one load-time line naming the request classes its policy
+plans no route for on the routes GenVM offers (SPEC §9.4; `classes`, `mode`)."""
+
 STOCK_KIND = "genvm"
 """The provider kind of every stock-catalog route: GenVM never shows the real one."""
 
-STOCK_DEFAULT: dict[str, object] = {**BUILTINS["stock-greybox"], "select": "argmax"}
 
 _VIEW_KEYS = (
     "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
@@ -146,10 +150,13 @@ def stock_catalog(view: Any) -> Catalog:
 
 
 def stock_policy(catalog: Catalog) -> tuple[str, Policy]:
-    """The stock fallback's name and policy for `catalog` (rule 4)."""
-    if any(r.greybox_text is not None or r.greybox_image is not None for r in catalog.routes):
-        return "stock-greybox", builtin("stock-greybox")
-    return "stock-default", admit(STOCK_DEFAULT)
+    """The stock fallback's name and policy for `catalog` (rule 4): one for every node.
+
+    `catalog` is kept in the signature so that a record's stock name is checked
+    against the node it came from.
+    """
+    del catalog
+    return "stock-greybox", builtin("stock-greybox")
 
 
 def _routes(value: object) -> list[tuple[str, str]]:

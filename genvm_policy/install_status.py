@@ -70,7 +70,10 @@ class StatusReport:
         if self.state == "not installed":
             return out
         for key in sorted(self.metadata, key=lambda k: k.encode("utf-8")):
-            out.append(f"  {key}: {self.metadata[key]}")
+            value = self.metadata[key]
+            if isinstance(value, list):
+                value = ", ".join(map(str, value)) or "none"
+            out.append(f"  {key}: {value}")
         out.append(f"hook active: {'yes' if self.hook_active else 'no'}")
         if self.config_changed:
             out.append("config: changed since the install")

@@ -9,7 +9,8 @@ installer undoes the run.
 Rules:
 1. Sample calls: the installed hook is loaded by `demohost` (GenVM's globals,
    `__llm.providers` from the compiled catalog's GenVM view) and must load the
-   policy without falling back; each of `SAMPLES` must log one decision record
+   policy without falling back, naming at load exactly the classes
+   `routability.analyse` finds without a route; each of `SAMPLES` must log one decision record
    that `replay` finds equal to the reference.
 2. The modules under test are the installed ones: the installed hook file runs
    in a fresh sandboxed Lua 5.3 state through `dispatch/vectors/installed.lua`,
@@ -18,8 +19,8 @@ Rules:
 3. Golden vectors: every `vectors/*.cbor` of the project is replayed there
    (docs/VECTORS.md, "Pass rule"); kinds the reference alone replays are
    counted as not run.
-4. The policy's own vectors: for every sample request class
-   (`commands.explain.SAMPLES`), `OWN_SEEDS` decisions (kind `decision`) and,
+4. The policy's own vectors: for every request class
+   (`routability.CLASSES`), `OWN_SEEDS` decisions (kind `decision`) and,
    with two of those seeds, two scripted failure paths (kind `cascade`: one
    overload then a success; two server errors then a success), all computed by
    the reference now, on the node's catalog and the operator's policy, and
@@ -31,6 +32,8 @@ Rules:
    not a requirement of the node).
 6. Each step reports one line with its counts, e.g. `golden vectors: N passed
    in Lua 5.3 (installed files)`.
+7. Then the decision grid of `installgrid` (every request class × 64 seeds) in
+   each runtime: the installed one's bytes must equal the reference's.
 """
 
 from __future__ import annotations
@@ -46,11 +49,20 @@ from typing import Any
 from genvm_policy.catalog import Catalog, catalog_value, genvm_view
 from genvm_policy.demohost import DemoHost
 from genvm_policy.errors import PolicyError
-from genvm_policy.hookmodel import RECORD_MESSAGE
+from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
+from genvm_policy.installgrid import (
+    GRID_SEEDS,
+    first_difference,
+    grid_expected,
+    grid_input,
+    run_installed,
+    run_standalone_grid,
+)
 from genvm_policy.policy import Policy, policy_value
 from genvm_policy.replay import Record, check
 from genvm_policy.request import request_value
 from genvm_policy.resources import resource
+from genvm_policy.routability import CLASSES, analyse
 from genvm_policy.runtimes import DISPATCH, STANDALONE, new_state, run_standalone
 from genvm_policy.vectors import Case, Report, VectorFile, verify_file, write_file
 from genvm_policy.vectors.kinds import spec_sections
@@ -72,7 +84,8 @@ GOLDEN = resource("vectors")
 """The golden vector files of the project (docs/VECTORS.md), as the package carries them."""
 
 OWN_SEEDS = 4
-"""Seeds per sample request class in the policy's own `decision` vectors (rule 4)."""
+"""Seeds per request class in the policy's own `decision` vectors (rule 4); the grid of
+`installgrid` adds 64 per class without a catalog per case."""
 
 VECTORS_LUA = DISPATCH / "vectors"
 DRIVER = VECTORS_LUA / "verify_installed.lua"
@@ -122,12 +135,25 @@ def verify_installed(
         host = DemoHost(str(hook), genvm_view(catalog), version=version)
     except Exception as err:  # any Lua load failure (a lupa error) fails verification
         raise _verify_error(f"the installed hook does not load: {err}") from None
-    faults = [log for log in host.logs if log.get("message") != RECORD_MESSAGE]
+    unroutable = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    faults = [
+        log for log in host.logs if log.get("message") not in (RECORD_MESSAGE, UNROUTABLE_MESSAGE)
+    ]
     if faults:
         fault = faults[0].get("fault", faults[0].get("message"))
         raise _verify_error(
             f"the installed hook fell back at load: `{fault!s}`",
             "the compiled policy, the salt or the GenVM view do not match",
+        )
+    # The hook names at load the classes it plans nothing for: the analysis' own.
+    want = [r.name for r in analyse(catalog, policy) if r.state != "routed"]
+    logged = unroutable[0].get("classes") if unroutable else None
+    said = [str(name) for name in logged] if isinstance(logged, list | tuple) else []
+    if said != want or len(unroutable) > 1:
+        raise _verify_error(
+            f"the installed hook logs {said or 'no'} unroutable classes at load, "
+            f"the reference finds {want or 'none'}",
+            "the Lua runtime disagrees with the reference: do not switch to it",
         )
     agreed = 0
     for number, (entry, args) in enumerate(SAMPLES):
@@ -157,13 +183,10 @@ def _seed(n: int) -> bytes:
 
 def own_vectors(catalog: Catalog, policy: Policy) -> tuple[VectorFile, ...]:
     """The policy's own `decision` and `cascade` vectors on `catalog` (rule 4)."""
-    # Imported here: `genvm_policy.commands` imports the install command, which imports us.
-    from genvm_policy.commands.explain import SAMPLES as REQUESTS
-
     base = {"catalog": catalog_value(catalog), "policy": policy_value(policy)}
     decisions: list[Case] = []
     cascades: list[Case] = []
-    for r, request in enumerate(REQUESTS):
+    for r, (_, request) in enumerate(CLASSES):
         what = f"{request.entry} {request.format} request, {request.images} images"
         data = {**base, "request": request_value(request)}
         for n in range(OWN_SEEDS):
@@ -268,6 +291,8 @@ def verify_vectors(
     say(f"runtime: {modules} modules bundled in the installed hook")
     _tell("golden vectors", where, _replay(runner, golden_files), say)
     _tell("policy vectors", where, _replay(runner, own), say)
+    grid, want = grid_input(catalog, policy), grid_expected(catalog, policy)
+    _tell_grid(where, run_installed(hook, grid), "", want, say)
     if shutil.which(interpreter) is None:
         say(f"stand-alone {interpreter}: not on PATH, skipped (on Debian: apt-get install "
             f"{interpreter})")  # fmt: skip
@@ -282,6 +307,20 @@ def verify_vectors(
             path.write_bytes(data)
             paths.append(path)
         _tell("policy vectors", where, _standalone(hook, paths, interpreter), say)
+    _tell_grid(where, *run_standalone_grid(hook, grid, interpreter), want, say)
+
+
+def _tell_grid(where: str, got: bytes | None, why: str, want: bytes, say: Say) -> None:
+    """Report the install grid (rule 7): equal bytes, or the first case that differs."""
+    if got != want:
+        detail = why if got is None else first_difference(got, want)
+        raise _verify_error(
+            f"decision grid: the installed runtime and the reference differ in {where}: "
+            f"{detail}",
+            "the installed runtime disagrees with the reference: do not switch to it",
+        )
+    say(f"decision grid: {len(CLASSES) * GRID_SEEDS} decisions ({len(CLASSES)} request classes "
+        f"x {GRID_SEEDS} seeds) agree in {where}")  # fmt: skip
 
 
 def verify_all(

@@ -19,6 +19,9 @@ Rules:
    every `tier_at_least` tier is declared (`POL_TIER`). Terms are visited in
    pre-order (filter, score, select, then each mutation; arguments left to
    right); the first failure is raised at its path in the policy value.
+4. Last, `bind` proves over this catalog's values that no scorer and no
+   `weighted` sum can leave ±MAX (`genvm_policy.bounds`, `POL_BOUND`), so a
+   bound policy's decisions cannot fail on arithmetic.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from genvm_policy.admission_terms import decimal_units
+from genvm_policy.bounds import prove
 from genvm_policy.catalog import Catalog, Route
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.numeric import MAX, add, floordiv, mul, neg, sub
@@ -93,11 +97,26 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
             "NUM_RANGE",
             ("routes", routes[i].provider, routes[i].model, name),
             f"`{name}` is `{value}`, outside the policy language's {lo} … {hi}",
-            "see the field table of the spec, section 7",
+            f"bring the node's `{name}` into that range, or leave `{name}` out of the policy "
+            "(the field table of the spec, section 7)",
         )
     columns = {name: _column(catalog, name) for name in names}
+    prove(policy, lambda name: _hull(catalog, name), scales, len(routes))
     declared = catalog.memo("tiers declared", lambda: _tiers_declared(routes, tiers))
     return Bound(policy, routes, columns, scales, tiers, declared)
+
+
+def _hull(catalog: Catalog, name: str) -> tuple[int, int, bool] | None:
+    """(lowest, highest, some route lacks it) of field `name`, derived once per catalog."""
+
+    def make() -> tuple[int, int, bool] | None:
+        column = _column(catalog, name)
+        present = [v for v in column if v is not None]
+        if not present:
+            return None
+        return min(present), max(present), len(present) < len(column)
+
+    return catalog.memo(("hull", name), make)
 
 
 def _ranked_routes(catalog: Catalog) -> tuple[Route, ...]:

@@ -95,6 +95,7 @@ OPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "argmax": ("L", (), "§8.3"),
     "chain": ("L", ("routes_ordered",), "§8.3"),
     "greybox": ("L", (), "§8.3"),
+    "stock": ("L", (), "§8.3"),
     "top_k": ("L", ("int", "L"), "§8.3"),
     "weighted": ("L", ("S",), "§8.3"),
     "sample": ("L", ("int",), "§8.3"),

@@ -4,7 +4,9 @@ Spec: docs/SPEC.md §8.3 (Select).
 
 Rules:
 1. Every order is total: `argmax` by (score descending, rank), `greybox` by
-   (position, rank), `sample` by (key, position); `chain` keeps its list
+   (position, rank), `stock` by (position, rank) or, when no survivor has a
+   position for the request's class, by (priority descending, rank),
+   `sample` by (key, position); `chain` keeps its list
    order and `tiers` the order of its rows. Rank is the bound catalog's
    (interpreter rule 1), so no order depends on input order, hash order or
    sort stability.
@@ -102,10 +104,14 @@ def _select(
     if op == "chain":
         where = {(b.routes[i].provider, b.routes[i].model): i for i in pop}
         return [where[(p, m)] for p, m in term[1] if (p, m) in where][:limit]
-    if op == "greybox":
+    if op in ("greybox", "stock"):
         position = attrgetter("greybox_image" if req.needs_image else "greybox_text")
         keys = map(position, map(b.routes.__getitem__, pop))
-        keyed = ((k, i) for k, i in zip(keys, pop, strict=True) if k is not None)
+        keyed = [(k, i) for k, i in zip(keys, pop, strict=True) if k is not None]
+        if op == "stock" and not keyed:
+            # No survivor has a chain position for this class: the newer line's
+            # default order, so the fallback never plans nothing while a route is left.
+            keyed = [(-(b.routes[i].priority or 0), i) for i in pop]
         return [i for _, i in _smallest(limit, keyed)]
     if op == "top_k":
         return _select(term[2], b, pop, scores, req, draws, min(term[1], limit))

@@ -32,6 +32,7 @@ SHELL_MODULES = [
     "vectors/fixtures.py",  # reads the bundled examples at generation time
     "demohost.py",  # host shell: drives a Lua state that reads the installed hook
     "installcheck.py",  # install shell: reads vector files, drives lupa and lua5.3
+    "installgrid.py",  # install shell: drives lupa and lua5.3 over the installed hook
     "diversity.py",  # tooling: float entropy for display (SPEC §12)
     "svgplot.py",  # tooling: float layout of the chart (SPEC §12)
 ]

@@ -33,6 +33,7 @@ from genvm_policy.installcheck import (
 )
 from genvm_policy.nodetree import find_tree
 from genvm_policy.policy import Policy
+from genvm_policy.routability import CLASSES
 from genvm_policy.runtimes import STANDALONE, run_standalone
 from genvm_policy.sources import load_document
 from genvm_policy.vectors import read_file
@@ -107,8 +108,10 @@ def test_cli_install_reports_each_replay_with_counts(tmp_path: Path) -> None:
 def test_own_vectors_cover_every_request_class_and_seed(tmp_path: Path) -> None:
     _, catalog, policy, _ = _node(tmp_path)
     decision, cascade = own_vectors(catalog, policy)
-    assert decision.kind == "decision" and len(decision.cases) == 7 * 4
-    assert len({c.input["request"]["entry"] for c in decision.cases}) == 4  # type: ignore[index]
+    # Every request class (format x images, each template) x 4 seeds; the grid adds 64.
+    assert decision.kind == "decision" and len(decision.cases) == len(CLASSES) * 4 == 36
+    requests = {repr(c.input["request"]) for c in decision.cases}  # type: ignore[index]
+    assert len(requests) == len(CLASSES) == 9
     assert cascade.kind == "cascade" and cascade.cases
     assert all(c.valid for c in decision.cases)
     assert own_vectors(catalog, policy) == (decision, cascade)

@@ -269,7 +269,8 @@ def test_limited_order_is_the_prefix_of_the_whole_order(
 
 
 def test_a_limit_changes_no_error(lua: Any) -> None:
-    # The last tier is past the limit, yet its weights' sum overflows as in the whole order.
+    # The last tier is past the limit, yet its weights' sum can overflow: bind refuses the
+    # policy whatever the limit (SPEC §8, bounds at bind), at the tier's selector.
     huge = 2**52
     node = {"backends": {"p": {"provider": "openai-compatible", "key": "k", "models": {
         "a": {}, "b": {}, "c": {}}}}}
@@ -284,6 +285,6 @@ def test_a_limit_changes_no_error(lua: Any) -> None:
     ]}, "max_attempts": 1}, cat)
     with pytest.raises(PolicyError) as err:
         decide(cat, pol, TEXT, SEEDS[0])
-    assert (err.value.code, err.value.path) == ("NUM_RANGE", ())
+    assert (err.value.code, err.value.path) == ("POL_BOUND", ("select", 1, 1, 1))
     got = decode(lua.decide(blob(cat, pol, TEXT, SEEDS[0])))["error"]
-    assert [got[0], list(got[1])] == ["NUM_RANGE", []]
+    assert [got[0], list(got[1])] == ["POL_BOUND", ["select", 1, 1, 1]]

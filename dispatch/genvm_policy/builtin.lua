@@ -31,7 +31,7 @@ local BUILTINS = {
       version = 1,
       filter = array({ "needs" }),
       score = array({ "const", 0 }),
-      select = array({ "greybox" }),
+      select = array({ "stock" }),
       mutate = array({}),
       on_failure = map({
         overloaded = array({ "next" }), auth = abort(), bad_request = abort(),

@@ -248,30 +248,56 @@ local function load_stock(index, hash)
   local live = view.routes
   local h = hash or sha256.sha256
   local routes = encoding.array({})
-  local chains = false
   for i, v in ipairs(live) do
     local r = { kind = "genvm", family = (family.family_of(v.provider, v.model)),
       tier = null, price_in = null, price_out = null, context = null, has_tee = false,
       no_log = false, fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
-    chains = chains or v.greybox_text ~= null or v.greybox_image ~= null
   end
   local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
     default_tier = null, fields = encoding.array({}), routes = routes })
-  local name = chains and "stock-greybox" or "stock-default"
+  -- `stock-greybox` routes on every node: chains where it has them, priority order
+  -- where it has none (SPEC §9.3).
   local cid = digest_text("catalog", encoding.encode(cat), h)
-  local value = {}
-  for k, v in pairs(builtin.builtin("stock-greybox").value) do value[k] = v end  -- order-free: copies a map
-  if name == "stock-default" then value.select = encoding.array({ "argmax" }) end
-  value = encoding.map(value)
+  local stock = builtin.builtin("stock-greybox")
+  local value = stock.value
   return {
-    mode = "stock", stock = name, catalog = catalog.from_value(cat),
-    policy = policy.from_value(value),
+    mode = "stock", stock = "stock-greybox", catalog = catalog.from_value(cat),
+    policy = stock,
     ids = { view = digest_text("genvm-view", encoding.encode(view), h), catalog = cid,
       policy = identity.identity("policy", value) },
     unavailable = {}, drift = {}, extra = {},
   }
+end
+
+-- The request classes of SPEC §9.4, in its order: name, entry, format, images.
+local CLASSES = {
+  { "text", "prompt", "text", 0 }, { "json", "prompt", "json", 0 },
+  { "bool", "prompt", "bool", 0 }, { "text+image", "prompt", "text", 1 },
+  { "json+image", "prompt", "json", 1 }, { "bool+image", "prompt", "bool", 1 },
+  { "EqComparative", "EqComparative", nil, 0 },
+  { "EqNonComparativeLeader", "EqNonComparativeLeader", nil, 0 },
+  { "EqNonComparativeValidator", "EqNonComparativeValidator", nil, 0 },
+}
+local CLASS_SEED = string.rep("\0", 32)
+
+M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+
+-- The classes the VM's policy plans no route for on the routes GenVM offers now
+-- (SPEC §9.4): a node that drifted (a backend lost its key) says so once, at load.
+-- A class whose decision raises is left to the call, which logs `decide_failed`.
+local function unroutable(vm)
+  local names = {}
+  if vm.catalog == nil then return names end
+  for _, c in ipairs(CLASSES) do
+    local ok, d = pcall(function()
+      local req = request.make(c[2], c[3], c[4])
+      return decision.decide(vm.catalog, vm.policy, req, CLASS_SEED, vm.ids.catalog)
+    end)
+    if ok and #d.routes == 0 then names[#names + 1] = c[1] end
+  end
+  return names
 end
 
 --- Load the salt and the compiled policy once per VM (rule 1). Never raises.
@@ -304,6 +330,10 @@ function M.load(paths)
   if #vm.drift > 0 or #vm.extra > 0 then
     log({ level = "warning", message = "genvm-policy drift", drift = vm.drift,
       extra = vm.extra })
+  end
+  local none = unroutable(vm)
+  if #none > 0 then
+    log({ level = "warning", message = M.UNROUTABLE_MESSAGE, classes = none, mode = vm.mode })
   end
   return vm
 end

@@ -17,11 +17,14 @@
 --    (`NUM_INEXACT`, `NUM_RANGE`), declared `tier_at_least` tiers
 --    (`POL_TIER`), in pre-order (filter, score, select, each mutation;
 --    arguments left to right), at the path in the policy value.
+-- 4. Last, `bind` proves over this catalog's values that no scorer and no
+--    `weighted` sum can leave ±MAX (`genvm_policy.bounds`, `POL_BOUND`).
 --
 -- Populations are arrays of ranks (0-based integers); a bound catalog keeps
 -- each route's numeric fields in `values[rank + 1]`. `bind` is cached per
 -- (catalog, policy) pair, so a decision does no per-route setup.
 
+local bounds = require("genvm_policy.bounds")
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
 local numeric = require("genvm_policy.numeric")
@@ -110,9 +113,34 @@ local function check_names(policy, scales, tier_rank)
   end
 end
 
+-- Field name -> (lowest, highest, some route lacks it) over `values`, nil when no
+-- route has it: the hulls `bounds.prove` reads (rule 4), each made on first use.
+local function field_hull(values)
+  local hulls = {}
+  return function(name)
+    local h = hulls[name]
+    if h == nil then
+      local lo, hi, missing = nil, nil, false
+      for r = 1, #values do
+        local v = values[r][name]
+        if v == nil then
+          missing = true
+        else
+          if lo == nil or v < lo then lo = v end
+          if hi == nil or v > hi then hi = v end
+        end
+      end
+      h = { lo, hi, missing }
+      hulls[name] = h
+    end
+    return h[1], h[2], h[3]
+  end
+end
+
 --- Bind `policy` to `catalog` (rule 1): read each route's numeric fields once.
 --- Raises `POL_FIELD`, `POL_TIER`, `NUM_INEXACT` (rule 3) and `NUM_RANGE`, for
---- a constant or a built-in field the policy reads outside its bounds.
+--- a constant or a built-in field the policy reads outside its bounds, then
+--- `POL_BOUND` (rule 4).
 function M.bind(catalog, policy)
   local cache = catalog.bound
   if not cache then
@@ -149,7 +177,8 @@ function M.bind(catalog, policy)
         if value ~= nil and (value < decl[2] or value > decl[3]) then
           errors.raise("NUM_RANGE", { "routes", route.provider, route.model, name },
             "`" .. name .. "` is `" .. value .. "`, outside the policy language's "
-            .. decl[2] .. " … " .. decl[3], "see the field table of the spec, section 7")
+            .. decl[2] .. " … " .. decl[3], "bring the node's `" .. name .. "` into that range, "
+            .. "or leave `" .. name .. "` out of the policy (the field table of the spec, section 7)")
         end
       else
         value = route.fields[name]
@@ -158,6 +187,7 @@ function M.bind(catalog, policy)
     end
     values[r] = row
   end
+  bounds.prove(policy, field_hull(values), scales, #routes)
   local b = { policy = policy, routes = routes, values = values, scales = scales,
     tier_rank = catalog.tier_rank, preds = {}, tabs = {}, positions = {},
     columns = {}, tables_left = predicate_mod.TABLES, tabulating = false }

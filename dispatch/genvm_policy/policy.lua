@@ -42,6 +42,7 @@ M.OPS = {
   scale = { "S", { "int", "int", "S" } }, sum = { "S", { "S*" } }, min = { "S", { "S*" } },
   max = { "S", { "S*" } }, gate = { "S", { "P", "S" } }, normalize = { "S", { "int", "S" } },
   argmax = { "L", {} }, chain = { "L", { "routes" } }, greybox = { "L", {} },
+  stock = { "L", {} },
   top_k = { "L", { "int", "L" } }, weighted = { "L", { "S" } }, sample = { "L", { "int" } },
   tiers = { "L", { "tiers" } },
   set = { "M", { "param", "int" } }, clamp = { "M", { "param", "int", "int" } },

@@ -4,7 +4,9 @@
 --
 -- Rules:
 -- 1. Every order is total: `argmax` by (score descending, rank), `greybox` by
---    (position, rank), `sample` by (key, position): integer pairs under a
+--    (position, rank), `stock` by (position, rank) or, when no survivor has a
+--    position for the request's class, by (priority descending, rank);
+--    `sample` by (key, position): integer pairs under a
 --    total comparator, no string `<`, no host call inside. `chain` keeps its
 --    list order and `tiers` the order of its rows. Rank is the bound
 --    catalog's (interpreter rule 1).
@@ -112,6 +114,28 @@ local function positions(b, attr)
     b.positions[attr] = column
   end
   return column
+end
+
+-- Each route's `priority` by rank + 1 (0 when it has none), made once per bound
+-- policy: `stock`'s order where no survivor has a position for the class.
+local function priorities(b)
+  local column = b.positions.priority
+  if not column then
+    column = {}
+    for r = 1, #b.routes do
+      column[r] = b.routes[r].priority or 0
+    end
+    b.positions.priority = column
+  end
+  return column
+end
+
+-- Whether some rank of `pop` has a key in `column` (indexed by rank + 1).
+local function any_keyed(pop, column)
+  for k = 1, #pop do
+    if column[pop[k] + 1] then return true end
+  end
+  return false
 end
 
 -- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
@@ -223,9 +247,13 @@ local function select_term(term, b, pop, scores, req, draws, limit)
       end
     end
     return out
-  elseif op == "greybox" then
-    local attr = req.needs_image and "greybox_image" or "greybox_text"
-    return smallest(pop, positions(b, attr), 1, 1, limit)
+  elseif op == "greybox" or op == "stock" then
+    local column = positions(b, req.needs_image and "greybox_image" or "greybox_text")
+    if op == "stock" and not any_keyed(pop, column) then
+      -- No survivor has a chain position for this class: priority high first.
+      return smallest(pop, priorities(b), 1, -1, limit)
+    end
+    return smallest(pop, column, 1, 1, limit)
   elseif op == "top_k" then
     return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then

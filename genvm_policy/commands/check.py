@@ -8,6 +8,8 @@ Spec: docs/SPEC.md §7 (Policy language and admission). Shell: reads the policy
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from genvm_policy.admission import admit
@@ -18,6 +20,7 @@ from genvm_policy.commands.catalog import NODE_CONFIG_HELP, OVERLAY_HELP, load_c
 from genvm_policy.commands.helptext import teach
 from genvm_policy.errors import PolicyError
 from genvm_policy.policy import Policy, policy_identity
+from genvm_policy.routability import CLASSES, analyse, refusal, report_lines
 from genvm_policy.sources import load_document
 
 __all__ = ["load_policy", "register"]
@@ -58,9 +61,50 @@ def catalog_of(args: argparse.Namespace) -> Catalog | None:
     return load_catalog(args.catalog, args.overlay)
 
 
+def prove_routes(
+    catalog: Catalog, policy: Policy, allowed: Sequence[str], say: Callable[[str], None]
+) -> list[str]:
+    """Report every request class on `catalog` through `say` (SPEC §9.4); refuse, or accept.
+
+    Raises `POL_UNROUTABLE` for a class the policy leaves without a route while
+    the node offers one, unless `allowed` names it, and what `bind` raises.
+    Returns the unroutable classes accepted, for the install manifest.
+    """
+    reports = analyse(catalog, policy)
+    for line in report_lines(reports, allowed):
+        say(line)
+    err = refusal(reports, allowed)
+    if err is not None:
+        raise err
+    return [r.name for r in reports if r.state == "policy"]
+
+
+def add_allow_unroutable(parser: argparse.ArgumentParser) -> None:
+    """Add `--allow-unroutable CLASS` (repeatable)."""
+    parser.add_argument(
+        "--allow-unroutable", action="append", default=[], metavar="CLASS",
+        help="accept that the policy leaves request class CLASS without a route (repeatable; "
+        "classes: " + ", ".join(name for name, _ in CLASSES) + ")",
+    )  # fmt: skip
+
+
 def _check(args: argparse.Namespace) -> int:
-    print(policy_identity(load_policy(args.policy, catalog_of(args))))
+    catalog = catalog_of(args)
+    if catalog is None and args.allow_unroutable:
+        raise PolicyError(
+            "POL_KEY", (), "`--allow-unroutable` needs `--catalog`",
+            "routes are proved against a node's catalog: pass --catalog NODE_CONFIG",
+        )  # fmt: skip
+    policy = load_policy(args.policy, catalog)
+    if catalog is not None:
+        # The identity alone goes to stdout, as `hash policy` prints it.
+        prove_routes(catalog, policy, args.allow_unroutable, _stderr)
+    print(policy_identity(policy))
     return 0
+
+
+def _stderr(line: str) -> None:
+    print(f"route: {line}", file=sys.stderr)
 
 
 def _hash_policy(args: argparse.Namespace) -> int:
@@ -92,11 +136,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="admit a policy and print its identity",
         **teach(
             "Admit POLICY (against the node's catalog when --catalog is given) and print its "
-            "identity; on failure print the error code, the path into the file and what to do.",
+            "identity; on failure print the error code, the path into the file and what to do. "
+            "With --catalog it also proves, as install does, that every request class has a "
+            "route (one `route:` line per class on stderr) and that no decision can fail.",
             "genvm-policy check policy.yaml",
             "genvm-policy check policy.yaml --catalog /opt/genlayer-node --overlay facts.yaml",
+            "genvm-policy check tee.yaml --catalog NODE --allow-unroutable text+image",
         ),
     )
     parser.add_argument("policy", metavar="POLICY", help=POLICY_HELP)
     add_catalog_options(parser, required=False)
+    add_allow_unroutable(parser)
     parser.set_defaults(handler=_check)

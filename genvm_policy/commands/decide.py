@@ -17,7 +17,7 @@ from genvm_policy.commands.helptext import teach
 from genvm_policy.decision import Decision, decide, decision_report
 from genvm_policy.errors import PolicyError
 from genvm_policy.numeric import format_units
-from genvm_policy.policy import OPS, Policy, Term
+from genvm_policy.policy import Policy
 from genvm_policy.request import (
     ENTRIES,
     FORMATS,
@@ -26,6 +26,7 @@ from genvm_policy.request import (
     request_from_value,
     request_value,
 )
+from genvm_policy.routability import describe_term
 from genvm_policy.sources import load_document
 
 __all__ = ["DEFAULT_SEED", "add_request_options", "register", "render", "request_of"]
@@ -99,38 +100,6 @@ def inputs(args: argparse.Namespace) -> tuple[Catalog, Policy, str]:
     catalog = catalog_of(args)
     assert catalog is not None  # --catalog is required by the parser
     return catalog, load_policy(args.policy, catalog), catalog_identity(catalog)
-
-
-NEEDS = "needs (the request's capabilities: JSON support for json/bool, vision for images)"
-
-
-def describe_term(term: Term) -> str:
-    """A policy term in the authored spelling people read: `le(price_in, 2.5)`."""
-    op, args = term[0], term[1:]
-    if op == "needs":
-        return NEEDS
-    kinds = OPS[op][1]
-    parts = []
-    for n, arg in enumerate(args):
-        kind = kinds[min(n, len(kinds) - 1)].rstrip("*")
-        if kind in ("P", "S", "L", "M", "A"):
-            parts.append(describe_term(arg))
-        elif kind == "dec":
-            parts.append(_decimal(arg[0], arg[1]))
-        elif kind == "routes" or kind == "routes_ordered":
-            parts.append("[" + ", ".join(f"{r[0]}/{r[1]}" for r in arg) + "]")
-        elif isinstance(arg, list):
-            parts.append("[" + ", ".join(str(x) for x in arg) + "]")
-        else:
-            parts.append(str(arg))
-    return f"{op}({', '.join(parts)})" if parts else op
-
-
-def _decimal(mantissa: int, exponent: int) -> str:
-    """`mantissa × 10^exponent` as exact decimal text."""
-    if exponent >= 0:
-        return str(mantissa * 10**exponent)
-    return format_units(mantissa, -exponent)
 
 
 def render(request: Request, d: Decision) -> str:

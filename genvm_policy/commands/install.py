@@ -13,18 +13,23 @@ Rules:
 2. The bundle is the hook (0644), the compiled policy (0644) and the salt (0600);
    its metadata names the policy, catalog, GenVM-view and compiled identities and
    the hook version. The salt is never printed.
-3. Verification runs on the installed files before the switch
+3. Before anything is written, every request class must have a route on the
+   node's catalog and every decision must bind (`check.prove_routes`, SPEC
+   §9.4): a class the policy empties is `POL_UNROUTABLE` unless
+   `--allow-unroutable CLASS` accepts it, recorded in the manifest's metadata
+   as `unroutable_accepted`.
+4. Verification runs on the installed files before the switch
    (`genvm_policy.installcheck.verify_all`): sample calls through the installed
    hook, then the golden vectors and the policy's own vectors replayed against
    the runtime bundled in it, in `lupa`'s Lua 5.3 and in the stand-alone
    `lua5.3` when present, each step reported with its counts. Any failure is
    `INSTALL_VERIFY`, and the installer undoes the run.
-4. Install and revert hold the tree's lock from planning to the end
+5. Install and revert hold the tree's lock from planning to the end
    (`--wait SECONDS` for a busy one). Whenever a file GenVM reads changed (the
    config, the hook, the compiled policy, the salt) the exact reload step for
    the line is printed, or performed with `--reload [URL]` and confirmed by
    the manager's `GET /status`; when nothing changed, nothing is reloaded.
-5. Status adds drift: whether the node's current catalog (built with the
+6. Status adds drift: whether the node's current catalog (built with the
    overlay the manifest records) and GenVM view still have the identities
    recorded at install, and which routes were added, removed or changed; then
    a summary and a `next:` line. Exit 0 when all is as installed, 1 on any
@@ -42,7 +47,12 @@ from genvm_policy import __version__
 from genvm_policy.bundle import build_hook
 from genvm_policy.catalog import catalog_identity, view_identity
 from genvm_policy.commands.catalog import OVERLAY_HELP, load_catalog
-from genvm_policy.commands.check import POLICY_HELP, load_policy
+from genvm_policy.commands.check import (
+    POLICY_HELP,
+    add_allow_unroutable,
+    load_policy,
+    prove_routes,
+)
 from genvm_policy.commands.helptext import teach
 from genvm_policy.commands.init import SALT_NAME, read_salt
 from genvm_policy.compile import compile_policy, read_compiled
@@ -131,6 +141,10 @@ def _install_locked(args: argparse.Namespace, tree: GenvmTree) -> int:
     data = compile_policy(catalog, policy)
     compiled = read_compiled(data)
     _say(f"   policy {compiled.policy_id}; compiled {compiled.identity}")
+    _say("   every request class on this catalog (SPEC §9.4):")
+    accepted = prove_routes(
+        catalog, policy, args.allow_unroutable, lambda line: _say("     " + line)
+    )
     salt_path = _salt_path(args)
     _say(f"== 4. take the node salt from `{salt_path}` (never shown)")
     if not salt_path.exists():
@@ -156,6 +170,7 @@ def _install_locked(args: argparse.Namespace, tree: GenvmTree) -> int:
             "catalog_identity": compiled.catalog_id,
             "genvm_view_identity": compiled.view_id,
             "compiled_identity": compiled.identity,
+            "unroutable_accepted": accepted,
         },
         _overlay_record(args.overlay),
     )
@@ -271,6 +286,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--salt", metavar="FILE", help="the node salt (default: `salt` beside the policy)"
     )
+    add_allow_unroutable(p)
     _writes(p)
     p.set_defaults(handler=_install)
 

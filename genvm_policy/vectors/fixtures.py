@@ -9,7 +9,8 @@ repository alone.
 Rules:
 1. `node`: GenVM-shaped node configs (the `backends:` map of the LLM module)
    in the two layouts GenVM ships: a greybox-chain config with backend
-   priorities, and the default config without `meta`.
+   priorities, and the default config without `meta`; and two that pin the
+   `stock` selector: partial chains, and no chains with priorities.
 2. `bytes_catalog` names its routes so that byte order differs from common
    collations: `Zeta` before `alpha`, ASCII before `é`, `ß`, `水`, `𝄞`.
 3. `REQUESTS` covers every request class the hook sees: text, json and image
@@ -36,6 +37,8 @@ __all__ = [
     "example_catalog",
     "example_policies",
     "greybox_catalog",
+    "partial_catalog",
+    "priority_catalog",
     "request",
     "seed",
 ]
@@ -124,6 +127,36 @@ DEFAULT_NODE: dict[str, Any] = {
 }
 """GenVM's default node layout (rule 1): no `meta`, one disabled backend."""
 
+PARTIAL_NODE: dict[str, Any] = {
+    "backends": {
+        "alpha": _backend(
+            "openai-compatible",
+            {"chat": _model(False, False, 1), "vision": _model(True, True)},
+            priority=5,
+        ),
+        "beta": _backend("openai-compatible", {"m1": _model(True, False)}),
+        "gamma": _backend(
+            "openai-compatible", {"old": _model(False, False, 2), "x": _model(True, False)},
+            priority=-2,
+        ),
+        "delta": _backend("anthropic", {"img": _model(False, True, None, 1)}, priority=5),
+    }
+}
+"""Partial chains (rule 1): a text chain of routes without JSON support, an image
+chain of one route without JSON support, and routes in no chain, with priorities."""
+
+PRIORITY_NODE: dict[str, Any] = {
+    "backends": {
+        "a": _backend("openai-compatible", {"m": _model(True, True)}, priority=1),
+        "b": _backend("openai-compatible", {"m": _model(True, False), "n": _model(False, True)},
+                      priority=3),
+        "c": _backend("google", {"m": _model(True, True)}),
+        "d": _backend("anthropic", {"m": _model(True, True)}, priority=3),
+        "e": _backend("openai-compatible", {"m": _model(True, False)}, priority=-1),
+    }
+}
+"""No chains, backend priorities with ties (rule 1): the newer line's default order."""
+
 BYTES_NODE: dict[str, Any] = {
     "backends": {
         "alpha": _backend(
@@ -184,6 +217,16 @@ def greybox_catalog() -> Catalog:
 def default_catalog() -> Catalog:
     """GenVM's default node layout of rule 1, without overlay."""
     return build_catalog(DEFAULT_NODE)
+
+
+def partial_catalog() -> Catalog:
+    """The partial-chain node of rule 1, without overlay."""
+    return build_catalog(PARTIAL_NODE)
+
+
+def priority_catalog() -> Catalog:
+    """The chainless node with priorities of rule 1, without overlay."""
+    return build_catalog(PRIORITY_NODE)
 
 
 def bytes_catalog() -> Catalog:

@@ -13,6 +13,7 @@ from genvm_policy.admission import admit
 from genvm_policy.builtin import BUILTINS
 from genvm_policy.catalog import catalog_value
 from genvm_policy.errors import PolicyError
+from genvm_policy.numeric import MAX
 from genvm_policy.policy import CLASSES, policy_value
 from genvm_policy.vectors.fixtures import (
     REQUESTS,
@@ -21,6 +22,8 @@ from genvm_policy.vectors.fixtures import (
     example_catalog,
     example_policies,
     greybox_catalog,
+    partial_catalog,
+    priority_catalog,
     request,
     seed,
 )
@@ -271,10 +274,14 @@ def gen_decision() -> Generated:
         ("greybox", greybox_catalog()),
         ("default", default_catalog()),
         ("bytes", bytes_catalog()),
+        ("partial", partial_catalog()),
+        ("priority", priority_catalog()),
     ]
     for cname, c in catalogs:
         value = catalog_value(c)
         for pname, doc in documents:
+            if cname in ("partial", "priority") and pname not in BUILTINS:
+                continue  # the chain-layout catalogs pin the stock order, not every example
             try:
                 policy = policy_value(admit(doc, c))
             except PolicyError:
@@ -330,4 +337,18 @@ UNBOUND: list[tuple[str, str, dict[str, Any]]] = [
      {"filter": {"ge": {"quality": "0.5"}}}),
     ("empty_population", "an undeclared field even when no route survives",
      {"filter": "false", "score": "speed"}),
+    # Bounds at bind (SPEC §8): proved over the catalog's values, after every name.
+    ("bound_weighted_sum", "`weighted` weights whose sum over the routes leaves ±MAX",
+     {"select": {"weighted": MAX}}),
+    ("bound_weighted_in_tiers", "the same weights in a tier's selector under `top_k`",
+     {"select": {"tiers": [{"filter": "json", "select": {"top_k": {"k": 2, "of": {
+         "weighted": {"sum": [MAX // 4, 1]}}}}}]}}),
+    ("bound_scale_of_catalog_value", "a `scale` of a declared field whose values overflow it",
+     {"score": {"scale": {"by": 1000000, "of": {"scale": {"by": 1000000, "of": {
+         "scale": {"by": 1000000, "of": "quality"}}}}}}}),
+    ("bound_normalize_span", "a `normalize` whose span times its range leaves ±MAX",
+     {"score": {"normalize": {"to": 1000000, "of": {"scale": {"by": 1000000, "of": {
+         "scale": {"by": 1000000, "of": "quality"}}}}}}}),
+    ("bound_after_names", "an undeclared field is reported before a bound",
+     {"score": "speed", "select": {"weighted": MAX}}),
 ]

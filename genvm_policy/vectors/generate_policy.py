@@ -17,6 +17,8 @@ from genvm_policy.vectors.fixtures import (
     default_catalog,
     example_catalog,
     greybox_catalog,
+    partial_catalog,
+    priority_catalog,
     request,
     seed,
 )
@@ -264,6 +266,8 @@ SELECTORS: list[tuple[str, list[Any], list[Any], bool]] = [
         False,
     ),
     ("greybox", ["greybox"], ["const", 0], False),
+    ("stock", ["stock"], ["const", 0], False),
+    ("top_k_2_stock", ["top_k", 2, ["stock"]], ["const", 0], False),
     ("top_k_1", ["top_k", 1, ["argmax"]], ["field", "quality", [0, 0]], False),
     ("top_k_2_greybox", ["top_k", 2, ["greybox"]], ["const", 0], False),
     ("top_k_64_sample", ["top_k", 64, ["sample", 3]], ["const", 0], True),
@@ -319,6 +323,8 @@ def gen_selector() -> Generated:
         ("bytes", catalog_value(bytes_catalog())),
         ("greybox", catalog_value(greybox_catalog())),
         ("default", catalog_value(default_catalog())),
+        ("partial", catalog_value(partial_catalog())),
+        ("priority", catalog_value(priority_catalog())),
     ]
     for sname, sel, term, random in SELECTORS:
         for cname, value in catalogs:
@@ -326,7 +332,10 @@ def gen_selector() -> Generated:
             only = "example" if "quality" in text or "tier_at" in text else None
             if (only or ("bytes" if "speed" in text else cname)) != cname:
                 continue
-            for rname, req in (REQUESTS[0], REQUESTS[3]):
+            if cname in ("partial", "priority") and "greybox" not in text and "stock" not in text:
+                continue  # the chain-layout catalogs pin the selectors that read chains
+            # `stock` sees every prompt class: its needs decide which order applies.
+            for rname, req in REQUESTS[:4] if "stock" in sname else (REQUESTS[0], REQUESTS[3]):
                 for n in (0, 1, 2) if random else (0,):
                     out.append(
                         (
