@@ -69,6 +69,8 @@ CONFIGS: dict[str, tuple[Path, Path | None, str]] = {
     "greybox-fixture": (DATA / "genvm-module-llm.v2-greybox.yaml", None, "v2"),
     "example-node": (ROOT / "examples" / "node" / "genvm-module-llm.yaml",
                      ROOT / "examples" / "node" / "overlay.yaml", "v2"),
+    "v1-sample": (DATA / "llm-default-config.yaml", None, "v1"),
+    "v2-sample": (DATA / "genvm-module-llm.v2-sample.yaml", None, "v2"),
 }
 """The node configs the suite runs on: (path, overlay, shape); see the module docstring."""
 
@@ -79,6 +81,10 @@ POLICIES = ["stock-greybox", STARTER, *(p.name for p in EXAMPLES)]
 NOT_ADMITTED = {
     ("greybox-fixture", "jittered.toml"): "POL_FIELD",
     ("greybox-fixture", "tee-only.yaml"): "POL_FIELD",
+    ("v1-sample", "jittered.toml"): "POL_FIELD",
+    ("v1-sample", "tee-only.yaml"): "POL_FIELD",
+    ("v2-sample", "jittered.toml"): "POL_FIELD",
+    ("v2-sample", "tee-only.yaml"): "POL_FIELD",
 }
 """Pairs whose catalog lacks a field the policy names: never installed, so not run."""
 
