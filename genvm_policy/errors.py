@@ -31,6 +31,7 @@ Path = tuple[str | int, ...]
 CODES: dict[str, str] = {
     # -- command line -----------------------------------------------------
     "CLI_USAGE": "command-line options are combined in a way the command does not accept",
+    "CLI_RUNTIME": "the chosen `--runtime` is not installed or not built on this machine",
     # -- §1 numeric --------------------------------------------------------
     "NUM_SYNTAX": "a decimal or integer text does not follow the number grammar",
     "NUM_INEXACT": "a decimal needs more fractional digits than its quantity's scale",

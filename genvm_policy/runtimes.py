@@ -14,12 +14,16 @@ Rules:
    code that hands raw bytes across (hashes, canonical CBOR).
 4. `run_standalone` runs a script under Debian's `lua5.3` (or another named
    interpreter) and names the interpreter when it is not installed.
+5. `mlua_state` drives the binary of `dispatch/mlua-host/` (mlua 0.10.3, Lua 5.3,
+   GenVM's library set): one long-lived process per state, framed calls on its
+   pipes; `MissingInterpreter` names the build command when it is not built.
 """
 
 from __future__ import annotations
 
 import importlib
 import shutil
+import struct
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,10 +31,14 @@ from typing import Any
 
 __all__ = [
     "DISPATCH",
+    "MLUA_BINARY",
     "ROOT",
     "STANDALONE",
     "VERSIONS",
     "MissingInterpreter",
+    "MluaState",
+    "mlua_binary",
+    "mlua_state",
     "new_state",
     "run_standalone",
     "vector_runner",
@@ -47,6 +55,10 @@ VERSIONS = {"lua53": "Lua 5.3", "lua54": "Lua 5.4"}
 
 STANDALONE = "lua5.3"
 """The stand-alone interpreter: a second, independent Lua 5.3 build."""
+
+MLUA_CRATE = DISPATCH / "mlua-host"
+MLUA_BINARY = MLUA_CRATE / "target" / "release" / "genvm-policy-mlua"
+"""The mlua runtime's binary, built by `cargo build --release --locked` in its crate."""
 
 _SANDBOX = """
 local path = ...
@@ -93,9 +105,14 @@ def new_state(
 def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
     """The vector runner `dispatch/vectors/runner.lua` in a fresh sandboxed `version` state.
 
+    `version` is a `lupa` engine or "mlua" (rule 5).
+
     The returned function maps `(kind, canonical case input)` to the canonical
     bytes of the result (docs/VECTORS.md, "Pass rule").
     """
+    if version == "mlua":
+        state = mlua_state(b'return (require("vectors.runner"))')
+        return lambda kind, data: state.run(kind.encode(), data)
     lua = new_state(version, binary=True)
     runner = lua.execute('return (require("vectors.runner"))')
 
@@ -104,6 +121,66 @@ def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
         return result
 
     return run
+
+
+def mlua_binary() -> Path:
+    """The built mlua binary; `MissingInterpreter` with the build command when absent."""
+    if not MLUA_BINARY.is_file():
+        raise MissingInterpreter(
+            f"the mlua runtime is not built: run `cargo build --release --locked` in "
+            f"{MLUA_CRATE.relative_to(ROOT)} (needs cargo; crates from crates.io)"
+        )
+    return MLUA_BINARY
+
+
+class MluaState:
+    """A long-lived mlua state running a driver chunk; `state.NAME(*bytes)` calls its `NAME`.
+
+    The chunk must return a table of functions that take and return Lua strings.
+    """
+
+    def __init__(self, driver: bytes) -> None:
+        self._proc = subprocess.Popen(
+            [str(mlua_binary()), "serve", str(DISPATCH)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._send([driver])
+
+    def _send(self, fields: Sequence[bytes]) -> bytes:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        frame = [struct.pack("<I", len(fields))]
+        for f in fields:
+            frame += [struct.pack("<I", len(f)), f]
+        self._proc.stdin.write(b"".join(frame))
+        self._proc.stdin.flush()
+        head = self._proc.stdout.read(5)
+        if len(head) < 5:
+            raise RuntimeError("the mlua runtime stopped")
+        body = self._proc.stdout.read(struct.unpack("<I", head[1:])[0])
+        if head[0] != 0:
+            raise RuntimeError(f"mlua: {body.decode('utf-8', 'replace')}")
+        return body
+
+    def call(self, name: str, *args: bytes) -> bytes:
+        """The driver's `name` applied to `args`."""
+        return self._send([name.encode(), *args])
+
+    def __getattr__(self, name: str) -> Callable[..., bytes]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self.call(name, *args)
+
+    def close(self) -> None:
+        """End the process."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=60)
+
+
+def mlua_state(driver: bytes) -> MluaState:
+    """A fresh mlua state (GenVM's sandbox, `dispatch/` on the path) running `driver`."""
+    return MluaState(driver)
 
 
 def run_standalone(

@@ -34,13 +34,14 @@ def decide(policy: str, runtime: str, *extra: str) -> subprocess.CompletedProces
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).name)
 def test_every_runtime_prints_the_same_bytes(policy: str) -> None:
     outputs = {}
-    for runtime in ("python", "lua53", "lua54"):
+    for runtime in ("python", "lua53", "lua54", "mlua"):
         got = decide(policy, runtime, "--json")
         assert got.returncode == 0, got.stderr
         outputs[runtime] = got.stdout
     assert outputs["python"].startswith('{"attempts":[')
     assert outputs["lua53"] == outputs["python"]
     assert outputs["lua54"] == outputs["python"]
+    assert outputs["mlua"] == outputs["python"]
 
 
 def test_a_lua_runtime_needs_json() -> None:

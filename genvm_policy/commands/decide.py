@@ -172,7 +172,7 @@ def render(request: Request, d: Decision) -> str:
 
 # `--runtime` names: the reference, and the Lua runtime in lupa's Lua 5.3 / 5.4
 # states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds).
-RUNTIMES = ("python", "lua53", "lua54", "lua")
+RUNTIMES = ("python", "lua53", "lua54", "lua", "mlua")
 
 
 def lua_report(
@@ -194,7 +194,12 @@ def lua_report(
         "request": request_value(request),
         "seed": seed,
     }
-    result = decode(vector_runner(version)("decision", encode(case)))
+    from genvm_policy.runtimes import MissingInterpreter
+
+    try:
+        result = decode(vector_runner(version)("decision", encode(case)))
+    except MissingInterpreter as err:
+        raise PolicyError("CLI_RUNTIME", ("--runtime",), str(err)) from None
     assert isinstance(result, dict)
     if "error" in result:
         error = result["error"]
@@ -245,6 +250,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=RUNTIMES,
         default="python",
         help="which runtime decides: the Python reference (default), or the Lua runtime in "
-        "Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4; the JSON is byte-identical",
+        "Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4, or under mlua 0.10.3 (`mlua`: "
+        "GenVM's own embedding, built from dispatch/mlua-host); the JSON is byte-identical",
     )
     parser.set_defaults(handler=_decide)
