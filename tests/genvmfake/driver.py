@@ -10,8 +10,9 @@ Rules:
    entry points are captured once. A failure there raises `ModuleDoesNotStart`.
 2. Every entry point runs in its own Lua coroutine; each host yield is answered by the
    driver on the next `Call.step`, so calls of different sessions interleave in one VM.
-3. Provider outcomes are scripted per (backend, model) and consumed in order; an empty
-   script answers with a default success derived from the request.
+3. Provider outcomes are scripted per (backend, model) and consumed in order; `*` in
+   either place matches any (the exact route's queue first, then `backend/*`, `*/model`,
+   `*/*`); no queued outcome answers with a default success derived from the request.
 4. A returned table is checked as the profile's GenVM deserialises it; a non-fatal module
    error is a UserError; a fatal one, any other error or a bad return is a FatalError;
    newest-V2 `exhaust()` gives empty text with the whole remaining budget consumed.
@@ -344,14 +345,21 @@ class FakeGenVM:
             return False, HostError(f"absent provider_id `{req['provider']}`")
         if req["model"] not in backend.models:
             return False, HostError(f"model `{req['model']}` is not enabled in `{req['provider']}`")
-        queue = self.scripts.get((req["provider"], req["model"]))
-        outcome: Outcome = queue.popleft() if queue else Success()
+        outcome = self._next_outcome(req["provider"], req["model"])
         record.outcome = type(outcome).__name__
         if isinstance(outcome, Success):
             return True, self._answer(req, outcome)
         if isinstance(outcome, PlainError):
             return False, HostError(outcome.message)
         return False, self._module_error(backend.host, outcome)
+
+    def _next_outcome(self, backend: str, model: str) -> Outcome:
+        # The first non-empty queue of the exact route, `backend/*`, `*/model`, `*/*`.
+        for key in ((backend, model), (backend, "*"), ("*", model), ("*", "*")):
+            queue = self.scripts.get(key)
+            if queue:
+                return queue.popleft()
+        return Success()
 
     def _answer(self, req: dict[str, Any], ok: Success) -> Any:
         who = f"{req['provider']}/{req['model']}"
@@ -362,7 +370,8 @@ class FakeGenVM:
             data = True if ok.result is None else ok.result
         else:
             value = ok.json if ok.json is not None else {"answer": who}
-            data = (json.dumps(value, sort_keys=True, separators=(",", ":"))
+            # GenVM writes JSON text with serde_json: UTF-8 as is, never `\u` escapes.
+            data = (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
                     if self.profile == "v2-new" else value)
         answer: dict[str, Any] = {"data": data, "consumed_gen": 0}
         if self.profile != "v1":
