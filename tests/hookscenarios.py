@@ -2,8 +2,12 @@
 
 A scenario file in `tests/data/hook-scenarios/` names what a node operator's VM meets:
 `script` (provider outcomes per backend/model, `*` for any), `sessions` (hello
-overrides), `steps` (entry-point calls in order), optional `fault` (an install fault
-of `test_hook.FAULTS`), `drop_first_key` and `expect` (the kind of each step). The
+overrides), `steps` (entry-point calls in order; `{"interleave": [step, ...]}` runs calls
+of one VM in turn, one host yield each), optional `hook` (a test hook of `tests/hooks/`,
+with that folder on the Lua path, instead of the bundled hook on a compiled node),
+`keys` (per line, the API keys set), `fault` (an install fault of `test_hook.FAULTS`),
+`drop_first_key`, `expect` (the kind of each step) and `expect_message` (text every
+fatal step's message contains, in both hosts). The
 same file runs under the Python fake (`genvmfake`) and under the mlua host
 (`dispatch/mlua-host`, GenVM's own embedding); both give a report of the same shape:
 `start` and each step with its kind, data, consumed_gen, causes, ctx and what it did
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genvmfake import CallResult, FakeGenVM, ModuleDoesNotStart, outcomes
+from genvmfake.driver import write_stand_ins
 from test_hook import FAULTS, KEYS, YAML, Node, line
 
 from genvm_policy.runtimes import mlua_binary
@@ -26,6 +31,7 @@ from genvm_policy.runtimes import mlua_binary
 __all__ = ["SCENARIOS", "comparable", "fake_report", "mlua_report", "resolve"]
 
 SCENARIOS = Path(__file__).resolve().parent / "data" / "hook-scenarios"
+HOOKS = Path(__file__).resolve().parent / "hooks"
 
 _OUTCOMES = {
     "success": outcomes.Success, "status_not_ok": outcomes.StatusNotOk,
@@ -36,14 +42,22 @@ _OUTCOMES = {
 
 def resolve(definition: dict[str, Any], profile: str, tmp: Path) -> dict[str, Any]:
     """The scenario both hosts read: a node built in `tmp` for `profile`, absolute paths."""
-    node = Node(tmp, profile)
-    if definition.get("fault"):
-        FAULTS[definition["fault"]](node)
-    keys = KEYS[line(profile)][1 if definition.get("drop_first_key") else 0 :]
+    keys = definition.get("keys", KEYS)[line(profile)]
+    keys = keys[1 if definition.get("drop_first_key") else 0 :]
     root = tmp / "genvm"
-    root.mkdir(exist_ok=True)
+    write_stand_ins(root, line(profile))
+    lua_path = None
+    if "hook" in definition:
+        hook = HOOKS / definition["hook"]
+        extra = f"{HOOKS}/?.lua"
+        lua_path = extra if profile == "v1" else f"${{exeDir}}/../lib/genvm-lua/?.lua;{extra}"
+    else:
+        node = Node(tmp, profile)
+        if definition.get("fault"):
+            FAULTS[definition["fault"]](node)
+        hook = node.hook
     return {
-        "name": definition["name"], "profile": profile, "hook": str(node.hook),
+        "name": definition["name"], "profile": profile, "hook": str(hook), "lua_path": lua_path,
         "config": str(YAML[line(profile)]), "root": str(root),
         "env": {k: "key" for k in keys}, "seed": definition.get("seed", 0),
         "script": definition.get("script", []), "sessions": definition.get("sessions", [{}]),
@@ -87,7 +101,8 @@ def fake_report(sc: dict[str, Any]) -> dict[str, Any]:
     """Run the resolved scenario `sc` under the Python fake."""
     try:
         vm = FakeGenVM(Path(sc["hook"]), Path(sc["config"]), profile=sc["profile"],
-                       env=sc["env"], seed=sc["seed"], root=Path(sc["root"]))  # fmt: skip
+                       env=sc["env"], seed=sc["seed"], root=Path(sc["root"]),
+                       lua_path=sc["lua_path"])  # fmt: skip
     except ModuleDoesNotStart as err:
         return {"name": sc["name"], "profile": sc["profile"], "steps": [],
                 "start": {"kind": "module_does_not_start", "message": str(err)}}  # fmt: skip
@@ -100,26 +115,39 @@ def fake_report(sc: dict[str, Any]) -> dict[str, Any]:
     sessions = [vm.session(**spec) for spec in sc["sessions"]]
     steps = []
     for step in sc["steps"]:
-        s = sessions[step["session"]]
-        entry = step["entry"]
-        result: CallResult | None
-        if entry in ("Setup", "Teardown"):
-            result = s.setup() if entry == "Setup" else s.teardown()
-        else:
-            result = s.call(entry, _from_json(step["args"]),
-                            remaining_gen=step.get("remaining_gen", 1_000_000))  # fmt: skip
-        if result is None:
-            steps.append({"kind": "not_called", "session": step["session"], "entry": entry})
-            continue
-        out: dict[str, Any] = {"kind": result.kind, "session": step["session"], "entry": entry,
-                               "message": result.message}  # fmt: skip
-        if result.kind == "ok" and entry not in ("Setup", "Teardown"):
-            out.update(data=_plain(result.data), consumed_gen=result.consumed_gen)
-        if result.kind in ("user_error", "fatal_error") and result.causes:
-            out.update(causes=result.causes, ctx=_plain(result.ctx))
-        steps.append({**out, **_records(result)})
+        parts = step.get("interleave") or [step]
+        for part, result in zip(parts, _run(sessions, parts), strict=True):
+            steps.append(_step_report(part, result))
     start = {"kind": "ok", "requests": [], "logs": start_logs, "sleeps": [], "http": []}
     return {"name": sc["name"], "profile": sc["profile"], "start": start, "steps": steps}
+
+
+def _run(sessions: list[Any], steps: list[dict[str, Any]]) -> list[CallResult | None]:
+    """Run `steps`; more than one are begun together and stepped in turn (one VM)."""
+    if len(steps) == 1 and steps[0]["entry"] in ("Setup", "Teardown"):
+        s = sessions[steps[0]["session"]]
+        return [s.setup() if steps[0]["entry"] == "Setup" else s.teardown()]
+    calls = [sessions[st["session"]].begin(st["entry"], _from_json(st["args"]),
+                                           remaining_gen=st.get("remaining_gen", 1_000_000))
+             for st in steps]  # fmt: skip
+    while not all(c.done for c in calls):
+        for c in calls:
+            if not c.done:
+                c.step()
+    return [c.result for c in calls]
+
+
+def _step_report(step: dict[str, Any], result: CallResult | None) -> dict[str, Any]:
+    entry = step["entry"]
+    if result is None:
+        return {"kind": "not_called", "session": step["session"], "entry": entry}
+    out: dict[str, Any] = {"kind": result.kind, "session": step["session"], "entry": entry,
+                           "message": result.message}  # fmt: skip
+    if result.kind == "ok" and entry not in ("Setup", "Teardown"):
+        out.update(data=_plain(result.data), consumed_gen=result.consumed_gen)
+    if result.kind in ("user_error", "fatal_error") and result.causes:
+        out.update(causes=result.causes, ctx=_plain(result.ctx))
+    return {**out, **_records(result)}
 
 
 def mlua_report(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:

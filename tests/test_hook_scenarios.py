@@ -29,8 +29,13 @@ def test_both_hosts_report_alike(path: Path, profile: str, tmp_path: Path) -> No
     definition: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     sc = resolve(definition, profile, tmp_path)
     fake, mlua = fake_report(sc), mlua_report(sc, tmp_path)
-    assert mlua["start"]["kind"] == fake["start"]["kind"] == "ok", mlua["start"]
+    want_start = definition.get("expect_start", "ok")
+    assert mlua["start"]["kind"] == fake["start"]["kind"] == want_start, (fake, mlua)
     kinds = [s["kind"] for s in fake["steps"]]
     if "expect" in definition:
         assert kinds == definition["expect"], fake["steps"]
+    for report in (fake, mlua):
+        for step in report["steps"]:
+            if step["kind"] == "fatal_error" and "expect_message" in definition:
+                assert definition["expect_message"] in step["message"], step
     assert comparable(mlua) == comparable(fake)

@@ -58,7 +58,7 @@ from .values import (
     text,
 )
 
-__all__ = ["Call", "FakeGenVM", "Session"]
+__all__ = ["Call", "FakeGenVM", "Session", "write_stand_ins"]
 
 HERE = Path(__file__).resolve().parent
 STAND_INS = ("lib-genvm.lua", "lib-llm.lua", "value2json.lua")
@@ -69,6 +69,17 @@ def _error_text(value: Any) -> str:
     if isinstance(value, bytes):
         return text(value) or value.hex()
     return str(value)
+
+
+def write_stand_ins(root: Path, line: str) -> None:
+    """Lay out the GenVM tree `root` of `line` ("v1"/"v2"): `bin/` and the stand-in libraries."""
+    target = (root / "share" / "lib" / "genvm" / "lua" if line == "v1"
+              else root / "lib" / "genvm-lua")
+    target.mkdir(parents=True, exist_ok=True)
+    (root / "bin").mkdir(exist_ok=True)
+    for name in STAND_INS:
+        src = (HERE / "lua" / name).read_text(encoding="utf-8")
+        (target / name).write_text(src.replace("@LINE@", line), encoding="utf-8")
 
 
 class Call:
@@ -201,13 +212,7 @@ class FakeGenVM:
 
     # -- building ------------------------------------------------------------
     def _write_stand_ins(self) -> None:
-        target = (self.root / "share" / "lib" / "genvm" / "lua" if self.line == "v1"
-                  else self.root / "lib" / "genvm-lua")
-        target.mkdir(parents=True, exist_ok=True)
-        (self.root / "bin").mkdir(exist_ok=True)
-        for name in STAND_INS:
-            src = (HERE / "lua" / name).read_text(encoding="utf-8")
-            (target / name).write_text(src.replace("@LINE@", self.line), encoding="utf-8")
+        write_stand_ins(self.root, self.line)
 
     def _meta(self, value: Any) -> Any:
         if value is not None:

@@ -70,6 +70,16 @@ function commands.probe(ctx, args)
   elseif case == "neg_seed" then prompt.seed = -1
   elseif case == "max_seed" then prompt.seed = math.maxinteger
   elseif case == "float_seed" then prompt.seed = 1.0
+  elseif case == "images_map" then prompt.images = { a = "x" }
+  elseif case == "images_holes" then prompt.images = { [2] = "x" }
+  elseif case == "images_extra" then prompt.images = { "x", n = 1 }
+  elseif case == "images_number" then prompt.images = { 5 }
+  elseif case == "max_tokens_text" then prompt.max_tokens = "10"
+  elseif case == "max_tokens_big" then prompt.max_tokens = 1 << 32
+  elseif case == "temperature_text" then prompt.temperature = "0.5"
+  elseif case == "system_false" then prompt.system_message = false
+  elseif case == "timeout_text" then req.timeout = "1.5s"
+  elseif case == "timeout_bool" then req.timeout = true
   end
   local ok, res = pcall(__llm.exec_prompt_in_provider, ctx, req)
   return { data = __dflt.json_stringify({ ok = ok, decoded = ok or __dflt.as_user_error(res) ~= nil }),

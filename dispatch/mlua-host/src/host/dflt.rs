@@ -230,8 +230,8 @@ pub fn install(lua: &Lua, state: &Shared, data_dir: &str, with_filter_text: bool
             if !matches!(seconds, Value::Integer(_) | Value::Number(_)) {
                 return Err(Error::runtime("sleep_seconds: expected a number"));
             }
-            s.lock().unwrap().records.sleeps.push(jsonable(&seconds));
             YieldOnce::new().await;
+            s.lock().unwrap().rec().sleeps.push(jsonable(&seconds));
             Ok(())
         }
     })?)?;
@@ -239,15 +239,15 @@ pub fn install(lua: &Lua, state: &Shared, data_dir: &str, with_filter_text: bool
     dflt.set("request", lua.create_async_function(move |lua, (ctx, req): (Value, Value)| {
         let s = s.clone();
         async move {
+            YieldOnce::new().await;
             if part(&ctx, "__ctx_dflt").is_none() {
                 return Err(Error::runtime("request: `ctx.__ctx_dflt` is missing"));
             }
             let reply = {
                 let mut st = s.lock().unwrap();
-                st.records.http.push(jsonable(&req));
+                st.rec().http.push(jsonable(&req));
                 st.http.pop_front().unwrap_or(json!({"status": 200, "headers": {}, "body": ""}))
             };
-            YieldOnce::new().await;
             lua.to_value(&reply)
         }
     })?)?;

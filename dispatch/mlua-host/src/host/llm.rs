@@ -74,12 +74,22 @@ pub enum Timeout {
     Text(String),
 }
 
+/// V1 and the middle V2 versions: no `timeout` field, so any value there is ignored.
 #[derive(Debug, Deserialize)]
-pub struct Request<P> {
+pub struct Request {
     pub provider: String,
     pub model: String,
     pub format: Format,
-    pub prompt: P,
+    pub prompt: Prompt,
+}
+
+/// The newest V2 line's request: `timeout` in seconds or a duration text.
+#[derive(Debug, Deserialize)]
+pub struct RequestNew {
+    pub provider: String,
+    pub model: String,
+    pub format: Format,
+    pub prompt: PromptNew,
     pub timeout: Option<Timeout>,
 }
 
@@ -98,7 +108,7 @@ fn prompt_json(p: &Prompt) -> serde_json::Map<String, Json> {
 fn check(lua: &Lua, raw: Value, profile: Profile) -> Result<(Json, String, String, Format)> {
     let err = |e: Error| Error::runtime(format!("deserializing request: {e}"));
     let (mut flat, provider, model, format) = if profile == Profile::V2New {
-        let r: Request<PromptNew> = lua.from_value(raw).map_err(err)?;
+        let r: RequestNew = lua.from_value(raw).map_err(err)?;
         let p = r.prompt;
         let mut m = prompt_json(&Prompt {
             system_message: p.system_message,
@@ -118,7 +128,7 @@ fn check(lua: &Lua, raw: Value, profile: Profile) -> Result<(Json, String, Strin
         });
         (m, r.provider, r.model, r.format)
     } else {
-        let r: Request<Prompt> = lua.from_value(raw).map_err(err)?;
+        let r: Request = lua.from_value(raw).map_err(err)?;
         (prompt_json(&r.prompt), r.provider, r.model, r.format)
     };
     flat.insert("provider".into(), json!(provider));
@@ -201,15 +211,15 @@ fn provider_call(lua: &Lua, state: &Shared, config: &[Backend], ctx: Value, raw:
     };
     let index = {
         let mut st = state.lock().unwrap();
-        st.records.requests.push(json!({
+        st.rec().requests.push(json!({
             "session": part.map(|p| p.session), "request": null, "outcome": "plain_error"}));
-        st.records.requests.len() - 1
+        st.rec().requests.len() - 1
     };
     if !part.is_some_and(|p| p.llm) {
         return Err(Error::runtime("error converting Lua nil to userdata (`__ctx_llm`)"));
     }
     let (seen, provider, model, format) = check(lua, raw, profile)?;
-    state.lock().unwrap().records.requests[index]["request"] = seen;
+    state.lock().unwrap().rec().requests[index]["request"] = seen;
     let Some(backend) = config.iter().find(|b| b.name == provider) else {
         return Err(Error::runtime(format!("absent provider_id `{provider}`")));
     };
@@ -219,7 +229,7 @@ fn provider_call(lua: &Lua, state: &Shared, config: &[Backend], ctx: Value, raw:
     let outcome = {
         let mut st = state.lock().unwrap();
         let o = st.next_outcome(&provider, &model);
-        st.records.requests[index]["outcome"] = json!(o.name());
+        st.rec().requests[index]["outcome"] = json!(o.name());
         o
     };
     match outcome {

@@ -6,7 +6,8 @@
 //! GenVM tree holding the stand-in libraries), `env`, `seed`, optional `lua_path`,
 //! `unset_meta` ("null"/"nil"), `filter_text`, `script` (`{backend, model, outcomes}`,
 //! `*` matching any), `http` (replies for `__dflt.request`), `sessions` (hello overrides)
-//! and `steps` (`{session, entry, args, remaining_gen}`), run in order. Byte strings in
+//! and `steps` (`{session, entry, args, remaining_gen}`, or `{interleave: [step...]}` for
+//! calls of one VM stepped in turn), run in order. Byte strings in
 //! `args` are written `{"$bytes": HEX}`.
 
 mod config;
@@ -42,10 +43,15 @@ struct SessionSpec {
     host_data: serde_json::Map<String, Json>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, Default)]
 struct Step {
+    #[serde(default)]
     session: usize,
+    #[serde(default)]
     entry: String,
+    /// Calls run at once in one VM instead of this one (their reports follow in order).
+    #[serde(default)]
+    interleave: Vec<Step>,
     #[serde(default)]
     args: Json,
     #[serde(default = "million")]
@@ -85,6 +91,8 @@ struct Scenario {
 fn yes() -> bool {
     true
 }
+
+type CallFuture = std::pin::Pin<Box<dyn Future<Output = mlua::Result<Value>>>>;
 
 struct ThreadWaker(std::thread::Thread);
 
@@ -151,7 +159,7 @@ struct Vm {
 }
 
 fn records(state: &Shared) -> Records {
-    std::mem::take(&mut state.lock().unwrap().records)
+    std::mem::take(state.lock().unwrap().rec())
 }
 
 fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile), String> {
@@ -167,7 +175,8 @@ fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile), String> {
         profile,
         scripts,
         http: sc.http.iter().cloned().collect(),
-        records: Records::default(),
+        records: BTreeMap::new(),
+        current: 0,
         rng: sc.seed,
         clock_ms: 0,
     }));
@@ -234,33 +243,39 @@ impl Vm {
         Ok(())
     }
 
-    fn call(&self, step: &Step) -> Json {
+    /// Start `step`'s entry point in its own coroutine; an answer at once when GenVM
+    /// never runs the script (no such lifecycle function, a rejected image).
+    fn begin(&self, step: &Step) -> Result<CallFuture, Json> {
         let entry = step.entry.as_str();
         let ctx = self.sessions[step.session].clone();
-        let lifecycle = entry == "Setup" || entry == "Teardown";
         let Some(f) = self.entries.get(entry) else {
-            return json!({"kind": "not_called"});
+            return Err(json!({"kind": "not_called"}));
         };
         if entry == "ExecPrompt" {
             if let Some(cause) = self.check_images(&step.args) {
-                return json!({"kind": "user_error", "causes": [cause], "ctx": {}});
+                return Err(json!({"kind": "user_error", "causes": [cause], "ctx": {}}));
             }
         }
-        let run = || -> mlua::Result<Value> {
+        let start = || -> mlua::Result<CallFuture> {
             let thread = self.lua.create_thread(f.clone())?;
-            if lifecycle {
-                block_on(thread.into_async::<Value>(ctx.clone()))
-            } else {
-                let budget = if self.profile == Profile::V2New {
-                    self.lua.create_userdata(Rat::int(step.remaining_gen as i128)).map(Value::UserData)?
-                } else {
-                    Value::Integer(step.remaining_gen)
-                };
-                let args = to_lua(&self.lua, &step.args)?;
-                block_on(thread.into_async::<Value>((ctx.clone(), args, budget)))
+            if entry == "Setup" || entry == "Teardown" {
+                return Ok(Box::pin(thread.into_async::<Value>(ctx.clone())));
             }
+            let budget = if self.profile == Profile::V2New {
+                self.lua.create_userdata(Rat::int(step.remaining_gen as i128)).map(Value::UserData)?
+            } else {
+                Value::Integer(step.remaining_gen)
+            };
+            let args = to_lua(&self.lua, &step.args)?;
+            Ok(Box::pin(thread.into_async::<Value>((ctx.clone(), args, budget))))
         };
-        match run() {
+        start().map_err(|e| json!({"kind": "fatal_error", "message": e.to_string()}))
+    }
+
+    /// GenVM's mapping of how the entry point ended (GENVM.md §5).
+    fn finish(&self, step: &Step, result: mlua::Result<Value>) -> Json {
+        let lifecycle = step.entry == "Setup" || step.entry == "Teardown";
+        match result {
             Ok(_) if lifecycle => json!({"kind": "ok"}),
             Ok(v) => self.judge_return(v),
             Err(e) if find::<Exhausted>(&e).is_some() && !lifecycle => {
@@ -273,6 +288,52 @@ impl Vm {
                 None => json!({"kind": "fatal_error", "message": e.to_string()}),
             },
         }
+    }
+
+    fn call(&self, step: &Step) -> Json {
+        match self.begin(step) {
+            Ok(fut) => self.finish(step, block_on(fut)),
+            Err(answer) => answer,
+        }
+    }
+
+    /// Run `steps` in one VM at once: each poll resumes one coroutine to its next host
+    /// yield, in turn, as GenVM's pool interleaves sessions; records kept per call.
+    fn interleave(&self, steps: &[Step]) -> Vec<(Json, Records)> {
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut running: Vec<Option<CallFuture>> = Vec::new();
+        let mut results: Vec<Option<Json>> = Vec::new();
+        for step in steps {
+            match self.begin(step) {
+                Ok(fut) => {
+                    running.push(Some(fut));
+                    results.push(None);
+                }
+                Err(answer) => {
+                    running.push(None);
+                    results.push(Some(answer));
+                }
+            }
+        }
+        while running.iter().any(Option::is_some) {
+            for (i, slot) in running.iter_mut().enumerate() {
+                let Some(fut) = slot else { continue };
+                self.state.lock().unwrap().current = i + 1;
+                if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+                    results[i] = Some(self.finish(&steps[i], r));
+                    *slot = None;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (i, result) in results.into_iter().enumerate() {
+            let mut st = self.state.lock().unwrap();
+            let r = st.records.remove(&(i + 1)).unwrap_or_default();
+            out.push((result.unwrap_or(Json::Null), r));
+        }
+        self.state.lock().unwrap().current = 0;
+        out
     }
 
     fn check_images(&self, args: &Json) -> Option<&'static str> {
@@ -400,10 +461,17 @@ fn run(sc: &Scenario) -> Json {
         }
     }
     for step in &sc.steps {
-        let mut result = vm.call(step);
-        result["session"] = json!(step.session);
-        result["entry"] = json!(step.entry);
-        steps.push(with_records(result, records(&vm.state)));
+        let done = if step.interleave.is_empty() {
+            vec![(vm.call(step), records(&vm.state))]
+        } else {
+            vm.interleave(&step.interleave)
+        };
+        let parts = if step.interleave.is_empty() { std::slice::from_ref(step) } else { &step.interleave[..] };
+        for ((mut result, r), part) in done.into_iter().zip(parts) {
+            result["session"] = json!(part.session);
+            result["entry"] = json!(part.entry);
+            steps.push(with_records(result, r));
+        }
     }
     json!({"name": sc.name, "profile": sc.profile, "start": started, "steps": steps})
 }

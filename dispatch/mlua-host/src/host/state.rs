@@ -121,7 +121,9 @@ pub struct HostState {
     pub profile: Profile,
     pub scripts: BTreeMap<(String, String), VecDeque<Outcome>>,
     pub http: VecDeque<Json>,
-    pub records: Records,
+    /// Records per running call (slot 0 while the hook loads), for interleaved calls.
+    pub records: BTreeMap<usize, Records>,
+    pub current: usize,
     pub rng: u64,
     pub clock_ms: i64,
 }
@@ -151,8 +153,13 @@ impl HostState {
         z ^ (z >> 31)
     }
 
+    /// The records of the call now running.
+    pub fn rec(&mut self) -> &mut Records {
+        self.records.entry(self.current).or_default()
+    }
+
     pub fn log(&mut self, level: String, message: String, fields: Json) {
-        self.records.logs.push(json!({"level": level, "message": message, "fields": fields}));
+        self.rec().logs.push(json!({"level": level, "message": message, "fields": fields}));
     }
 }
 
