@@ -431,6 +431,10 @@ class FakeGenVM:
                 return call._finish("fatal_error", message="`data` is not UTF-8 text")
             data = as_text
         elif isinstance(data, dict):
+            # GenVM reads `data` with mlua's serde: a table with a sequence part is a
+            # sequence, never a map, and a map's keys must all be text.
+            if 1 in data or any(text(k) is None for k in data):
+                return call._finish("fatal_error", message="`data` is not a map of text keys")
             data = jsonable(data)
         elif type(data) is not bool:
             return call._finish("fatal_error", message="`data` is not a string, table or bool")

@@ -132,6 +132,10 @@ function commands.ret(ctx, args)
     frac_gen = { data = "x", consumed_gen = rat and rat.new(1, 2) },
     table_data = { data = { a = 1 }, consumed_gen = 0 },
     bool_data = { data = false, consumed_gen = 0 },
+    seq_data = { data = { 1, 2 }, consumed_gen = 0 },
+    int_key_data = { data = { [7] = "x", a = 1 }, consumed_gen = 0 },
+    empty_data = { data = {}, consumed_gen = 0 },
+    max_gen = { data = "x", consumed_gen = math.maxinteger },
     nothing = nil,
   }
   return shapes[args.arg]
