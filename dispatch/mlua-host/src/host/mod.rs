@@ -16,6 +16,9 @@ mod llm;
 mod state;
 mod values;
 
+#[cfg(test)]
+mod tests;
+
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
