@@ -15,8 +15,9 @@ Rules:
 4. `run_standalone` runs a script under Debian's `lua5.3` (or another named
    interpreter) and names the interpreter when it is not installed.
 5. `mlua_state` drives the binary of `dispatch/mlua-host/` (mlua 0.10.3, Lua 5.3,
-   GenVM's library set): one long-lived process per state, framed calls on its
-   pipes; `MissingInterpreter` names the build command when it is not built.
+   GenVM's library set), `standalone_state` Debian's `lua5.3` running
+   `dispatch/vectors/serve.lua`: one long-lived process per state, framed calls on
+   its pipes; `MissingInterpreter` names the build command or the package.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ __all__ = [
     "ROOT",
     "STANDALONE",
     "VERSIONS",
+    "FramedState",
     "MissingInterpreter",
-    "MluaState",
     "mlua_binary",
     "mlua_state",
     "new_state",
     "run_standalone",
+    "standalone_state",
     "vector_runner",
 ]
 
@@ -133,17 +135,17 @@ def mlua_binary() -> Path:
     return MLUA_BINARY
 
 
-class MluaState:
-    """A long-lived mlua state running a driver chunk; `state.NAME(*bytes)` calls its `NAME`.
+class FramedState:
+    """A long-lived Lua process running a driver chunk; `state.NAME(*bytes)` calls its `NAME`.
 
-    The chunk must return a table of functions that take and return Lua strings.
+    `command` speaks the framed protocol of the mlua binary's `serve`; the chunk must
+    return a table of functions that take and return Lua strings.
     """
 
-    def __init__(self, driver: bytes) -> None:
+    def __init__(self, command: Sequence[str], driver: bytes) -> None:
+        self._name = Path(command[0]).name
         self._proc = subprocess.Popen(
-            [str(mlua_binary()), "serve", str(DISPATCH)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            list(command), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         self._send([driver])
 
@@ -156,10 +158,10 @@ class MluaState:
         self._proc.stdin.flush()
         head = self._proc.stdout.read(5)
         if len(head) < 5:
-            raise RuntimeError("the mlua runtime stopped")
+            raise RuntimeError(f"{self._name} stopped")
         body = self._proc.stdout.read(struct.unpack("<I", head[1:])[0])
         if head[0] != 0:
-            raise RuntimeError(f"mlua: {body.decode('utf-8', 'replace')}")
+            raise RuntimeError(f"{self._name}: {body.decode('utf-8', 'replace')}")
         return body
 
     def call(self, name: str, *args: bytes) -> bytes:
@@ -178,9 +180,20 @@ class MluaState:
         self._proc.wait(timeout=60)
 
 
-def mlua_state(driver: bytes) -> MluaState:
+def mlua_state(driver: bytes) -> FramedState:
     """A fresh mlua state (GenVM's sandbox, `dispatch/` on the path) running `driver`."""
-    return MluaState(driver)
+    return FramedState([str(mlua_binary()), "serve", str(DISPATCH)], driver)
+
+
+def standalone_state(driver: bytes, interpreter: str = STANDALONE) -> FramedState:
+    """A fresh stand-alone `interpreter` state (stripped to GenVM's sandbox) running `driver`."""
+    found = shutil.which(interpreter)
+    if found is None:
+        raise MissingInterpreter(
+            f"the stand-alone interpreter `{interpreter}` is not installed "
+            f"(on Debian: apt-get install {interpreter})"
+        )
+    return FramedState([found, str(DISPATCH / "vectors" / "serve.lua")], driver)
 
 
 def run_standalone(

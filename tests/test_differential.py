@@ -1,9 +1,9 @@
-"""The CI differential suite: Python vs lupa Lua 5.3 vs Lua 5.4 vs mlua, byte for byte.
+"""The CI differential suite: Python vs lupa Lua 5.3 / 5.4 vs lua5.3 vs mlua, byte for byte.
 
 Spec: docs/SPEC.md §6-§10 and "Lua runtime notes". Each property builds its
-inputs once, runs them in the reference and in one long-lived Lua 5.3, one
-Lua 5.4 and one mlua state (GenVM's embedding, dispatch/mlua-host; one per
-runtime per property, not per example), and compares
+inputs once, runs them in the reference and in one long-lived lupa Lua 5.3, one
+lupa Lua 5.4, one stand-alone lua5.3 and one mlua state (GenVM's embedding,
+dispatch/mlua-host; one per runtime per property, not per example), and compares
 canonical CBOR: decision reports (record, identities, every planned attempt's
 parameters, rejections, scores), cascades over scripted outcomes, and the
 (code, path) of every error. Catalogs mix names whose byte order differs from
@@ -35,7 +35,7 @@ from genvm_policy.encoding import decode, encode
 from genvm_policy.errors import CODES, PolicyError
 from genvm_policy.policy import Policy
 from genvm_policy.request import Request, request_from_value, request_value
-from genvm_policy.runtimes import mlua_state
+from genvm_policy.runtimes import mlua_state, standalone_state
 from genvm_policy.vectors.run_policy import read_request
 
 
@@ -57,11 +57,12 @@ return D
 
 
 @pytest.fixture(scope="module")
-def luas() -> Iterator[tuple[Any, Any, Any]]:
+def luas() -> Iterator[tuple[Any, ...]]:
     states = [new_state(version, binary=True) for version in ("lua53", "lua54")]
-    mlua = mlua_state(REQUEST_DRIVER)
-    yield states[0].execute(REQUEST_DRIVER), states[1].execute(REQUEST_DRIVER), mlua
-    mlua.close()
+    processes = [standalone_state(REQUEST_DRIVER), mlua_state(REQUEST_DRIVER)]
+    yield states[0].execute(REQUEST_DRIVER), states[1].execute(REQUEST_DRIVER), *processes
+    for process in processes:
+        process.close()
     for state in states:
         assert state.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")
 
