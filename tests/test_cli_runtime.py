@@ -48,3 +48,16 @@ def test_a_lua_runtime_needs_json() -> None:
     got = decide("stock-greybox", "lua")
     assert got.returncode == 2
     assert "CLI_USAGE" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_an_unbuilt_mlua_runtime_is_a_named_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genvm_policy import runtimes
+    from genvm_policy.cli import main
+
+    monkeypatch.setattr(runtimes, "MLUA_BINARY", ROOT / "dispatch" / "mlua-host" / "absent")
+    status = main(["decide", "--catalog", str(NODE / "genvm-module-llm.yaml"),
+                   "--policy", "stock-greybox", "--runtime", "mlua", "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2 and "CLI_RUNTIME" in err and "cargo build --release --locked" in err
