@@ -36,6 +36,8 @@ pub struct Config {
     pub meta: Option<serde_json::Value>,
     pub timeout: Option<f64>,
     pub lua_path: String,
+    /// `lua_script_path` after templating: the hook a node's module runs.
+    pub script: String,
 }
 
 fn template(value: Yaml, env: &BTreeMap<String, String>, dirs: &[(&str, String)]) -> Result<Yaml, String> {
@@ -178,5 +180,6 @@ pub fn load(source: &str, v1: bool, env: &BTreeMap<String, String>, root: &str, 
         meta: if v1 { None } else { json(get(&raw, "meta")) },
         timeout: if v1 { None } else { duration(get(&raw, "timeout"))? },
         lua_path,
+        script: get(&raw, "lua_script_path").and_then(Yaml::as_str).unwrap_or_default().to_string(),
     })
 }

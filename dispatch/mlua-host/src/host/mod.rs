@@ -3,7 +3,9 @@
 //!
 //! A scenario (JSON, written by the test harness from the shared scenario definitions):
 //! `profile` (v1, v2-mid, v2-new), `hook`, `config` (the LLM module YAML), `root` (the
-//! GenVM tree holding the stand-in libraries), `env`, `seed`, optional `lua_path`,
+//! GenVM tree holding the stand-in libraries) or instead `genvm_root` (an installed
+//! GenVM tree: its `config/genvm-module-llm.yaml`, whose `lua_script_path` names the
+//! hook), `env`, `seed`, optional `lua_path`,
 //! `unset_meta` ("null"/"nil"), `filter_text`, `script` (`{backend, model, outcomes}`,
 //! `*` matching any), `http` (replies for `__dflt.request`), `sessions` (hello overrides)
 //! and `steps` (`{session, entry, args, remaining_gen}`, or `{interleave: [step...]}` for
@@ -70,8 +72,12 @@ struct Scenario {
     #[serde(default)]
     name: String,
     profile: String,
-    hook: String,
-    config: String,
+    /// A GenVM tree as a node holds it: `config` defaults to its
+    /// `config/genvm-module-llm.yaml`, `hook` to that file's `lua_script_path`.
+    genvm_root: Option<String>,
+    hook: Option<String>,
+    config: Option<String>,
+    #[serde(default)]
     root: String,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -165,10 +171,27 @@ fn records(state: &Shared) -> Records {
     std::mem::take(state.lock().unwrap().rec())
 }
 
-fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile), String> {
+/// The GenVM tree, the config file and the hook of a scenario.
+fn paths(sc: &Scenario) -> Result<(String, String, Option<String>), String> {
+    let root = sc.genvm_root.clone().unwrap_or(sc.root.clone());
+    let config = match (&sc.config, &sc.genvm_root) {
+        (Some(c), _) => c.clone(),
+        (None, Some(r)) => format!("{r}/config/genvm-module-llm.yaml"),
+        (None, None) => return Err("a scenario needs `config` or `genvm_root`".into()),
+    };
+    Ok((root, config, sc.hook.clone()))
+}
+
+fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile, String), String> {
     let profile = Profile::parse(&sc.profile)?;
-    let source = std::fs::read_to_string(&sc.config).map_err(|e| format!("{}: {e}", sc.config))?;
-    let cfg = config::load(&source, profile.v1(), &sc.env, &sc.root, sc.lua_path.as_deref())?;
+    let (root, config_path, hook) = paths(sc)?;
+    let source = std::fs::read_to_string(&config_path).map_err(|e| format!("{config_path}: {e}"))?;
+    let cfg = config::load(&source, profile.v1(), &sc.env, &root, sc.lua_path.as_deref())?;
+    let hook = match hook {
+        Some(h) => h,
+        None if !cfg.script.is_empty() => cfg.script.clone(),
+        None => return Err(format!("{config_path} names no `lua_script_path`")),
+    };
     let lua = crate::sandbox::new_state(&cfg.lua_path.replace(";;", ";")).map_err(|e| e.to_string())?;
     let mut scripts: BTreeMap<(String, String), VecDeque<Outcome>> = BTreeMap::new();
     for s in &sc.script {
@@ -187,9 +210,9 @@ fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile), String> {
         Some(choice) => choice == "null",
         None => profile != Profile::V2New,
     };
-    dflt::install(&lua, &state, &format!("{}/data", sc.root), sc.filter_text).map_err(|e| e.to_string())?;
+    dflt::install(&lua, &state, &format!("{root}/data"), sc.filter_text).map_err(|e| e.to_string())?;
     llm::install(&lua, &state, &cfg, null_meta).map_err(|e| e.to_string())?;
-    Ok((lua, state, profile))
+    Ok((lua, state, profile, hook))
 }
 
 /// Run the hook chunk and capture its entry points (GENVM.md §3).
@@ -440,8 +463,8 @@ fn with_records(mut result: Json, r: Records) -> Json {
 }
 
 fn start(sc: &Scenario) -> Result<Vm, (String, Records)> {
-    let (lua, state, profile) = build(sc).map_err(|e| (e, Records::default()))?;
-    match load_hook(&lua, &sc.hook, profile) {
+    let (lua, state, profile, hook) = build(sc).map_err(|e| (e, Records::default()))?;
+    match load_hook(&lua, &hook, profile) {
         Ok(entries) => Ok(Vm { lua, state, profile, entries, sessions: Vec::new() }),
         Err(e) => Err((e, records(&state))),
     }
@@ -499,9 +522,9 @@ pub fn bench(path: &str, starts: &str, calls: &str) -> Result<bool, String> {
     let count = |s: &str| s.parse::<usize>().map_err(|_| format!("`{s}` is not a count"));
     let mut start_ns = Vec::new();
     for _ in 0..count(starts)? {
-        let (lua, _state, profile) = build(&sc)?;
+        let (lua, _state, profile, hook) = build(&sc)?;
         let t = Instant::now();
-        load_hook(&lua, &sc.hook, profile)?;
+        load_hook(&lua, &hook, profile)?;
         start_ns.push(t.elapsed().as_nanos() as u64);
     }
     let mut vm = start(&sc).map_err(|(e, _)| e)?;
