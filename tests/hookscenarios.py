@@ -5,6 +5,9 @@ A scenario file in `tests/data/hook-scenarios/` names what a node operator's VM 
 overrides), `steps` (entry-point calls in order; `{"interleave": [step, ...]}` runs calls
 of one VM in turn, one host yield each), optional `hook` (a test hook of `tests/hooks/`,
 with that folder on the Lua path, instead of the bundled hook on a compiled node),
+`source_tree` (the unbundled entry script with `dispatch/` as the Lua path),
+`compile_edit` (`[old, new]`: the node's policy compiled from the config so edited,
+so the live config has drifted from it),
 `keys` (per line, the API keys set), `fault` (an install fault of `test_hook.FAULTS`),
 `drop_first_key`, `expect` (the kind of each step) and `expect_message` (text every
 fatal step's message contains, in both hosts). The
@@ -26,7 +29,7 @@ from genvmfake import CallResult, FakeGenVM, ModuleDoesNotStart, outcomes
 from genvmfake.driver import write_stand_ins
 from test_hook import FAULTS, KEYS, YAML, Node, line
 
-from genvm_policy.runtimes import mlua_binary
+from genvm_policy.runtimes import DISPATCH, mlua_binary
 
 __all__ = ["SCENARIOS", "comparable", "fake_report", "mlua_report", "resolve"]
 
@@ -47,12 +50,21 @@ def resolve(definition: dict[str, Any], profile: str, tmp: Path) -> dict[str, An
     root = tmp / "genvm"
     write_stand_ins(root, line(profile))
     lua_path = None
-    if "hook" in definition:
+    if definition.get("source_tree"):
+        hook = DISPATCH / "genvm-policy-hook.lua"
+        lua_path = str(DISPATCH / "?.lua")
+    elif "hook" in definition:
         hook = HOOKS / definition["hook"]
         extra = f"{HOOKS}/?.lua"
         lua_path = extra if profile == "v1" else f"${{exeDir}}/../lib/genvm-lua/?.lua;{extra}"
     else:
-        node = Node(tmp, profile)
+        source = None
+        if "compile_edit" in definition:
+            old, new = definition["compile_edit"]
+            source = tmp / "compiled-from.yaml"
+            text = YAML[line(profile)].read_text(encoding="utf-8")
+            source.write_text(text.replace(old, new, 1), encoding="utf-8")
+        node = Node(tmp, profile, source=source)
         if definition.get("fault"):
             FAULTS[definition["fault"]](node)
         hook = node.hook
