@@ -10,6 +10,13 @@ fresh state whose host is already installed (runtime, compiled policy, identity
 checks, the GenVM view); `hook_call` is one `ExecPrompt` minus the median of
 `baseline_hook.lua` (one forwarded provider call) under the same host.
 
+Rows labelled `mlua v2-mid` run the same hook under the mlua host
+(`dispatch/mlua-host`, GenVM's own embedding: mlua 0.10.3, vendored Lua 5.3,
+host functions in Rust), in the middle-V2 shape, which offers no host hash, so
+the Lua work equals the plain host's and the printed ratio to those rows is the
+engine's and host's cost alone. The binary times itself (`bench`): no pipe in
+the timed region.
+
 Rows labelled `genvm-fake v2-new` run the same way under the GenVM fake
 (tests/genvmfake): its host functions, `sha2_256` included, are Python reached
 through lupa, which GenVM's native host is not, so those rows carry no target.
@@ -17,7 +24,9 @@ through lupa, which GenVM's native host is not, so those rows carry no target.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +40,7 @@ from benchmarks.harness import Budget, Timing, time_calls
 from benchmarks.report import Row
 from genvm_policy.builtin import builtin
 from genvm_policy.catalog import Catalog
-from genvm_policy.runtimes import DISPATCH, ROOT, new_state
+from genvm_policy.runtimes import DISPATCH, ROOT, mlua_binary, new_state
 
 __all__ = ["hook_missing", "measure"]
 
@@ -84,6 +93,9 @@ def _node(root: Path, catalog: Catalog, routes: int) -> tuple[Path, Path, dict[s
     return cfg, hook, env
 
 
+MLUA = "mlua v2-mid"
+"""The `host` label of rows measured under the mlua host (no target: a ratio to `plain`)."""
+
 FAKE = "genvm-fake v2-new"
 """The `host` label of rows measured under the GenVM fake (no target: see the docstring)."""
 
@@ -93,7 +105,7 @@ def measure(
 ) -> list[Row]:
     """The hook rows, plain host then fake; each says why when the hook cannot run yet."""
     rows: list[Row] = []
-    for host, run in (("plain", _measure_plain), (FAKE, _measure_fake)):
+    for host, run in (("plain", _measure_plain), (MLUA, _measure_mlua), (FAKE, _measure_fake)):
         why = hook_missing()
         if why is None:
             try:
@@ -110,13 +122,14 @@ def _row(name: str, routes: int, host: str, timing: Timing | None = None, *,
          base: Timing | None = None, why: str | None = None) -> Row:
     policy = "stock-greybox" if host == "plain" else f"stock-greybox ({host})"
     extra: dict[str, Any] = {"host": host}
+    runtime = "mlua" if host == MLUA else "lua53"
     if timing is None:
-        return Row(name, "lua53", routes, policy, why=why, extra=extra)
+        return Row(name, runtime, routes, policy, why=why, extra=extra)
     median, p95 = timing.median_us, timing.p95_us
     if base is not None:
         median, p95 = median - base.median_us, p95 - base.median_us
         extra["baseline_us"] = base.median_us
-    return Row(name, "lua53", routes, policy, median, p95, None, len(timing.samples),
+    return Row(name, runtime, routes, policy, median, p95, None, len(timing.samples),
                extra=extra)
 
 
@@ -227,6 +240,42 @@ def _measure_fake(
         real = time_calls(lambda _: _ok(session.call("ExecPrompt", _PROMPT)), budget)
         base = time_calls(lambda _: _ok(ref_session.call("ExecPrompt", _PROMPT)), budget)
         rows.insert(0, _row("hook_call", call_size, FAKE, real, base=base))
+    return rows
+
+
+def _mlua_bench(tmp: str, cfg: Path, hook: Path, env: dict[str, str], starts: int,
+                calls: int) -> tuple[Timing, Timing]:
+    """(start-up, call) timings the mlua binary takes of `hook`; calls after 5 warm-ups."""
+    scenario = {
+        "name": "bench", "profile": "v2-mid", "hook": str(hook), "config": str(cfg),
+        "root": tmp, "env": env, "lua_path": "${exeDir}/../lib/genvm-lua/?.lua",
+        "sessions": [{}], "steps": [{"session": 0, "entry": "ExecPrompt", "args": _PROMPT}],
+    }  # fmt: skip
+    path = Path(tmp) / f"bench-{hook.stem}.json"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    run = subprocess.run([str(mlua_binary()), "bench", str(path), str(starts), str(calls + 5)],
+                         capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.strip() or "the mlua bench stopped")
+    got = json.loads(run.stdout)
+    return Timing(tuple(got["start_ns"])), Timing(tuple(got["call_ns"][5:]))
+
+
+def _measure_mlua(
+    built: dict[int, Catalog], call_size: int, start_sizes: list[int], quick: bool
+) -> list[Row]:
+    baseline = _HERE / "baseline_hook.lua"
+    calls = _budget(quick).samples
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="genvm-policy-bench-") as tmp:
+        for n in start_sizes:
+            cfg, hook, env = _made(tmp, built, n)
+            start, _ = _mlua_bench(tmp, cfg, hook, env, _start_samples(quick, n), 1)
+            rows.append(_row("hook_start", n, MLUA, start))
+        cfg, hook, env = _made(tmp, built, call_size)
+        _, real = _mlua_bench(tmp, cfg, hook, env, 0, calls)
+        _, base = _mlua_bench(tmp, cfg, baseline, env, 0, calls)
+        rows.insert(0, _row("hook_call", call_size, MLUA, real, base=base))
     return rows
 
 

@@ -14,14 +14,20 @@ Rules:
 3. A `binary` state exchanges Lua strings as Python `bytes` both ways, for
    code that hands raw bytes across (hashes, canonical CBOR).
 4. `run_standalone` runs a script under Debian's `lua5.3` (or another named
-   interpreter) and names the interpreter when it is not installed;
-   `standalone_runner` is `vector_runner` under such an interpreter.
+   interpreter) and names the interpreter when it is not installed.
+5. `mlua_state` drives the binary of `dispatch/mlua-host/` (mlua 0.10.3, Lua 5.3,
+   GenVM's library set), `standalone_state` Debian's `lua5.3` running
+   `dispatch/vectors/serve.lua`: one long-lived process per state, framed calls on
+   its pipes; `MissingInterpreter` names the build command or the package.
+   `vector_runner("mlua")` and `vector_runner("lua-standalone")` run the vector
+   runner in such a state.
 """
 
 from __future__ import annotations
 
 import importlib
 import shutil
+import struct
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,13 +37,17 @@ from genvm_policy.resources import resource
 
 __all__ = [
     "DISPATCH",
+    "MLUA_BINARY",
     "ROOT",
     "STANDALONE",
     "VERSIONS",
+    "FramedState",
     "MissingInterpreter",
+    "mlua_binary",
+    "mlua_state",
     "new_state",
     "run_standalone",
-    "standalone_runner",
+    "standalone_state",
     "vector_runner",
 ]
 
@@ -52,6 +62,10 @@ VERSIONS = {"lua53": "Lua 5.3", "lua54": "Lua 5.4"}
 
 STANDALONE = "lua5.3"
 """The stand-alone interpreter: a second, independent Lua 5.3 build."""
+
+MLUA_CRATE = DISPATCH / "mlua-host"
+MLUA_BINARY = MLUA_CRATE / "target" / "release" / "genvm-policy-mlua"
+"""The mlua runtime's binary, built by `cargo build --release --locked` in its crate."""
 
 _SANDBOX = """
 local path = ...
@@ -98,9 +112,15 @@ def new_state(
 def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
     """The vector runner `dispatch/vectors/runner.lua` in a fresh sandboxed `version` state.
 
+    `version` is a `lupa` engine, "mlua" or "lua-standalone" (rule 5).
+
     The returned function maps `(kind, canonical case input)` to the canonical
     bytes of the result (docs/VECTORS.md, "Pass rule").
     """
+    driver = b'return (require("vectors.runner"))'
+    if version in ("mlua", "lua-standalone"):
+        state = mlua_state(driver) if version == "mlua" else standalone_state(driver)
+        return lambda kind, data: state.run(kind.encode(), data)
     lua = new_state(version, binary=True)
     runner = lua.execute('return (require("vectors.runner"))')
 
@@ -109,6 +129,77 @@ def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
         return result
 
     return run
+
+
+def mlua_binary() -> Path:
+    """The built mlua binary; `MissingInterpreter` with the build command when absent."""
+    if not MLUA_BINARY.is_file():
+        raise MissingInterpreter(
+            f"the mlua runtime is not built: run `cargo build --release --locked` in "
+            f"{MLUA_CRATE.relative_to(ROOT)} (needs cargo; crates from crates.io)"
+        )
+    return MLUA_BINARY
+
+
+class FramedState:
+    """A long-lived Lua process running a driver chunk; `state.NAME(*bytes)` calls its `NAME`.
+
+    `command` speaks the framed protocol of the mlua binary's `serve`; the chunk must
+    return a table of functions that take and return Lua strings.
+    """
+
+    def __init__(self, command: Sequence[str], driver: bytes) -> None:
+        self._name = Path(command[0]).name
+        self._proc = subprocess.Popen(
+            list(command), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self._send([driver])
+
+    def _send(self, fields: Sequence[bytes]) -> bytes:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        frame = [struct.pack("<I", len(fields))]
+        for f in fields:
+            frame += [struct.pack("<I", len(f)), f]
+        self._proc.stdin.write(b"".join(frame))
+        self._proc.stdin.flush()
+        head = self._proc.stdout.read(5)
+        if len(head) < 5:
+            raise RuntimeError(f"{self._name} stopped")
+        body = self._proc.stdout.read(struct.unpack("<I", head[1:])[0])
+        if head[0] != 0:
+            raise RuntimeError(f"{self._name}: {body.decode('utf-8', 'replace')}")
+        return body
+
+    def call(self, name: str, *args: bytes) -> bytes:
+        """The driver's `name` applied to `args`."""
+        return self._send([name.encode(), *args])
+
+    def __getattr__(self, name: str) -> Callable[..., bytes]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self.call(name, *args)
+
+    def close(self) -> None:
+        """End the process."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=60)
+
+
+def mlua_state(driver: bytes) -> FramedState:
+    """A fresh mlua state (GenVM's sandbox, `dispatch/` on the path) running `driver`."""
+    return FramedState([str(mlua_binary()), "serve", str(DISPATCH)], driver)
+
+
+def standalone_state(driver: bytes, interpreter: str = STANDALONE) -> FramedState:
+    """A fresh stand-alone `interpreter` state (stripped to GenVM's sandbox) running `driver`."""
+    found = shutil.which(interpreter)
+    if found is None:
+        raise MissingInterpreter(
+            f"the stand-alone interpreter `{interpreter}` is not installed "
+            f"(on Debian: apt-get install {interpreter})"
+        )
+    return FramedState([found, str(DISPATCH / "vectors" / "serve.lua")], driver)
 
 
 def run_standalone(
@@ -132,29 +223,3 @@ def run_standalone(
         timeout=timeout,
         check=False,
     )
-
-
-def standalone_runner(interpreter: str = STANDALONE) -> Callable[[str, bytes], bytes]:
-    """`vector_runner` under the stand-alone `interpreter` (`dispatch/vectors/run_case.lua`).
-
-    Raises `MissingInterpreter` naming the interpreter when it is not on `PATH`,
-    and `RuntimeError` with the interpreter's last line when the script stops.
-    """
-    found = shutil.which(interpreter)
-    if found is None:
-        raise MissingInterpreter(
-            f"the stand-alone interpreter `{interpreter}` is not installed "
-            f"(on Debian: apt-get install {interpreter})"
-        )
-    script = str(DISPATCH / "vectors" / "run_case.lua")
-
-    def run(kind: str, data: bytes) -> bytes:
-        done = subprocess.run(
-            [found, script, kind], input=data, capture_output=True, timeout=600, check=False
-        )
-        if done.returncode != 0:
-            last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])
-            raise RuntimeError(f"{interpreter} stopped: {last[-1]}")
-        return done.stdout
-
-    return run

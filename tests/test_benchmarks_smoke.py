@@ -30,9 +30,12 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     assert {r["name"] for r in rows} == NAMES
     for row in rows:
         assert KEYS <= set(row), row
-        assert row["runtime"] in ("python", "lua53")
+        assert row["runtime"] in ("python", "lua53", "mlua")
         # A row is either measured (numbers) or says why not: never both, never neither.
         assert (row["median_us"] is None) == (row["why"] is not None), row
+    mlua = {r["name"] for r in rows if r["runtime"] == "mlua" and r["median_us"] is not None}
+    assert mlua == {"hook_call", "hook_start"}, [r for r in rows if r["runtime"] == "mlua"]
+    assert "hook_start at 10 routes: mlua " in proc.stdout
     decides = [r for r in rows if r["name"] == "decide"]
     assert {(r["runtime"], r["policy"]) for r in decides} == {
         (rt, p)

@@ -34,13 +34,14 @@ def decide(policy: str, runtime: str, *extra: str) -> subprocess.CompletedProces
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).name)
 def test_every_runtime_prints_the_same_bytes(policy: str) -> None:
     outputs = {}
-    for runtime in ("python", "lua53", "lua54", "lua-standalone"):
+    for runtime in ("python", "lua53", "lua54", "mlua", "lua-standalone"):
         got = decide(policy, runtime, "--json")
         assert got.returncode == 0, got.stderr
         outputs[runtime] = got.stdout
     assert outputs["python"].startswith('{"attempts":[')
     assert outputs["lua53"] == outputs["python"]
     assert outputs["lua54"] == outputs["python"]
+    assert outputs["mlua"] == outputs["python"]
     assert outputs["lua-standalone"] == outputs["python"]
 
 
@@ -60,3 +61,16 @@ def test_a_lua_runtime_needs_json() -> None:
     got = decide("stock-greybox", "lua")
     assert got.returncode == 2
     assert "CLI_USAGE" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_an_unbuilt_mlua_runtime_is_a_named_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genvm_policy import runtimes
+    from genvm_policy.cli import main
+
+    monkeypatch.setattr(runtimes, "MLUA_BINARY", ROOT / "dispatch" / "mlua-host" / "absent")
+    status = main(["decide", "--catalog", str(NODE / "genvm-module-llm.yaml"),
+                   "--policy", "stock-greybox", "--runtime", "mlua", "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2 and "RUNTIME_UNAVAILABLE" in err and "cargo build --release --locked" in err

@@ -1,8 +1,9 @@
-"""The CI differential suite: Python vs lupa Lua 5.3 vs Lua 5.4, byte for byte.
+"""The CI differential suite: Python vs lupa Lua 5.3 / 5.4 vs lua5.3 vs mlua, byte for byte.
 
 Spec: docs/SPEC.md §6-§10 and "Lua runtime notes". Each property builds its
-inputs once, runs them in the reference and in one long-lived Lua 5.3 and one
-Lua 5.4 state (one per runtime per property, not per example), and compares
+inputs once, runs them in the reference and in one long-lived lupa Lua 5.3, one
+lupa Lua 5.4, one stand-alone lua5.3 and one mlua state (GenVM's embedding,
+dispatch/mlua-host; one per runtime per property, not per example), and compares
 canonical CBOR: decision reports (record, identities, every planned attempt's
 parameters, rejections, scores), cascades over scripted outcomes, and the
 (code, path) of every error. Catalogs mix names whose byte order differs from
@@ -34,6 +35,7 @@ from genvm_policy.encoding import decode, encode
 from genvm_policy.errors import CODES, PolicyError
 from genvm_policy.policy import Policy
 from genvm_policy.request import Request, request_from_value, request_value
+from genvm_policy.runtimes import mlua_state, standalone_state
 from genvm_policy.vectors.run_policy import read_request
 
 
@@ -55,14 +57,17 @@ return D
 
 
 @pytest.fixture(scope="module")
-def luas() -> Iterator[tuple[Any, Any]]:
+def luas() -> Iterator[tuple[Any, ...]]:
     states = [new_state(version, binary=True) for version in ("lua53", "lua54")]
-    yield states[0].execute(REQUEST_DRIVER), states[1].execute(REQUEST_DRIVER)
+    processes = [standalone_state(REQUEST_DRIVER), mlua_state(REQUEST_DRIVER)]
+    yield states[0].execute(REQUEST_DRIVER), states[1].execute(REQUEST_DRIVER), *processes
+    for process in processes:
+        process.close()
     for state in states:
         assert state.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")
 
 
-def agree(luas: tuple[Any, Any], fn: str, data: bytes, want: bytes) -> None:
+def agree(luas: tuple[Any, ...], fn: str, data: bytes, want: bytes) -> None:
     """Both Lua states give `want` for `fn(data)`."""
     for lua in luas:
         assert getattr(lua, fn)(data) == want, decode(want)
@@ -116,7 +121,7 @@ def cases(draw: st.DrawFn, unbound: bool = False) -> tuple[Catalog, Policy, Requ
 # -- decisions and cascades ------------------------------------------------------
 @budget(800)
 @given(cases())
-def test_decisions_agree(luas: tuple[Any, Any], case: tuple[Catalog, Policy, Request, bytes]
+def test_decisions_agree(luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes]
                          ) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
@@ -130,7 +135,7 @@ def test_decisions_agree(luas: tuple[Any, Any], case: tuple[Catalog, Policy, Req
 
 @budget(500)
 @given(cases(), failures)
-def test_cascades_agree(luas: tuple[Any, Any], case: tuple[Catalog, Policy, Request, bytes],
+def test_cascades_agree(luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes],
                         outcomes: list[list[Any]]) -> None:
     cat, policy, req, seed = case
     want = py_cascade(cat, policy, req, seed, outcomes)
@@ -140,7 +145,7 @@ def test_cascades_agree(luas: tuple[Any, Any], case: tuple[Catalog, Policy, Requ
 @budget(400)
 @given(cases(unbound=True))
 def test_policies_admitted_without_a_catalog_agree(
-    luas: tuple[Any, Any], case: tuple[Catalog, Policy, Request, bytes]
+    luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes]
 ) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
@@ -172,7 +177,7 @@ def canonical(value: dict[str, Any]) -> bytes:
 
 @budget(400)
 @given(request_maps)
-def test_request_values_agree(luas: tuple[Any, Any], value: dict[str, Any]) -> None:
+def test_request_values_agree(luas: tuple[Any, ...], value: dict[str, Any]) -> None:
     want = canonical(value)
     agree(luas, "request", encode(value), want)
     got = decode(want)

@@ -1,10 +1,12 @@
-"""The long differential run: Python vs lupa Lua 5.3 vs Lua 5.4 on canonical decision bytes.
+"""The long differential run: Python vs lupa 5.3 / 5.4 vs lua5.3 vs mlua on decision bytes.
 
 Reliability page: docs/RELIABILITY.md §8. Spec: docs/SPEC.md §5-§10. The CI-sized
 differential suite is `tests/test_lua_engine.py`; this file reuses its strategies and its
 Lua driver and adds edge values: names of exactly 256 bytes and non-ASCII names,
 `priority` at ±2^31, greybox positions at 0 and 2^31, a declared field at its bounds.
-Each example decides in Python and in both Lua states and compares the report bytes
+Each example decides in Python and in the four Lua states (lupa 5.3 and 5.4, the
+stand-alone lua5.3, mlua: GenVM's embedding)
+and compares the report bytes
 (record, every planned attempt's parameters, rejections, scores) and, over scripted
 failures, the cascade bytes. Run long with `HYPOTHESIS_PROFILE=long` (100,000 examples).
 """
@@ -27,6 +29,7 @@ from genvm_policy.catalog import Catalog, build_catalog
 from genvm_policy.errors import PolicyError
 from genvm_policy.policy import Policy
 from genvm_policy.request import Request
+from genvm_policy.runtimes import mlua_state, standalone_state
 
 EDGE_NAMES = ["a" * 256, "é" * 128, "模" * 85 + "a", "ｇpt-4o", "gpt-4о", "Z", "a-b", "a/b"]
 BOUND = 2**31
@@ -61,20 +64,22 @@ def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
 
 
 @pytest.fixture(scope="module")
-def luas() -> Iterator[tuple[Any, Any]]:
+def luas() -> Iterator[tuple[Any, ...]]:
+    processes = [standalone_state(DRIVER), mlua_state(DRIVER)]
     yield (new_state("lua53", binary=True).execute(DRIVER),
-           new_state("lua54", binary=True).execute(DRIVER))
+           new_state("lua54", binary=True).execute(DRIVER), *processes)
+    for process in processes:
+        process.close()
 
 
 @given(cases(), failures)
-def test_three_runtimes_agree_on_edge_values(luas: tuple[Any, Any],
+def test_five_runtimes_agree_on_edge_values(luas: tuple[Any, ...],
                                              case: tuple[Catalog, Policy, Request, bytes],
                                              outcomes: list[list[Any]]) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
-    lua53, lua54 = luas
-    assert lua53.report(blob(cat, policy, req, seed)) == want
-    assert lua54.report(blob(cat, policy, req, seed)) == want
+    for lua in luas:
+        assert lua.report(blob(cat, policy, req, seed)) == want
     flow = py_cascade(cat, policy, req, seed, outcomes)
     for lua in luas:
         assert lua.cascade(blob(cat, policy, req, seed, outcomes=outcomes)) == flow

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from genvm_policy import encoding, runtimes
+from genvm_policy.cli import main as cli_main
 from genvm_policy.vectors import KINDS
 from genvm_policy.vectors.verify import first_difference
 
@@ -86,7 +87,7 @@ def test_enough_vectors_with_valid_and_invalid_cases() -> None:
     assert total >= 1000
 
 
-@pytest.mark.parametrize("runtime", ["python", "lua53", "lua54", "lua", "lua-standalone"])
+@pytest.mark.parametrize("runtime", ["python", "lua53", "lua54", "lua", "lua-standalone", "mlua"])
 def test_verify_passes(runtime: str) -> None:
     run = cli("vectors", "verify", "--runtime", runtime, str(VECTORS))
     passed, failed = summary(run)
@@ -98,13 +99,13 @@ def test_verify_passes(runtime: str) -> None:
 def test_verify_all_runs_every_runtime() -> None:
     run = cli("vectors", "verify", "--runtime", "all", str(VECTORS))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr
-    for runtime in ("python", "lua53", "lua54", "lua-standalone"):
+    for runtime in ("python", "lua53", "lua54", "lua-standalone", "mlua"):
         assert re.search(rf"^{runtime}: \d+ passed, 0 failed", run.stdout, re.M), runtime
     passed, failed = summary(run)
-    assert failed == 0 and passed > 4 * 900
+    assert failed == 0 and passed > 5 * 900
 
 
-@pytest.mark.parametrize("runtime", ["python", "lua53", "lua54", "lua-standalone"])
+@pytest.mark.parametrize("runtime", ["python", "lua53", "lua54", "lua-standalone", "mlua"])
 def test_tampered_vector_fails_with_its_name(copy: Path, runtime: str) -> None:
     def tamper(top: Any) -> None:
         case = next(c for c in top["cases"] if c["name"] == "mul_wrap_at_path")
@@ -117,7 +118,7 @@ def test_tampered_vector_fails_with_its_name(copy: Path, runtime: str) -> None:
     assert "FAIL numeric/mul_wrap_at_path: error.path[1]" in run.stdout
 
 
-@pytest.mark.parametrize("runtime", ["python", "lua53", "lua-standalone"])
+@pytest.mark.parametrize("runtime", ["python", "lua53", "lua-standalone", "mlua"])
 def test_empty_directory_fails(tmp_path: Path, runtime: str) -> None:
     run = cli("vectors", "verify", "--runtime", runtime, str(tmp_path))
     assert run.returncode == 1
@@ -130,7 +131,7 @@ def test_missing_directory_is_a_user_error(tmp_path: Path) -> None:
     assert "VEC_IO" in run.stderr and "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize("runtime", ["python", "lua-standalone"])
+@pytest.mark.parametrize("runtime", ["python", "lua-standalone", "mlua"])
 def test_unknown_field_is_rejected(copy: Path, runtime: str) -> None:
     edit(copy, "seed", lambda top: top["cases"][3].update(extra=1))
     run = cli("vectors", "verify", "--runtime", runtime, str(copy))
@@ -139,7 +140,7 @@ def test_unknown_field_is_rejected(copy: Path, runtime: str) -> None:
     assert summary(run)[1] == 1
 
 
-@pytest.mark.parametrize("runtime", ["python", "lua-standalone"])
+@pytest.mark.parametrize("runtime", ["python", "lua-standalone", "mlua"])
 def test_count_is_checked(copy: Path, runtime: str) -> None:
     edit(copy, "hmac", lambda top: top.update(count=top["count"] + 1))
     run = cli("vectors", "verify", "--runtime", runtime, str(copy))
@@ -163,6 +164,16 @@ def test_missing_interpreter_is_named() -> None:
         runtimes.run_standalone(
             ROOT / "dispatch/vectors/verify.lua", [], interpreter="lua5.3-absent"
         )
+
+
+def test_unbuilt_mlua_runtime_fails_naming_the_build(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runtimes, "MLUA_BINARY", ROOT / "dispatch" / "mlua-host" / "absent")
+    status = cli_main(["vectors", "verify", "--runtime", "mlua", str(VECTORS)])
+    out = capsys.readouterr().out
+    assert status == 1 and out.endswith("0 passed, 1 failed\n")
+    assert "FAIL mlua: the mlua runtime is not built: run `cargo build --release --locked`" in out
 
 
 def test_first_difference_names_the_field() -> None:

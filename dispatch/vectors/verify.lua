@@ -13,7 +13,7 @@
 -- 3. Each failure prints `FAIL kind/name: field: expected …, got …`; the last
 --    line is `N passed, M failed`; the exit status is 0 only when nothing
 --    failed and at least one case ran.
--- This script is a shell, not part of the runtime: it may use `io` and `os`.
+-- This script is a shell, not part of the runtime: it may use `io` and `os` (when present).
 
 local here = arg and arg[0] and arg[0]:match("^(.*)[/\\]vectors[/\\][^/\\]+$") or "dispatch"
 package.path = here .. "/?.lua;" .. package.path
@@ -198,4 +198,9 @@ if not_run > 0 then
   print(not_run .. " cases of reference-only kinds not run")
 end
 print(passed .. " passed, " .. failed .. " failed")
-os.exit(failed == 0 and passed > 0 and 0 or 1)
+local ok = failed == 0 and passed > 0
+-- GenVM's library set (the mlua runtime) has no `os`: that host reads the returned value.
+if os then
+  os.exit(ok and 0 or 1)
+end
+return ok

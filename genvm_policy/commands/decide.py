@@ -141,9 +141,10 @@ def render(request: Request, d: Decision) -> str:
 
 
 # `--runtime` names: the reference, the Lua runtime in lupa's Lua 5.3 / 5.4
-# states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds), and the
-# same runtime under Debian's stand-alone `lua5.3`, an independent build.
-RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone")
+# states stripped to GenVM's sandbox (`lua` is the Lua GenVM embeds), the same
+# runtime under mlua 0.10.3 (GenVM's own embedding) and under Debian's
+# stand-alone `lua5.3`, an independent build.
+RUNTIMES = ("python", "lua53", "lua54", "lua", "mlua", "lua-standalone")
 
 
 def lua_report(
@@ -151,7 +152,7 @@ def lua_report(
 ) -> dict[str, Any]:
     """The decision report computed by the Lua runtime (`dispatch/`) in `version`.
 
-    `version` is a `lupa` engine (`lua53`, `lua54`) or `lua-standalone`.
+    `version` is a `lupa` engine (`lua53`, `lua54`), `mlua` or `lua-standalone`.
 
     The inputs cross as canonical CBOR and the report comes back the same way,
     so the printed JSON is built from the same value whatever the runtime.
@@ -159,7 +160,7 @@ def lua_report(
     from genvm_policy.catalog import catalog_value
     from genvm_policy.encoding import decode, encode
     from genvm_policy.request import request_value
-    from genvm_policy.runtimes import MissingInterpreter, standalone_runner, vector_runner
+    from genvm_policy.runtimes import MissingInterpreter, vector_runner
 
     case = {
         "catalog": catalog_value(catalog),
@@ -168,8 +169,7 @@ def lua_report(
         "seed": seed,
     }
     try:
-        run = standalone_runner() if version == "lua-standalone" else vector_runner(version)
-        result = decode(run("decision", encode(case)))
+        result = decode(vector_runner(version)("decision", encode(case)))
     except (MissingInterpreter, RuntimeError) as err:
         raise PolicyError(
             "RUNTIME_UNAVAILABLE",
@@ -233,7 +233,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=RUNTIMES,
         default="python",
         help="which runtime decides: the Python reference (default), or the Lua runtime in "
-        "lupa's Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4, or under Debian's "
+        "lupa's Lua 5.3 (`lua53`, `lua`: what GenVM embeds) or 5.4, under mlua 0.10.3 "
+        "(`mlua`: GenVM's own embedding, built from dispatch/mlua-host) or under Debian's "
         "stand-alone lua5.3 (`lua-standalone`); the JSON is byte-identical",
     )
     parser.set_defaults(handler=_decide)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,11 @@ from genvm_policy.vectors.verify import Runner, python_runner
 
 __all__ = ["RUNTIMES", "register"]
 
-RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone", "all")
-"""The `--runtime` choices; `lua` is `lua53`, `all` every runtime in turn."""
+RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone", "mlua", "all")
+"""The `--runtime` choices; `lua` is `lua53`, `all` every runtime in turn; `mlua` is
+GenVM's own embedding (mlua 0.10.3, Lua 5.3) running the same `verify.lua`."""
 
-ALL = ("python", "lua53", "lua54", "lua-standalone")
+ALL = ("python", "lua53", "lua54", "lua-standalone", "mlua")
 DEFAULT_DIR = Path("vectors")
 """Where `generate` writes without DIR: `vectors/` of the working folder (a checkout)."""
 VERIFIER = runtimes.DISPATCH / "vectors" / "verify.lua"
@@ -132,14 +134,22 @@ def _replay(files: list[Path], runner: Runner, family: str) -> Report:
     return report
 
 
-def _standalone(files: list[Path]) -> Report:
-    """Replay with `lua5.3 dispatch/vectors/verify.lua`, reading its own summary line."""
+def _standalone(files: list[Path], runtime: str) -> Report:
+    """Replay with `dispatch/vectors/verify.lua` under `lua5.3` or the mlua binary,
+    reading the script's own summary line."""
     report = Report()
+    paths = [str(p.resolve()) for p in files]
     try:
-        run = runtimes.run_standalone(VERIFIER, [str(p.resolve()) for p in files])
+        if runtime == "mlua":
+            run = subprocess.run(
+                [str(runtimes.mlua_binary()), "vectors", str(runtimes.DISPATCH), *paths],
+                capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+        else:
+            run = runtimes.run_standalone(VERIFIER, paths)
     except runtimes.MissingInterpreter as err:
         report.failed = 1
-        report.failures.append(f"FAIL lua-standalone: {err}")
+        report.failures.append(f"FAIL {runtime}: {err}")
         return report
     lines = run.stdout.splitlines()
     summary = _SUMMARY.fullmatch(lines[-1]) if lines else None
@@ -147,7 +157,7 @@ def _standalone(files: list[Path]) -> Report:
     if summary is None or run.returncode not in (0, 1):
         report.failed = 1
         detail = (run.stderr.strip().splitlines() or ["no summary line"])[-1]
-        report.failures.append(f"FAIL lua-standalone: the verifier stopped: {detail}")
+        report.failures.append(f"FAIL {runtime}: the verifier stopped: {detail}")
         return report
     report.passed, report.failed = int(summary.group(1)), int(summary.group(2))
     skipped = [_NOT_RUN.fullmatch(line) for line in lines]
@@ -158,8 +168,8 @@ def _standalone(files: list[Path]) -> Report:
 def _run(runtime: str, files: list[Path]) -> Report:
     if runtime == "python":
         return _replay(files, python_runner, "python")
-    if runtime == "lua-standalone":
-        return _standalone(files)
+    if runtime in ("lua-standalone", "mlua"):
+        return _standalone(files, runtime)
     return _replay(files, runtimes.vector_runner(runtime), "lua")
 
 

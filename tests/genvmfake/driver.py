@@ -11,8 +11,9 @@ Rules:
    entry points are captured once. A failure there raises `ModuleDoesNotStart`.
 2. Every entry point runs in its own Lua coroutine; each host yield is answered by the
    driver on the next `Call.step`, so calls of different sessions interleave in one VM.
-3. Provider outcomes are scripted per (backend, model) and consumed in order; an empty
-   script answers with a default success derived from the request.
+3. Provider outcomes are scripted per (backend, model) and consumed in order; `*` in
+   either place matches any (the exact route's queue first, then `backend/*`, `*/model`,
+   `*/*`); no queued outcome answers with a default success derived from the request.
 4. A returned table is checked as the profile's GenVM deserialises it; a non-fatal module
    error is a UserError; a fatal one, any other error or a bad return is a FatalError;
    newest-V2 `exhaust()` gives empty text with the whole remaining budget consumed.
@@ -58,7 +59,7 @@ from .values import (
     text,
 )
 
-__all__ = ["Call", "FakeGenVM", "Session"]
+__all__ = ["Call", "FakeGenVM", "Session", "write_stand_ins"]
 
 HERE = Path(__file__).resolve().parent
 STAND_INS = ("lib-genvm.lua", "lib-llm.lua", "value2json.lua")
@@ -69,6 +70,17 @@ def _error_text(value: Any) -> str:
     if isinstance(value, bytes):
         return text(value) or value.hex()
     return str(value)
+
+
+def write_stand_ins(root: Path, line: str) -> None:
+    """Lay out the GenVM tree `root` of `line` ("v1"/"v2"): `bin/` and the stand-in libraries."""
+    target = (root / "share" / "lib" / "genvm" / "lua" if line == "v1"
+              else root / "lib" / "genvm-lua")
+    target.mkdir(parents=True, exist_ok=True)
+    (root / "bin").mkdir(exist_ok=True)
+    for name in STAND_INS:
+        src = (HERE / "lua" / name).read_text(encoding="utf-8")
+        (target / name).write_text(src.replace("@LINE@", line), encoding="utf-8")
 
 
 class Call:
@@ -204,13 +216,7 @@ class FakeGenVM:
 
     # -- building ------------------------------------------------------------
     def _write_stand_ins(self) -> None:
-        target = (self.root / "share" / "lib" / "genvm" / "lua" if self.line == "v1"
-                  else self.root / "lib" / "genvm-lua")
-        target.mkdir(parents=True, exist_ok=True)
-        (self.root / "bin").mkdir(exist_ok=True)
-        for name in STAND_INS:
-            src = (HERE / "lua" / name).read_text(encoding="utf-8")
-            (target / name).write_text(src.replace("@LINE@", self.line), encoding="utf-8")
+        write_stand_ins(self.root, self.line)
 
     def _meta(self, value: Any) -> Any:
         if value is not None:
@@ -348,14 +354,21 @@ class FakeGenVM:
             return False, HostError(f"absent provider_id `{req['provider']}`")
         if req["model"] not in backend.models:
             return False, HostError(f"model `{req['model']}` is not enabled in `{req['provider']}`")
-        queue = self.scripts.get((req["provider"], req["model"]))
-        outcome: Outcome = queue.popleft() if queue else Success()
+        outcome = self._next_outcome(req["provider"], req["model"])
         record.outcome = type(outcome).__name__
         if isinstance(outcome, Success):
             return True, self._answer(req, outcome)
         if isinstance(outcome, PlainError):
             return False, HostError(outcome.message)
         return False, self._module_error(backend.host, outcome)
+
+    def _next_outcome(self, backend: str, model: str) -> Outcome:
+        # The first non-empty queue of the exact route, `backend/*`, `*/model`, `*/*`.
+        for key in ((backend, model), (backend, "*"), ("*", model), ("*", "*")):
+            queue = self.scripts.get(key)
+            if queue:
+                return queue.popleft()
+        return Success()
 
     def _answer(self, req: dict[str, Any], ok: Success) -> Any:
         who = f"{req['provider']}/{req['model']}"
@@ -366,7 +379,8 @@ class FakeGenVM:
             data = True if ok.result is None else ok.result
         else:
             value = ok.json if ok.json is not None else {"answer": who}
-            data = (json.dumps(value, sort_keys=True, separators=(",", ":"))
+            # GenVM writes JSON text with serde_json: UTF-8 as is, never `\u` escapes.
+            data = (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
                     if self.profile == "v2-new" else value)
         answer: dict[str, Any] = {"data": data, "consumed_gen": 0}
         if self.profile != "v1":
@@ -421,6 +435,10 @@ class FakeGenVM:
                 return call._finish("fatal_error", message="`data` is not UTF-8 text")
             data = as_text
         elif isinstance(data, dict):
+            # GenVM reads `data` with mlua's serde: a table with a sequence part is a
+            # sequence, never a map, and a map's keys must all be text.
+            if 1 in data or any(text(k) is None for k in data):
+                return call._finish("fatal_error", message="`data` is not a map of text keys")
             data = jsonable(data)
         elif type(data) is not bool:
             return call._finish("fatal_error", message="`data` is not a string, table or bool")

@@ -6,8 +6,10 @@ tables as dicts) and returns `(ok, value)`; `host.lua` raises `value` when `ok` 
 Rules:
 1. Request checks are serde-strict (GENVM.md §4, §8 harness item 8): required fields,
    `format` in text|json|bool, non-negative Lua integers (a float fails), `images` a
-   sequence of strings; unknown keys are ignored. A failed check, an unknown provider or
-   an unknown model is a plain host error, which `as_user_error` decodes to nil.
+   table read as mlua's serde reads a sequence (`serde_seq`: a map or a table with
+   holes reads as its 1..n part, possibly empty) of strings; unknown keys are ignored.
+   A failed check, an unknown provider or an unknown model is a plain host error, which
+   `as_user_error` decodes to nil.
 2. `user_error` needs all of `causes`, `fatal` and `ctx`; otherwise it raises a plain
    deserialisation error, which ends the call as a FatalError.
 3. Codec failures (`json_parse`, `base64_decode`) are fatal `DESERIALIZING` module errors.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .values import ModuleError, Null, Rat, as_list, decode, rat_value, text
+from .values import ModuleError, Null, Rat, as_list, decode, rat_value, serde_seq, text
 
 __all__ = ["TEXT_FILTERS", "Callbacks", "LogRecord", "check_request", "filter_text", "jsonable"]
 
@@ -101,7 +103,7 @@ def check_request(raw: Any, profile: str) -> dict[str, Any]:
     temperature = _require(prompt, "temperature", "prompt.temperature")
     if type(temperature) not in (int, float):
         raise ValueError("deserializing prompt.temperature: expected a number")
-    images = as_list(_require(prompt, "images", "prompt.images"))
+    images = serde_seq(_require(prompt, "images", "prompt.images"))
     if images is None or any(not isinstance(i, bytes) for i in images):
         raise ValueError("deserializing prompt.images: expected a sequence of strings")
     use_mct = _require(prompt, "use_max_completion_tokens", "prompt.use_max_completion_tokens")
@@ -239,7 +241,7 @@ class Callbacks:
         for key in ("causes", "fatal", "ctx"):
             if t.get(key.encode()) is None:
                 return False, self.vm.host_error(f"deserializing user error: missing `{key}`")
-        causes = as_list(t[b"causes"])
+        causes = serde_seq(t[b"causes"])
         fatal = t[b"fatal"]
         if causes is None or type(fatal) is not bool or not isinstance(t[b"ctx"], dict):
             return False, self.vm.host_error("deserializing user error: bad field type")
@@ -258,7 +260,8 @@ class Callbacks:
             return False, ModuleError(["DESERIALIZING"], True, {"rust_error": str(exc)})
 
     def cb_json_stringify(self, v: Any) -> Result:
-        return True, json.dumps(jsonable(v), sort_keys=True, separators=(",", ":"))
+        return True, json.dumps(jsonable(v), sort_keys=True, separators=(",", ":"),
+                                ensure_ascii=False)
 
     def cb_base64_encode(self, s: Any) -> Result:
         return True, base64.b64encode(s).decode()
@@ -280,11 +283,11 @@ class Callbacks:
         return True, urllib.parse.quote(s, safe="")
 
     def cb_filter_text(self, s: Any, names: Any) -> Result:
-        seq = as_list(names)
+        seq = serde_seq(names)
         try:
-            if seq is None and names != {}:
+            if seq is None:
                 raise ValueError("expected a sequence of filter names")
-            return True, filter_text(_string(s, "text"), [_string(n, "filter") for n in seq or []])
+            return True, filter_text(_string(s, "text"), [_string(n, "filter") for n in seq])
         except ValueError as exc:
             return False, self.vm.host_error(f"deserializing filters: {exc}")
 

@@ -38,6 +38,7 @@ __all__ = [
     "decode",
     "encode",
     "rat_value",
+    "serde_seq",
     "text",
 ]
 
@@ -233,6 +234,18 @@ def as_list(value: Any) -> list[Any] | None:
     if any(type(k) is not int for k in keys) or sorted(keys) != list(range(1, len(keys) + 1)):
         return None
     return [value[i] for i in range(1, len(keys) + 1)]
+
+
+def serde_seq(value: Any) -> list[Any] | None:
+    """A decoded Lua table read as mlua's serde reads a sequence (a Rust `Vec`): the values
+    at 1, 2, … up to the first missing index; every other key is ignored, so `{}`, a map
+    and `{[2] = x}` all read as empty. None when `value` is not a table."""
+    if not isinstance(value, dict):
+        return None
+    out = []
+    while len(out) + 1 in value:
+        out.append(value[len(out) + 1])
+    return out
 
 
 def encode(lua: Any, value: Any, rng: random.Random | None = None) -> Any:

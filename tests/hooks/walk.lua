@@ -70,6 +70,16 @@ function commands.probe(ctx, args)
   elseif case == "neg_seed" then prompt.seed = -1
   elseif case == "max_seed" then prompt.seed = math.maxinteger
   elseif case == "float_seed" then prompt.seed = 1.0
+  elseif case == "images_map" then prompt.images = { a = "x" }
+  elseif case == "images_holes" then prompt.images = { [2] = "x" }
+  elseif case == "images_extra" then prompt.images = { "x", n = 1 }
+  elseif case == "images_number" then prompt.images = { 5 }
+  elseif case == "max_tokens_text" then prompt.max_tokens = "10"
+  elseif case == "max_tokens_big" then prompt.max_tokens = 1 << 32
+  elseif case == "temperature_text" then prompt.temperature = "0.5"
+  elseif case == "system_false" then prompt.system_message = false
+  elseif case == "timeout_text" then req.timeout = "1.5s"
+  elseif case == "timeout_bool" then req.timeout = true
   end
   local ok, res = pcall(__llm.exec_prompt_in_provider, ctx, req)
   return { data = __dflt.json_stringify({ ok = ok, decoded = ok or __dflt.as_user_error(res) ~= nil }),
@@ -122,6 +132,10 @@ function commands.ret(ctx, args)
     frac_gen = { data = "x", consumed_gen = rat and rat.new(1, 2) },
     table_data = { data = { a = 1 }, consumed_gen = 0 },
     bool_data = { data = false, consumed_gen = 0 },
+    seq_data = { data = { 1, 2 }, consumed_gen = 0 },
+    int_key_data = { data = { [7] = "x", a = 1 }, consumed_gen = 0 },
+    empty_data = { data = {}, consumed_gen = 0 },
+    max_gen = { data = "x", consumed_gen = math.maxinteger },
     nothing = nil,
   }
   return shapes[args.arg]
