@@ -190,5 +190,5 @@ def test_require_never_falls_back_to_the_source_tree(tmp_path: Path) -> None:
     assert installed.load(str(hook), str(VECTORS_LUA)) == 1
     assert lua.eval('require("genvm_policy.numeric").tag') == "installed"
     ok, why = lua.execute('return pcall(require, "genvm_policy.encoding")')
-    assert ok is False and "no module `genvm_policy.core.encoding` in the installed hook" in why
+    assert ok is False and "no module `genvm_policy.encoding` in the installed hook" in why
     assert lua.eval("type(__dflt.log_json)") == "function" and lua.eval("#__llm.providers") == 0
