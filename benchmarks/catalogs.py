@@ -12,7 +12,8 @@ size: two runs build the same catalog, so timings compare across runs.
 
 from __future__ import annotations
 
-from genvm_policy.catalog import MAX_ROUTES, Catalog, build_catalog
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import MAX_ROUTES, Catalog
 
 __all__ = ["SHAPES", "SIZES", "build", "node_config", "overlay"]
 

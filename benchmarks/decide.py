@@ -16,12 +16,12 @@ from typing import Any
 
 from benchmarks.harness import Budget, lua_peak_kib, python_peak_kib, time_calls, time_turns
 from benchmarks.report import Row
-from genvm_policy.catalog import Catalog, catalog_identity, catalog_value
-from genvm_policy.decision import decide
-from genvm_policy.encoding import encode
-from genvm_policy.policy import Policy, policy_value
-from genvm_policy.request import Request, make_request, request_value
-from genvm_policy.runtimes import DISPATCH, new_state
+from genvm_policy.core.catalog import Catalog, catalog_identity, catalog_value
+from genvm_policy.core.decision import decide
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.policy import Policy, policy_value
+from genvm_policy.core.request import Request, make_request, request_value
+from genvm_policy.node.runtimes import DISPATCH, new_state
 
 __all__ = [
     "LUA_MODULES",

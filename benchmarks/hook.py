@@ -2,7 +2,7 @@
 
 Each size gets a temporary node: GenVM's LLM config, the compiled policy
 (`stock-greybox` bound to that catalog), a salt and the hook bundled for those
-paths (`genvm_policy.bundle`). The judged rows run the hook in a plain
+paths (`genvm_policy.node.bundle`). The judged rows run the hook in a plain
 GenVM-sandboxed `lua53` state under `plain_host.lua`, a minimal host written in
 Lua (providers, a provider that answers at once, no host hash: pure-Lua hashing,
 the worst case on a node). `hook_start` times running the hook's chunk in a
@@ -38,9 +38,9 @@ import yaml
 from benchmarks import catalogs
 from benchmarks.harness import Budget, Timing, time_calls
 from benchmarks.report import Row
-from genvm_policy.builtin import builtin
-from genvm_policy.catalog import Catalog
-from genvm_policy.runtimes import DISPATCH, ROOT, mlua_binary, new_state
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.node.runtimes import DISPATCH, ROOT, mlua_binary, new_state
 
 __all__ = ["hook_missing", "measure"]
 
@@ -76,8 +76,8 @@ def _fake() -> Any:
 
 def _node(root: Path, catalog: Catalog, routes: int) -> tuple[Path, Path, dict[str, str]]:
     """Config, hook and environment of a node for `catalog` under `root`."""
-    from genvm_policy.bundle import build_hook
-    from genvm_policy.compile import compile_policy
+    from genvm_policy.node.bundle import build_hook
+    from genvm_policy.node.compile import compile_policy
 
     config = catalogs.node_config(routes)
     env = {f"BACKEND_{b:03d}_KEY": "k" for b in range(catalogs.SHAPES[routes][0])}

@@ -30,7 +30,7 @@ from benchmarks.tooling import (
     measure_command,
     measure_replay_log,
 )
-from genvm_policy.catalog import Catalog
+from genvm_policy.core.catalog import Catalog
 
 __all__ = ["machine", "main", "run"]
 
@@ -57,7 +57,7 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
-    from genvm_policy.runtimes import new_state
+    from genvm_policy.node.runtimes import new_state
 
     return {
         "nproc": nproc,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import builtin
-from genvm_policy.catalog import Catalog
-from genvm_policy.policy import Policy
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.policy import Policy
+from genvm_policy.loaders.sources import load_document
 
 __all__ = ["NAMES", "STOCK", "load"]
 

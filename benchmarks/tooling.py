@@ -18,11 +18,11 @@ from pathlib import Path
 from benchmarks import catalogs
 from benchmarks.harness import Budget, python_peak_kib, time_calls
 from benchmarks.report import Row
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog
-from genvm_policy.commands.replay import read_log
-from genvm_policy.errors import PolicyError
-from genvm_policy.policy import LIMITS
+from genvm_policy.authoring.admission import admit
+from genvm_policy.cli.commands.replay import read_log
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.policy import LIMITS
 
 __all__ = [
     "diversity_args",

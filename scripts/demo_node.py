@@ -4,7 +4,7 @@
     demo_node.py calls NODE_ROOT LOG          run sample calls through the installed hook
 
 `calls` loads the hook the node's config names in a sandboxed Lua 5.3 state
-(`genvm_policy.demohost`), scripts the first route of the first call to answer
+(`genvm_policy.node.demohost`), scripts the first route of the first call to answer
 HTTP 503 (overloaded) and everything else to succeed, and appends each log
 record to LOG as GenVM's logger writes it: one JSON object per line, the
 message as `script_log: <message>`, the other fields under `log`, a text that
@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genvm_policy.catalog import build_catalog, genvm_view
-from genvm_policy.demohost import DemoHost, Outcome
-from genvm_policy.nodetree import find_tree
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import genvm_view
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.demohost import DemoHost, Outcome
+from genvm_policy.operator.nodetree import find_tree
 
 VERSION = "v0.5.7"
 GENVM_FILES = {

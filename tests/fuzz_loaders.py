@@ -30,14 +30,15 @@ from fuzzing import EMITTERS, Tally, mutated, node_configs, overlays, policies, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.compile import compile_policy, read_compiled
-from genvm_policy.encoding import decode, encode
-from genvm_policy.numeric import MAX
-from genvm_policy.policy import policy_identity
-from genvm_policy.request import request_from_value
-from genvm_policy.sources import MAX_BYTES, parse_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.numeric import MAX
+from genvm_policy.core.policy import policy_identity
+from genvm_policy.core.request import request_from_value
+from genvm_policy.loaders.sources import MAX_BYTES, parse_document
+from genvm_policy.node.compile import compile_policy, read_compiled
 
 BASE_CONFIG: dict[str, Any] = {
     "backends": {
@@ -113,7 +114,7 @@ BIG = "1" * 5000
 
 def _compiled_with(key: str, value: Any) -> bytes:
     """`GOOD_COMPILED` with one catalog entry replaced; the identities left as they were."""
-    from genvm_policy.compile import PREFIX, SUFFIX, lua_string
+    from genvm_policy.node.compile import PREFIX, SUFFIX, lua_string
 
     body = bytearray()
     raw = GOOD_COMPILED[len(PREFIX % 1) : -len(SUFFIX)]

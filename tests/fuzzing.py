@@ -29,9 +29,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from genvm_policy.errors import CODES, PolicyError
-from genvm_policy.numeric import MAX, NumberText
-from genvm_policy.policy import CLASSES, OPS, PARAMS, TEXT_FILTERS
+from genvm_policy.core.errors import CODES, PolicyError
+from genvm_policy.core.numeric import MAX, NumberText
+from genvm_policy.core.policy import CLASSES, OPS, PARAMS, TEXT_FILTERS
 
 # -- figures ---------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from genvmfake import CallResult, FakeGenVM, ModuleDoesNotStart, outcomes
 from genvmfake.driver import write_stand_ins
 from test_hook import FAULTS, KEYS, YAML, Node, line
 
-from genvm_policy.runtimes import DISPATCH, mlua_binary
+from genvm_policy.node.runtimes import DISPATCH, mlua_binary
 
 __all__ = ["SCENARIOS", "comparable", "fake_report", "mlua_report", "resolve"]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from luasandbox import new_state
 
-from genvm_policy.errors import PolicyError
-from genvm_policy.install import SALT_RELPATH, Bundle
-from genvm_policy.nodetree import GenvmTree, find_tree
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator.install import SALT_RELPATH, Bundle
+from genvm_policy.operator.nodetree import GenvmTree, find_tree
 
 LITERAL_KEY = "sk-or-v1-LITERAL0KEY0must0never0leak0d1e2f3"
 ENV_KEYS = ("${ENV[OPENROUTERKEY]}", "${ENV[HEURISTKEY]}", "${ENV[GEMINIKEY]}")

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_support import SEED, catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.cascade import Failure, Success, classify, run
-from genvm_policy.decision import Attempt, decide
-from genvm_policy.policy import CLASSES
-from genvm_policy.request import make_request
+from genvm_policy.authoring.admission import admit
+from genvm_policy.core.cascade import Failure, Success, classify, run
+from genvm_policy.core.decision import Attempt, decide
+from genvm_policy.core.policy import CLASSES
+from genvm_policy.core.request import make_request
 
 CAT = catalog()
 

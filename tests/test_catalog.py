@@ -13,19 +13,19 @@ from fixturepaths import GENVM_FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy.catalog import (
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import (
     MAX_ROUTES,
-    build_catalog,
     catalog_identity,
     catalog_value,
     genvm_view,
     view_from_providers,
     view_identity,
 )
-from genvm_policy.encoding import encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.identity import identity
-from genvm_policy.sources import Document, parse_document
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.identity import identity
+from genvm_policy.loaders.sources import Document, parse_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = GENVM_FIXTURES

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from fixturepaths import GENVM_FIXTURES
 
-from genvm_policy.catalog import build_catalog, catalog_identity, catalog_value, view_identity
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import catalog_identity, catalog_value, view_identity
+from genvm_policy.loaders.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = GENVM_FIXTURES / "llm-default-config.yaml"

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from nodefixtures import LITERAL_KEY, make_node, ram_folder, snapshot
 
-from genvm_policy.admission import admit
-from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import build_catalog
-from genvm_policy.commands.install import verify_installed
-from genvm_policy.compile import compile_policy
-from genvm_policy.errors import PolicyError
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.cli.commands.install import verify_installed
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.bundle import build_hook
+from genvm_policy.node.compile import compile_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")

@@ -66,8 +66,8 @@ def test_a_lua_runtime_needs_json() -> None:
 def test_an_unbuilt_mlua_runtime_is_a_named_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from genvm_policy import runtimes
     from genvm_policy.cli import main
+    from genvm_policy.node import runtimes
 
     monkeypatch.setattr(runtimes, "MLUA_BINARY", ROOT / "dispatch" / "mlua-host" / "absent")
     status = main(["decide", "--catalog", str(NODE / "genvm-module-llm.yaml"),

@@ -14,27 +14,21 @@ import pytest
 from fixturepaths import GENVM_FIXTURES
 from luasandbox import new_state
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import BUILTINS, builtin
-from genvm_policy.catalog import (
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import BUILTINS, builtin
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import (
     Catalog,
-    build_catalog,
+    catalog_from_value,
     catalog_identity,
     catalog_value,
     view_identity,
 )
-from genvm_policy.compile import (
-    catalog_from_value,
-    compile_policy,
-    compiled_identity,
-    lua_string,
-    policy_from_value,
-    read_compiled,
-)
-from genvm_policy.encoding import decode, encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.policy import Policy, policy_identity, policy_value
-from genvm_policy.sources import load_document
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.policy import Policy, policy_from_value, policy_identity, policy_value
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.compile import compile_policy, compiled_identity, lua_string, read_compiled
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = GENVM_FIXTURES

@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_support import ROWS, SEED, catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog
-from genvm_policy.decision import attempt_params, decide, decision_report, decision_value
-from genvm_policy.errors import PolicyError
-from genvm_policy.identity import identity
-from genvm_policy.interpreter import bind
-from genvm_policy.numeric import MAX
-from genvm_policy.request import make_request
+from genvm_policy.authoring.admission import admit
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.decision import attempt_params, decide, decision_report, decision_value
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.identity import identity
+from genvm_policy.core.interpreter import bind
+from genvm_policy.core.numeric import MAX
+from genvm_policy.core.request import make_request
 
 CAT = catalog()
 JITTERED = {

@@ -29,13 +29,14 @@ from test_lua_engine import DOCS, DRIVER, blob, failures, py_cascade, py_report,
 from test_lua_engine import resolve as resolve_names
 from test_policy_support import node_config, overlay
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.encoding import decode, encode
-from genvm_policy.errors import CODES, PolicyError
-from genvm_policy.policy import Policy
-from genvm_policy.request import Request, request_from_value, request_value
-from genvm_policy.runtimes import mlua_state, standalone_state
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.errors import CODES, PolicyError
+from genvm_policy.core.policy import Policy
+from genvm_policy.core.request import Request, request_from_value, request_value
+from genvm_policy.node.runtimes import mlua_state, standalone_state
 from genvm_policy.vectors.run_policy import read_request
 
 

@@ -24,12 +24,13 @@ from test_lua_engine import DOCS, DRIVER, blob, failures, py_cascade, py_report,
 from test_lua_engine import resolve as resolve_names
 from test_policy_support import node_config, overlay
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.errors import PolicyError
-from genvm_policy.policy import Policy
-from genvm_policy.request import Request
-from genvm_policy.runtimes import mlua_state, standalone_state
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.policy import Policy
+from genvm_policy.core.request import Request
+from genvm_policy.node.runtimes import mlua_state, standalone_state
 
 EDGE_NAMES = ["a" * 256, "é" * 128, "模" * 85 + "a", "ｇpt-4o", "gpt-4о", "Z", "a-b", "a/b"]
 BOUND = 2**31

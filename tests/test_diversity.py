@@ -20,13 +20,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import builtin
-from genvm_policy.commands.catalog import load_catalog
-from genvm_policy.commands.check import load_policy
-from genvm_policy.commands.explain import SAMPLES
-from genvm_policy.decision import attempt_params, decide
-from genvm_policy.diversity import (
+from genvm_policy.analysis.diversity import (
     NO_FILTERS,
     NO_ROUTE,
     FirstChoice,
@@ -38,11 +32,17 @@ from genvm_policy.diversity import (
     majority,
     worst_case,
 )
-from genvm_policy.family import UNKNOWN
-from genvm_policy.initpolicy import RECIPES, starter_policy
-from genvm_policy.interpreter import bind
-from genvm_policy.prng import stream_block
-from genvm_policy.svgplot import Bar, Row, stacked_bars
+from genvm_policy.analysis.svgplot import Bar, Row, stacked_bars
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.authoring.initpolicy import RECIPES, starter_policy
+from genvm_policy.cli.commands.catalog import load_catalog
+from genvm_policy.cli.commands.check import load_policy
+from genvm_policy.cli.commands.explain import SAMPLES
+from genvm_policy.core.decision import attempt_params, decide
+from genvm_policy.core.family import UNKNOWN
+from genvm_policy.core.interpreter import bind
+from genvm_policy.core.prng import stream_block
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy.encoding import MAX_DEPTH, Value, decode, encode
-from genvm_policy.errors import Path, PolicyError
-from genvm_policy.numeric import MAX
+from genvm_policy.core.encoding import MAX_DEPTH, Value, decode, encode
+from genvm_policy.core.errors import Path, PolicyError
+from genvm_policy.core.numeric import MAX
 
 
 def nfc(text: str) -> str:

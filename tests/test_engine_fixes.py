@@ -25,12 +25,12 @@ from test_differential import REQUEST_DRIVER
 from test_lua_engine import blob, py_report
 from test_policy_support import catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.decision import decide
-from genvm_policy.encoding import decode, encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind
-from genvm_policy.request import make_request, request_from_value
+from genvm_policy.authoring.admission import admit
+from genvm_policy.core.decision import decide
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.interpreter import bind
+from genvm_policy.core.request import make_request, request_from_value
 from genvm_policy.vectors.generate_flow import UNBOUND
 from genvm_policy.vectors.run_policy import read_request
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genvm_policy.encoding import encode
-from genvm_policy.family import TABLE, UNKNOWN, family_of
-from genvm_policy.runtimes import vector_runner
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.family import TABLE, UNKNOWN, family_of
+from genvm_policy.node.runtimes import vector_runner
 from genvm_policy.vectors.run import run
 
 PIECES = [

@@ -27,14 +27,15 @@ from fuzzing import outcome
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import MAX_ROUTES, build_catalog, catalog_value
-from genvm_policy.compile import PREFIX, SUFFIX, compile_policy, lua_string, read_compiled
-from genvm_policy.encoding import encode
-from genvm_policy.errors import CODES, PolicyError, quote
-from genvm_policy.numeric import MAX
-from genvm_policy.policy import policy_value
-from genvm_policy.sources import parse_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import MAX_ROUTES, catalog_value
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.errors import CODES, PolicyError, quote
+from genvm_policy.core.numeric import MAX
+from genvm_policy.core.policy import policy_value
+from genvm_policy.loaders.sources import parse_document
+from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string, read_compiled
 
 BIG = "1" * 5000
 
@@ -96,8 +97,8 @@ GOOD_POLICY = admit({"select": {"chain": ["router/m", "gateway/m"]}}, BASE_CATAL
 
 def _tree() -> dict[str, Any]:
     """The decoded value of the compiled file for `GOOD_POLICY`."""
-    from genvm_policy.catalog import catalog_identity, view_identity
-    from genvm_policy.policy import policy_identity
+    from genvm_policy.core.catalog import catalog_identity, view_identity
+    from genvm_policy.core.policy import policy_identity
 
     # A deep copy: the tests mutate the tree, and `policy_value` hands out the
     # policy's own (cached) term lists.

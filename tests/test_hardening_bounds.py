@@ -20,11 +20,12 @@ import pytest
 from luasandbox import DISPATCH, new_state
 from test_lua_engine import DRIVER, blob, py_report
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.encoding import decode
-from genvm_policy.policy import LIMITS
-from genvm_policy.request import make_request
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.encoding import decode
+from genvm_policy.core.policy import LIMITS
+from genvm_policy.core.request import make_request
 
 STEP = 1000
 ROUTES = 10_000

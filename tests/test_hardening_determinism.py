@@ -34,13 +34,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from luasandbox import ROOT, new_state
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import build_catalog, catalog_identity, view_identity
-from genvm_policy.decision import decide
-from genvm_policy.encoding import encode
-from genvm_policy.identity import identity
-from genvm_policy.request import make_request
-from genvm_policy.sources import load_document, parse_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import catalog_identity, view_identity
+from genvm_policy.core.decision import decide
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.identity import identity
+from genvm_policy.core.request import make_request
+from genvm_policy.loaders.sources import load_document, parse_document
 
 EXAMPLES = ROOT / "examples"
 NODE = EXAMPLES / "node" / "genvm-module-llm.yaml"

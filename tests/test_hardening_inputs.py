@@ -27,14 +27,14 @@ from fuzz_loaders import BASE_CATALOG, HOSTILE, LOADERS, SLOW, family_inputs, th
 from fuzzing import outcome
 from hypothesis import given, settings
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import build_catalog
-from genvm_policy.encoding import decode
-from genvm_policy.errors import PolicyError
-from genvm_policy.numeric import MAX
-from genvm_policy.policy import LIMITS
-from genvm_policy.request import request_from_value
-from genvm_policy.sources import MAX_BYTES, load_document, parse_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.encoding import decode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.numeric import MAX
+from genvm_policy.core.policy import LIMITS
+from genvm_policy.core.request import request_from_value
+from genvm_policy.loaders.sources import MAX_BYTES, load_document, parse_document
 
 # -- rule 1: fuzzing every family ------------------------------------------------
 

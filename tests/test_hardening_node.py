@@ -53,12 +53,13 @@ from test_hook import (
     verify,
 )
 
-from genvm_policy.admission import admit
-from genvm_policy.cascade import Failure, classify
-from genvm_policy.catalog import build_catalog, genvm_view
-from genvm_policy.compile import compile_policy
-from genvm_policy.encoding import decode, encode
-from genvm_policy.hookmodel import excluded_routes
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.cascade import Failure, classify
+from genvm_policy.core.catalog import genvm_view
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.hookmodel import excluded_routes
 
 FAULT = "genvm-policy fallback"
 # Every status class, GenVM's overloaded set, the codes SPEC §10.1 names, and unknowns.

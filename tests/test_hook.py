@@ -30,19 +30,20 @@ from genvmfake import (
 )
 from genvmfake.values import Rat
 
-from genvm_policy.admission import admit
-from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import Catalog, build_catalog, genvm_view, view_from_providers
-from genvm_policy.compile import compile_policy
-from genvm_policy.hookmodel import (
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog, genvm_view, view_from_providers
+from genvm_policy.core.policy import Policy
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.bundle import build_hook
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.hookmodel import (
     RECORD_MESSAGE,
     check_record,
     excluded_routes,
     stock_catalog,
     stock_policy,
 )
-from genvm_policy.policy import Policy
-from genvm_policy.sources import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = GENVM_FIXTURES

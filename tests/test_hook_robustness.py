@@ -28,9 +28,9 @@ import pytest
 from genvmfake import PROFILES, StatusNotOk
 from test_hook import PROMPT, SALT, Node, live_view, records, verify
 
-from genvm_policy.encoding import decode, encode
-from genvm_policy.identity import identity
-from genvm_policy.replay import Record, check
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.identity import identity
+from genvm_policy.node.replay import Record, check
 
 
 @pytest.fixture(params=PROFILES)

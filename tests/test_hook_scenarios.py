@@ -21,7 +21,7 @@ from hookscenarios import SCENARIOS, comparable, fake_report, mlua_report, resol
 from nodefixtures import make_node
 from test_hook import PROMPT
 
-from genvm_policy.hookmodel import RECORD_MESSAGE
+from genvm_policy.node.hookmodel import RECORD_MESSAGE
 
 FILES = sorted(SCENARIOS.glob("*.json"))
 

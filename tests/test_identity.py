@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy.encoding import Value, encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.identity import KINDS, digest, identity, parse_identity
-from genvm_policy.numeric import MAX
+from genvm_policy.core.encoding import Value, encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.identity import KINDS, digest, identity, parse_identity
+from genvm_policy.core.numeric import MAX
 
 keys = st.text(max_size=6).map(lambda t: unicodedata.normalize("NFC", t))
 leaves = st.none() | st.booleans() | st.integers(-MAX, MAX) | keys | st.binary(max_size=6)

@@ -14,12 +14,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.commands.catalog import load_catalog
-from genvm_policy.decision import attempt_params, decide
-from genvm_policy.initchains import position
-from genvm_policy.initpolicy import (
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.authoring.initchains import position
+from genvm_policy.authoring.initpolicy import (
     JITTER,
     RECIPES,
     SHAPES,
@@ -28,11 +26,14 @@ from genvm_policy.initpolicy import (
     starter_chains,
     starter_policy,
 )
-from genvm_policy.installcheck import own_vectors
-from genvm_policy.numeric import parse_decimal
-from genvm_policy.request import make_request
-from genvm_policy.runtimes import vector_runner
-from genvm_policy.sources import load_document, parse_document
+from genvm_policy.cli.commands.catalog import load_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.decision import attempt_params, decide
+from genvm_policy.core.numeric import parse_decimal
+from genvm_policy.core.request import make_request
+from genvm_policy.loaders.sources import load_document, parse_document
+from genvm_policy.node.installcheck import own_vectors
+from genvm_policy.node.runtimes import vector_runner
 from genvm_policy.vectors import verify_file, write_file
 
 ROOT = Path(__file__).resolve().parent.parent

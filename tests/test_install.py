@@ -19,9 +19,9 @@ from nodefixtures import (
     snapshot,
 )
 
-from genvm_policy import yamledit
-from genvm_policy.errors import PolicyError
-from genvm_policy.install import (
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator import yamledit
+from genvm_policy.operator.install import (
     BACKUP_DIR,
     MANIFEST_RELPATH,
     Bundle,
@@ -29,8 +29,8 @@ from genvm_policy.install import (
     plan_install,
     revert,
 )
-from genvm_policy.install_status import status
-from genvm_policy.nodetree import find_tree
+from genvm_policy.operator.install_status import status
+from genvm_policy.operator.nodetree import find_tree
 
 REPO = Path(__file__).resolve().parent.parent
 LINES = {"v1": "v0.3.9", "v2": "v0.5.7"}

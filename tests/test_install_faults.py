@@ -30,12 +30,12 @@ import pytest
 import yaml
 from nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapshot
 
-from genvm_policy import install_fs, yamledit
-from genvm_policy.errors import PolicyError
-from genvm_policy.install import install, revert
-from genvm_policy.install_lock import hold
-from genvm_policy.install_status import status, status_lines
-from genvm_policy.nodetree import find_tree
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator import install_fs, yamledit
+from genvm_policy.operator.install import install, revert
+from genvm_policy.operator.install_lock import hold
+from genvm_policy.operator.install_status import status, status_lines
+from genvm_policy.operator.nodetree import find_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "lua_script_path"
@@ -282,8 +282,8 @@ _KILLER = textwrap.dedent(
     sys.path[:0] = [{tests!r}]
     from pathlib import Path
     from nodefixtures import make_bundle
-    from genvm_policy.install import install, revert
-    from genvm_policy.nodetree import find_tree
+    from genvm_policy.operator.install import install, revert
+    from genvm_policy.operator.nodetree import find_tree
     root, action, at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     seen = []
     def checkpoint(name):
@@ -452,9 +452,9 @@ _RACER = textwrap.dedent(
     sys.path[:0] = [{tests!r}]
     from pathlib import Path
     from nodefixtures import make_bundle
-    from genvm_policy.errors import PolicyError
-    from genvm_policy.install import install
-    from genvm_policy.nodetree import find_tree
+    from genvm_policy.core.errors import PolicyError
+    from genvm_policy.operator.install import install
+    from genvm_policy.operator.nodetree import find_tree
     root, tag, wait = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
     try:
         install(root, make_bundle(find_tree(root), tag), out=io.StringIO(), wait=wait,

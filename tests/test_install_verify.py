@@ -1,6 +1,6 @@
 """Pre-switch verification replays the vectors against the *installed* hook's runtime.
 
-docs/INSTALL.md §5 step 5, docs/OPERATOR.md "Installing", `genvm_policy.installcheck`.
+docs/INSTALL.md §5 step 5, docs/OPERATOR.md "Installing", `genvm_policy.node.installcheck`.
 Real node trees (`nodefixtures`), real hooks from the bundler, real lupa Lua 5.3 states
 and the stand-alone `lua5.3` (`dispatch/vectors/verify_installed.lua`).
 """
@@ -17,13 +17,15 @@ import pytest
 from luasandbox import new_state
 from nodefixtures import make_node, snapshot
 
-from genvm_policy.admission import admit
-from genvm_policy.bundle import assemble, runtime_sources
-from genvm_policy.catalog import Catalog, build_catalog
-from genvm_policy.compile import compile_policy
-from genvm_policy.errors import PolicyError
-from genvm_policy.install import SALT_RELPATH, Bundle, apply, plan_install
-from genvm_policy.installcheck import (
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.policy import Policy
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.bundle import assemble, runtime_sources
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.installcheck import (
     DRIVER,
     GOLDEN,
     VECTORS_LUA,
@@ -31,11 +33,10 @@ from genvm_policy.installcheck import (
     verify_all,
     verify_vectors,
 )
-from genvm_policy.nodetree import find_tree
-from genvm_policy.policy import Policy
-from genvm_policy.routability import CLASSES
-from genvm_policy.runtimes import STANDALONE, run_standalone
-from genvm_policy.sources import load_document
+from genvm_policy.node.routability import CLASSES
+from genvm_policy.node.runtimes import STANDALONE, run_standalone
+from genvm_policy.operator.install import SALT_RELPATH, Bundle, apply, plan_install
+from genvm_policy.operator.nodetree import find_tree
 from genvm_policy.vectors import read_file
 from genvm_policy.vectors.kinds import spec_sections
 

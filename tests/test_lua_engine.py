@@ -19,16 +19,16 @@ from hypothesis import strategies as st
 from luasandbox import ROOT, new_state
 from test_policy_support import catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import builtin
-from genvm_policy.cascade import Failure, Success, run
-from genvm_policy.catalog import Catalog, catalog_value
-from genvm_policy.decision import Attempt, decide, decision_report
-from genvm_policy.encoding import decode, encode
-from genvm_policy.errors import CODES, PolicyError
-from genvm_policy.policy import CLASSES, Policy, policy_identity
-from genvm_policy.request import ENTRIES, FORMATS, Request, make_request, request_value
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.core.cascade import Failure, Success, run
+from genvm_policy.core.catalog import Catalog, catalog_value
+from genvm_policy.core.decision import Attempt, decide, decision_report
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.errors import CODES, PolicyError
+from genvm_policy.core.policy import CLASSES, Policy, policy_identity
+from genvm_policy.core.request import ENTRIES, FORMATS, Request, make_request, request_value
+from genvm_policy.loaders.sources import load_document
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
 MANY = settings(max_examples=max(300, settings.default.max_examples))

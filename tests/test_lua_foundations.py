@@ -20,8 +20,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from luasandbox import DISPATCH, ROOT, new_state
 
-from genvm_policy import encoding, identity, numeric, prng
-from genvm_policy.errors import CODES, PolicyError
+from genvm_policy.core import encoding, identity, numeric, prng
+from genvm_policy.core.errors import CODES, PolicyError
 
 RUNTIMES = ["lua53", "lua54"]
 MODULES = ["errors", "numeric", "values", "encoding", "identity", "sha256", "prng", "predicate",

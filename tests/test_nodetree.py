@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from nodefixtures import make_genvm, make_node
 
-from genvm_policy.errors import PolicyError
-from genvm_policy.nodetree import find_config, find_tree
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator.nodetree import find_config, find_tree
 
 
 def test_node_root_with_one_version_newer_line(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy import numeric
-from genvm_policy.errors import PolicyError
-from genvm_policy.numeric import MAX, NumberText, format_units, parse_decimal, to_int
+from genvm_policy.core import numeric
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.numeric import MAX, NumberText, format_units, parse_decimal, to_int
 
 in_range = st.integers(-MAX, MAX)
 near_bound = st.one_of(in_range, st.integers(MAX - 3, MAX), st.integers(-MAX, -MAX + 3))

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_support import catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.encoding import encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.policy import CLASSES, LIMITS, policy_identity
+from genvm_policy.authoring.admission import admit
+from genvm_policy.core.encoding import encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.policy import CLASSES, LIMITS, policy_identity
 
 CAT = catalog()
 

@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_support import SEED, catalog
 
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog
-from genvm_policy.decision import decide
-from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind, score
-from genvm_policy.predicate import filter_routes, holds
-from genvm_policy.request import make_request
+from genvm_policy.authoring.admission import admit
+from genvm_policy.core.catalog import Catalog
+from genvm_policy.core.decision import decide
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.interpreter import bind, score
+from genvm_policy.core.predicate import filter_routes, holds
+from genvm_policy.core.request import make_request
 
 CAT = catalog()
 TEXT = make_request()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genvm_policy.catalog import Catalog, build_catalog
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog
 
 # (provider, model, json, image, greybox_text, greybox_image, price_in, tier, quality, tee)
 ROWS: list[tuple[str, str, bool, bool, int | None, int | None, str | None, str, int, bool]] = [

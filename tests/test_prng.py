@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genvm_policy.encoding import Value
-from genvm_policy.errors import PolicyError
-from genvm_policy.identity import identity
-from genvm_policy.prng import (
+from genvm_policy.core.encoding import Value
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.identity import identity
+from genvm_policy.core.prng import (
     Stream,
     call_key,
     hmac_sha256,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from genvm_policy.errors import PolicyError
-from genvm_policy.reload import reload, reload_instructions
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator.reload import reload, reload_instructions
 
 
 class FakeManager:

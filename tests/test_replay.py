@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from genvm_policy.admission import admit
-from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import build_catalog, genvm_view
-from genvm_policy.commands.replay import parse_number
-from genvm_policy.compile import compile_policy
-from genvm_policy.demohost import DemoHost, Outcome
-from genvm_policy.replay import Record, check, record_from_line, summary, unescape
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.cli.commands.replay import parse_number
+from genvm_policy.core.catalog import genvm_view
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.bundle import build_hook
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.demohost import DemoHost, Outcome
+from genvm_policy.node.replay import Record, check, record_from_line, summary, unescape
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples/node/genvm-module-llm.yaml"

@@ -16,23 +16,24 @@ from fixturepaths import GENVM_FIXTURES
 from genvmfake import FakeGenVM
 from nodefixtures import make_node, snapshot
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import builtin
-from genvm_policy.bundle import assemble, build_hook, runtime_sources
-from genvm_policy.catalog import build_catalog, genvm_view
-from genvm_policy.commands.catalog import load_catalog
-from genvm_policy.compile import compile_policy
-from genvm_policy.demohost import DemoHost
-from genvm_policy.encoding import decode
-from genvm_policy.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
-from genvm_policy.installgrid import (
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.cli.commands.catalog import load_catalog
+from genvm_policy.core.catalog import genvm_view
+from genvm_policy.core.encoding import decode
+from genvm_policy.node.bundle import assemble, build_hook, runtime_sources
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.demohost import DemoHost
+from genvm_policy.node.hookmodel import RECORD_MESSAGE, UNROUTABLE_MESSAGE
+from genvm_policy.node.installgrid import (
     GRID_SEEDS,
     first_difference,
     grid_expected,
     grid_input,
     run_installed,
 )
-from genvm_policy.routability import CLASSES, analyse, refusal, report_lines
+from genvm_policy.node.routability import CLASSES, analyse, refusal, report_lines
 from genvm_policy.vectors.fixtures import partial_catalog
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,17 +24,18 @@ import pytest
 from luasandbox import new_state
 from test_policy_support import catalog
 
-import genvm_policy.prng as prng
-from genvm_policy.admission import admit
-from genvm_policy.catalog import Catalog, build_catalog, catalog_value
-from genvm_policy.decision import decide
-from genvm_policy.encoding import decode, encode
-from genvm_policy.errors import PolicyError
-from genvm_policy.interpreter import bind, score
-from genvm_policy.policy import Policy
-from genvm_policy.predicate import filter_routes
-from genvm_policy.request import Request, make_request, request_value
-from genvm_policy.selection import select
+import genvm_policy.core.prng as prng
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog, catalog_value
+from genvm_policy.core.decision import decide
+from genvm_policy.core.encoding import decode, encode
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.interpreter import bind, score
+from genvm_policy.core.policy import Policy
+from genvm_policy.core.predicate import filter_routes
+from genvm_policy.core.request import Request, make_request, request_value
+from genvm_policy.core.selection import select
 
 N = 1000
 TEXT = make_request(prompt_bytes=64)

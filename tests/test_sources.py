@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from genvm_policy.errors import PolicyError
-from genvm_policy.numeric import NumberText
-from genvm_policy.sources import MAX_BYTES, MAX_DEPTH, MAX_VALUES, load_document, parse_document
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.numeric import NumberText
+from genvm_policy.loaders.sources import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_VALUES,
+    load_document,
+    parse_document,
+)
 
 
 def _error(data: bytes, fmt: str) -> PolicyError:

@@ -29,17 +29,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from luasandbox import new_state
 
-from genvm_policy import encoding
-from genvm_policy.builtin import builtin
-from genvm_policy.catalog import Catalog, build_catalog, catalog_value
-from genvm_policy.compile import (
-    PREFIX,
-    SUFFIX,
-    catalog_from_value,
-    compile_policy,
-    lua_string,
-)
-from genvm_policy.errors import PolicyError
+from genvm_policy.authoring.builtin import builtin
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core import encoding
+from genvm_policy.core.catalog import Catalog, catalog_from_value, catalog_value
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string
 
 RUNTIMES = ["lua53", "lua54"]
 _STATES: dict[str, Any] = {}
@@ -132,7 +127,7 @@ def reference_path(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
-    from genvm_policy.compile import _ROUTE_KINDS
+    from genvm_policy.node.compile import _ROUTE_KINDS
 
     lua = state(runtime)
     good = catalog_value(small_catalog())

@@ -52,15 +52,15 @@ from genvmfake.stock import StockCall, StockResult, run_stock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import BUILTINS
-from genvm_policy.bundle import build_hook
-from genvm_policy.catalog import build_catalog
-from genvm_policy.compile import compile_policy
-from genvm_policy.errors import PolicyError
-from genvm_policy.hookmodel import RECORD_MESSAGE
-from genvm_policy.initpolicy import starter_policy
-from genvm_policy.sources import load_document
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import BUILTINS
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.authoring.initpolicy import starter_policy
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.loaders.sources import load_document
+from genvm_policy.node.bundle import build_hook
+from genvm_policy.node.compile import compile_policy
+from genvm_policy.node.hookmodel import RECORD_MESSAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "genvm"

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from genvm_policy import encoding, runtimes
 from genvm_policy.cli import main as cli_main
+from genvm_policy.core import encoding
+from genvm_policy.node import runtimes
 from genvm_policy.vectors import KINDS
 from genvm_policy.vectors.verify import first_difference
 

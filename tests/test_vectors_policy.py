@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from genvm_policy import encoding, runtimes
-from genvm_policy.cascade import KIND_CLASS, KIND_FIRST, STATUS_CLASS
-from genvm_policy.policy import CLASSES, LIMITS, OPS
+from genvm_policy.core import encoding
+from genvm_policy.core.cascade import KIND_CLASS, KIND_FIRST, STATUS_CLASS
+from genvm_policy.core.policy import CLASSES, LIMITS, OPS
+from genvm_policy.node import runtimes
 from genvm_policy.vectors.kinds import KINDS
 
 ROOT = runtimes.ROOT

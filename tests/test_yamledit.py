@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nodefixtures import LITERAL_KEY, V1_CONFIG, V2_CONFIG
 
-from genvm_policy import yamledit
-from genvm_policy.errors import PolicyError
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.operator import yamledit
 
 NEW = "${exeDir}/../config/genvm-policy-hook.lua"
 

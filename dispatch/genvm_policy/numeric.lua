@@ -104,7 +104,7 @@ function M.neg(a, path)
 end
 
 --- Units of `10^-scale` of a constant's `[mantissa, exponent]` pair, exactly
---- (the reference's `admission_terms.decimal_units`). Raises `NUM_INEXACT` when
+--- (the reference's `numeric.decimal_units`). Raises `NUM_INEXACT` when
 --- the constant has more fractional digits than `scale`, `NUM_RANGE` past MAX.
 function M.decimal_units(pair, scale, path)
   local shift = pair[2] + scale

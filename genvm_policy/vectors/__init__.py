@@ -2,8 +2,8 @@
 
 Spec: docs/VECTORS.md. `kinds` is the registry, `generate*` the case inputs,
 `run` the reference runners, `format` the file format, `verify` the replay.
-The package is pure: the CLI (`genvm_policy.commands.vectors`) reads and writes
-the files and `genvm_policy.runtimes` drives the Lua runtimes.
+The package is pure: the CLI (`genvm_policy.cli.commands.vectors`) reads and writes
+the files and `genvm_policy.node.runtimes` drives the Lua runtimes.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from genvm_policy.errors import Path, PolicyError
+from genvm_policy.core.errors import Path, PolicyError
 
 __all__ = ["Runner", "bad", "field", "host", "path_of"]
 

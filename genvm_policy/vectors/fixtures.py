@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from genvm_policy.catalog import Catalog, build_catalog, catalog_value
-from genvm_policy.numeric import NumberText
-from genvm_policy.prng import sha256
-from genvm_policy.request import make_request, request_value
+from genvm_policy.authoring.catalog_build import build_catalog
+from genvm_policy.core.catalog import Catalog, catalog_value
+from genvm_policy.core.numeric import NumberText
+from genvm_policy.core.prng import sha256
+from genvm_policy.core.request import make_request, request_value
+from genvm_policy.loaders.sources import load_document
 from genvm_policy.resources import resource
-from genvm_policy.sources import load_document
 
 __all__ = [
     "REQUESTS",

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from genvm_policy import encoding
-from genvm_policy.encoding import Value
-from genvm_policy.errors import Path, PolicyError
+from genvm_policy.core import encoding
+from genvm_policy.core.encoding import Value
+from genvm_policy.core.errors import Path, PolicyError
 
 __all__ = ["FORMAT", "RUNTIMES", "Case", "VectorFile", "read_file", "write_file"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genvm_policy import encoding
-from genvm_policy.numeric import MAX
+from genvm_policy.core import encoding
+from genvm_policy.core.numeric import MAX
 
 __all__ = ["Generated", "f64", "gen_cbor", "gen_decimal", "gen_numeric", "i64", "raw_text"]
 

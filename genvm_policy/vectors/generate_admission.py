@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from genvm_policy.builtin import BUILTINS
-from genvm_policy.catalog import catalog_value
-from genvm_policy.numeric import MAX
+from genvm_policy.authoring.builtin import BUILTINS
+from genvm_policy.core.catalog import catalog_value
+from genvm_policy.core.numeric import MAX
 from genvm_policy.vectors.fixtures import example_catalog, example_policies
 from genvm_policy.vectors.generate import Generated, f64, i64
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from genvm_policy.admission import admit
-from genvm_policy.builtin import BUILTINS
-from genvm_policy.catalog import catalog_value
-from genvm_policy.errors import PolicyError
-from genvm_policy.numeric import MAX
-from genvm_policy.policy import CLASSES, policy_value
+from genvm_policy.authoring.admission import admit
+from genvm_policy.authoring.builtin import BUILTINS
+from genvm_policy.core.catalog import catalog_value
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.numeric import MAX
+from genvm_policy.core.policy import CLASSES, policy_value
 from genvm_policy.vectors.fixtures import (
     REQUESTS,
     bytes_catalog,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from genvm_policy import prng
-from genvm_policy.identity import KINDS as ID_KINDS
-from genvm_policy.numeric import MAX
+from genvm_policy.core import prng
+from genvm_policy.core.identity import KINDS as ID_KINDS
+from genvm_policy.core.numeric import MAX
 from genvm_policy.vectors.generate import FLOAT_3, Generated, f64, i64, raw_text
 
 __all__ = ["gen_hmac", "gen_identity", "gen_prng", "gen_seed", "gen_sha256"]

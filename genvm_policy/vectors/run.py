@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from genvm_policy import encoding, family, identity, numeric, prng
-from genvm_policy.encoding import Value
-from genvm_policy.errors import PolicyError
+from genvm_policy.core import encoding, family, identity, numeric, prng
+from genvm_policy.core.encoding import Value
+from genvm_policy.core.errors import PolicyError
 from genvm_policy.vectors.escapes import Runner, host
 from genvm_policy.vectors.escapes import bad as _bad
 from genvm_policy.vectors.escapes import field as _field

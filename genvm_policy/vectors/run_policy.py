@@ -11,7 +11,7 @@ Rules:
 2. `read_catalog` makes, in the same order and with the same `CAT_TYPE`
    paths, the checks the Lua runtime makes when it decodes the catalog of a
    compiled policy (first wrong item in value order); a value that passes is
-   read by `compile.catalog_from_value`.
+   read by `catalog.catalog_from_value`.
 3. The term kinds (`predicate`, `scorer`, `selector`, `mutate`) put their
    terms into the policy `wrap` builds: the given slots, `["true"]`,
    `["const", 0]`, `["argmax"]` and `[]` for the others, the default failure
@@ -25,21 +25,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from genvm_policy import catalog as catalog_mod
-from genvm_policy.admission import DEFAULT_PLAN, admit
-from genvm_policy.cascade import Failure, Success
-from genvm_policy.cascade import run as run_cascade
-from genvm_policy.catalog import MAX_ROUTES, Catalog
-from genvm_policy.compile import catalog_from_value, policy_from_value
-from genvm_policy.decision import decide, decision_report
-from genvm_policy.errors import Path, PolicyError
-from genvm_policy.identity import identity
-from genvm_policy.interpreter import bind, score
-from genvm_policy.mutate import mutate
-from genvm_policy.policy import Policy, policy_identity, policy_value
-from genvm_policy.predicate import filter_routes
-from genvm_policy.request import LIMITS, Request, make_request, request_identity, request_value
-from genvm_policy.selection import select
+from genvm_policy.authoring.admission import DEFAULT_PLAN, admit
+from genvm_policy.core import catalog as catalog_mod
+from genvm_policy.core.cascade import Failure, Success
+from genvm_policy.core.cascade import run as run_cascade
+from genvm_policy.core.catalog import MAX_ROUTES, Catalog, catalog_from_value
+from genvm_policy.core.decision import decide, decision_report
+from genvm_policy.core.errors import Path, PolicyError
+from genvm_policy.core.identity import identity
+from genvm_policy.core.interpreter import bind, score
+from genvm_policy.core.mutate import mutate
+from genvm_policy.core.policy import Policy, policy_from_value, policy_identity, policy_value
+from genvm_policy.core.predicate import filter_routes
+from genvm_policy.core.request import LIMITS, Request, make_request, request_identity, request_value
+from genvm_policy.core.selection import select
 from genvm_policy.vectors.escapes import Runner, bad, field, host
 
 __all__ = ["POLICY_RUNNERS", "read_catalog", "read_request", "wrap"]

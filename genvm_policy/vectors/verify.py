@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from genvm_policy import encoding
-from genvm_policy.errors import PolicyError
+from genvm_policy.core import encoding
+from genvm_policy.core.errors import PolicyError
 from genvm_policy.vectors.format import Case, VectorFile, read_file
 from genvm_policy.vectors.kinds import Kind, spec_sections
 from genvm_policy.vectors.run import run

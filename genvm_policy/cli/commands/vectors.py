@@ -1,0 +1,185 @@
+"""`genvm-policy vectors generate|verify`: write the golden vectors, replay them in a runtime.
+
+Shell module (reads and writes files, drives Lua); spec: docs/VECTORS.md
+("Commands"). `generate [DIR]` rewrites `DIR/<kind>.cbor` for every kind from
+the reference. `verify [--runtime R] [DIR]` replays every `*.cbor` file of DIR,
+prints each failure with its case name and first differing field, and prints
+`N passed, M failed` as its last line; exit 0 only when nothing failed and at
+least one case ran, else 1. Without DIR, `verify` replays the golden vectors the
+package carries (`genvm_policy.resources`), so it works from any folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from genvm_policy.cli.commands.helptext import teach
+from genvm_policy.core.errors import PolicyError
+from genvm_policy.node import runtimes
+from genvm_policy.resources import resource
+from genvm_policy.vectors import KINDS, Report, build, verify_file, write_file
+from genvm_policy.vectors.verify import Runner, python_runner
+
+__all__ = ["RUNTIMES", "register"]
+
+RUNTIMES = ("python", "lua53", "lua54", "lua", "lua-standalone", "mlua", "all")
+"""The `--runtime` choices; `lua` is `lua53`, `all` every runtime in turn; `mlua` is
+GenVM's own embedding (mlua 0.10.3, Lua 5.3) running the same `verify.lua`."""
+
+ALL = ("python", "lua53", "lua54", "lua-standalone", "mlua")
+DEFAULT_DIR = Path("vectors")
+"""Where `generate` writes without DIR: `vectors/` of the working folder (a checkout)."""
+VERIFIER = runtimes.DISPATCH / "vectors" / "verify.lua"
+_SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
+_NOT_RUN = re.compile(r"(\d+) cases of reference-only kinds not run")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add `vectors generate` and `vectors verify` to the CLI."""
+    parser = sub.add_parser(
+        "vectors",
+        help="generate or verify the golden vectors",
+        **teach(
+            "The golden vectors are the contract between the Python reference and the Lua "
+            "runtime GenVM runs: every runtime must give the same bytes for every case. "
+            "`verify` replays them; `generate` rewrites them from the reference.",
+            "genvm-policy vectors verify --runtime all",
+            "genvm-policy vectors generate vectors",
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    gen = actions.add_parser(
+        "generate",
+        help="rewrite every vector file from the reference",
+        **teach(
+            "Rewrite DIR/<kind>.cbor for every vector kind from the Python reference "
+            "(docs/VECTORS.md). The bytes are the same on every run; a change to an existing "
+            "vector is a change of the spec.",
+            "genvm-policy vectors generate            # into ./vectors",
+            "genvm-policy vectors generate /tmp/vectors",
+        ),
+    )
+    gen.add_argument(
+        "dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR",
+        help="the folder to write (default: ./vectors)",
+    )  # fmt: skip
+    gen.set_defaults(handler=_generate)
+    ver = actions.add_parser(
+        "verify",
+        help="replay the vector files in a runtime",
+        **teach(
+            "Replay every DIR/*.cbor in the runtime asked for and print each failing case "
+            "with its first differing field, then `N passed, M failed`. Without DIR the "
+            "golden vectors that come with genvm-policy are replayed. Exit 0 only when "
+            "nothing failed.",
+            "genvm-policy vectors verify --runtime all",
+            "genvm-policy vectors verify --runtime lua53 ./my-vectors",
+        ),
+    )
+    ver.add_argument(
+        "--runtime", choices=RUNTIMES, default="python",
+        help="python (default), lua53/lua (lupa's Lua 5.3, as GenVM embeds it), lua54, "
+        "lua-standalone (Debian's lua5.3), or all of them in turn",
+    )  # fmt: skip
+    ver.add_argument(
+        "dir", nargs="?", type=Path, default=None, metavar="DIR",
+        help="the folder of vector files (default: the golden vectors of the package)",
+    )  # fmt: skip
+    ver.set_defaults(handler=_verify)
+
+
+def _io_error(path: Path, err: OSError) -> PolicyError:
+    return PolicyError("VEC_IO", (), f"`{path}` cannot be used: {err.strerror or err}")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    total = 0
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind in KINDS:
+            file = build(kind)
+            (directory / f"{kind.name}.cbor").write_bytes(write_file(file))
+            total += len(file.cases)
+    except OSError as err:
+        raise _io_error(directory, err) from None
+    print(f"wrote {len(KINDS)} files, {total} cases to {directory}")
+    return 0
+
+
+def _files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise PolicyError(
+            "VEC_IO",
+            (),
+            f"`{directory}` is not a directory",
+            hint="name the folder that holds the vector files (`*.cbor`), or leave DIR out "
+            "to replay the golden vectors of the package",
+        )
+    return sorted(directory.glob("*.cbor"))
+
+
+def _replay(files: list[Path], runner: Runner, family: str) -> Report:
+    report = Report()
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise _io_error(path, err) from None
+        report.add(verify_file(path.name, data, runner, family))
+    return report
+
+
+def _standalone(files: list[Path], runtime: str) -> Report:
+    """Replay with `dispatch/vectors/verify.lua` under `lua5.3` or the mlua binary,
+    reading the script's own summary line."""
+    report = Report()
+    paths = [str(p.resolve()) for p in files]
+    try:
+        if runtime == "mlua":
+            run = runtimes.run_mlua(["vectors", str(runtimes.DISPATCH), *paths])
+        else:
+            run = runtimes.run_standalone(VERIFIER, paths)
+    except runtimes.MissingInterpreter as err:
+        report.failed = 1
+        report.failures.append(f"FAIL {runtime}: {err}")
+        return report
+    lines = run.stdout.splitlines()
+    summary = _SUMMARY.fullmatch(lines[-1]) if lines else None
+    report.failures = [line for line in lines if line.startswith("FAIL ")]
+    if summary is None or run.returncode not in (0, 1):
+        report.failed = 1
+        detail = (run.stderr.strip().splitlines() or ["no summary line"])[-1]
+        report.failures.append(f"FAIL {runtime}: the verifier stopped: {detail}")
+        return report
+    report.passed, report.failed = int(summary.group(1)), int(summary.group(2))
+    skipped = [_NOT_RUN.fullmatch(line) for line in lines]
+    report.not_run = sum(int(m.group(1)) for m in skipped if m)
+    return report
+
+
+def _run(runtime: str, files: list[Path]) -> Report:
+    if runtime == "python":
+        return _replay(files, python_runner, "python")
+    if runtime in ("lua-standalone", "mlua"):
+        return _standalone(files, runtime)
+    return _replay(files, runtimes.vector_runner(runtime), "lua")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    files = _files(resource("vectors") if args.dir is None else args.dir)
+    chosen = {"all": ALL, "lua": ("lua53",)}.get(args.runtime, (args.runtime,))
+    total = Report()
+    for runtime in chosen:
+        report = _run(runtime, files)
+        for line in report.failures:
+            print(line)
+        if len(chosen) > 1 or report.not_run:
+            note = f", {report.not_run} reference-only not run" if report.not_run else ""
+            print(f"{runtime}: {report.passed} passed, {report.failed} failed{note}")
+        total.add(report)
+    print(f"{total.passed} passed, {total.failed} failed")
+    return 0 if total.ok else 1
