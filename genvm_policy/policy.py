@@ -35,10 +35,12 @@ from genvm_policy.numeric import add
 __all__ = [
     "BUILTIN_FIELDS",
     "CLASSES",
+    "CLASS_GROUPS",
     "LIMITS",
     "OPS",
     "PARAMS",
     "TEXT_FILTERS",
+    "VERSION",
     "Policy",
     "Term",
     "check_nfc",
@@ -131,7 +133,9 @@ LIMITS: dict[str, int] = {
 
 # The error classes of §10, in their canonical order.
 CLASSES: tuple[str, ...] = (
-    "overloaded",
+    "rate_limited",
+    "unavailable",
+    "timeout",
     "auth",
     "bad_request",
     "not_found",
@@ -142,6 +146,13 @@ CLASSES: tuple[str, ...] = (
     "non_user",
     "unknown",
 )
+# Names a failure plan may use for several classes at once (§10.1): a version-1
+# policy's `overloaded` keeps its meaning, the three classes it was split into.
+CLASS_GROUPS: dict[str, tuple[str, ...]] = {
+    "overloaded": ("rate_limited", "unavailable", "timeout"),
+}
+# The language version a canonical value carries (§7.3); documents may say 1 or 2.
+VERSION = 2
 
 # Numeric route fields every catalog has: name -> (scale, lowest, highest).
 # Operator-declared fields (the catalog's `fields`) add to these.  The bounds
@@ -195,7 +206,7 @@ class Policy:
 def policy_value(policy: Policy) -> dict[str, Any]:
     """The canonical value of a policy (rule 2)."""
     return {
-        "version": 1,
+        "version": VERSION,
         "filter": policy.filter,
         "score": policy.score,
         "select": policy.select,

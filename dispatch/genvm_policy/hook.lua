@@ -33,13 +33,14 @@ local builtin = require("genvm_policy.builtin")
 local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local cascade = require("genvm_policy.cascade")
+local reply = require("genvm_policy.reply")
 
 local M = {}
 
 M.RECORD_MESSAGE = "genvm-policy decision"
 M.FAULT_MESSAGE = "genvm-policy fallback"
 M.FORMAT = 1
-M.SPEC = 1
+M.SPEC = 2
 --- Catalogs up to this many canonical bytes are hashed in pure Lua at load (~10 ms).
 M.SMALL_CATALOG = 16384
 M.PUBLIC_SALT = string.rep("\0", 32)
@@ -397,18 +398,23 @@ local function provider_request(attempt, format, msg, images)
   }
 end
 
--- `(kind, status)` of a decoded module error (SPEC §10.1, HOOK.md §9). A decoding
--- that is not a table (a host that answers oddly) has no kind: `unknown`.
+-- `(kind, status, code, retry_after_ms)` of a decoded module error (SPEC §10.1,
+-- HOOK.md §9): what the cascade classifies, all of it logged. A decoding that is
+-- not a table (a host that answers oddly) has no kind: `unknown`. A send that
+-- timed out is `send_timeout`, told by the host's error text.
 local function failure_of(err)
-  if type(err) ~= "table" then return "unknown", nil end
+  if type(err) ~= "table" then return "unknown", nil, nil, nil end
   local causes = type(err.causes) == "table" and err.causes or {}
   local kind = type(causes[1]) == "string" and causes[1] or "unknown"
-  local status = type(err.ctx) == "table" and err.ctx.status or nil
-  status = type(status) == "number" and math.tointeger(status) or nil
+  local ectx = type(err.ctx) == "table" and err.ctx or {}
+  local status = type(ectx.status) == "number" and math.tointeger(ectx.status) or nil
   if kind == "SENDING_REQUEST" then
-    kind = "network"
+    local text = type(ectx.rust_error) == "string" and ectx.rust_error:lower() or ""
+    kind = (text:find("timed out", 1, true) or text:find("timeout", 1, true))
+      and "send_timeout" or "network"
   end
-  return kind, status
+  return kind, status, reply.body_code(ectx.body, __dflt.json_parse),
+    reply.retry_after_ms(ectx.headers)
 end
 
 local function exhausted(remaining)
@@ -512,8 +518,8 @@ function M.exec(vm, ctx, entry, args, remaining)
     -- A raising decoder leaves the step `non_user`: the error was not decoded.
     local err = __dflt.as_user_error(res)
     if err == nil then error(RERAISE, 0) end
-    step.kind, step.status = failure_of(err)
-    given[#seen] = cascade.failure(step.kind, step.status)
+    step.kind, step.status, step.code, step.retry_after_ms = failure_of(err)
+    given[#seen] = cascade.failure(step.kind, step.status, step.code, step.retry_after_ms)
     step.result, step.action = cascade.classify(given[#seen]), nil
     return given[#seen]
   end

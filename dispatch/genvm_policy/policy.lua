@@ -55,8 +55,11 @@ M.OPS = {
 M.LIMITS = { depth = 16, max_attempts = 16, retry_attempts = 5, backoff_ms = 60000 }
 
 --- The error classes of §10, in their canonical order.
-M.CLASSES = { "overloaded", "auth", "bad_request", "not_found", "context_overflow",
-  "content_filter", "server", "network", "non_user", "unknown" }
+M.CLASSES = { "rate_limited", "unavailable", "timeout", "auth", "bad_request", "not_found",
+  "context_overflow", "content_filter", "server", "network", "non_user", "unknown" }
+
+--- The language version a canonical value carries (§7.3).
+M.VERSION = 2
 
 --- Numeric route fields every catalog has: name -> {scale, lowest, highest}.
 M.BUILTIN_FIELDS = {
@@ -216,8 +219,8 @@ function M.from_value(v)
       fail("POL_KEY", { keys[i] }, "the policy has no `" .. keys[i] .. "`")
     end
   end
-  if v.version ~= 1 then
-    fail("POL_VALUE", { "version" }, "the policy version must be `1`")
+  if v.version ~= M.VERSION then
+    fail("POL_VALUE", { "version" }, "the policy version must be `" .. M.VERSION .. "`")
   end
   check_term(v.filter, "P", { "filter" }, 1)
   check_term(v.score, "S", { "score" }, 1)

@@ -36,7 +36,7 @@ from genvm_policy.errors import Path, PolicyError
 from genvm_policy.identity import identity
 from genvm_policy.interpreter import bind, score
 from genvm_policy.mutate import mutate
-from genvm_policy.policy import Policy, policy_identity, policy_value
+from genvm_policy.policy import VERSION, Policy, policy_identity, policy_value
 from genvm_policy.predicate import filter_routes
 from genvm_policy.request import LIMITS, Request, make_request, request_identity, request_value
 from genvm_policy.selection import select
@@ -163,7 +163,7 @@ def wrap(
 ) -> dict[str, Any]:
     """The canonical policy value the term kinds run their terms in (rule 3)."""
     return {
-        "version": 1,
+        "version": VERSION,
         "filter": ["true"] if filter is None else filter,
         "score": ["const", 0] if score is None else score,
         "select": ["argmax"] if select is None else select,
@@ -255,12 +255,17 @@ def run_mutate(data: dict[str, Any]) -> Any:
     return out
 
 
+SCRIPT_STEP = {"kind", "status", "code", "retry_after_ms"}
+
+
 def _outcome(step: Any) -> Success | Failure:
     if step == "ok":
         return Success(None)
-    if isinstance(step, Mapping) and set(step) <= {"kind", "status"} and "kind" in step:
-        return Failure(step["kind"], host(step.get("status")))
-    raise bad(("script",), "a script step is `ok` or `{kind, status?}`")
+    if isinstance(step, Mapping) and set(step) <= SCRIPT_STEP and "kind" in step:
+        return Failure(
+            step["kind"], host(step.get("status")), step.get("code"), step.get("retry_after_ms")
+        )
+    raise bad(("script",), "a script step is `ok` or `{kind, status?, code?, retry_after_ms?}`")
 
 
 def run_cascade_case(data: dict[str, Any]) -> Any:
