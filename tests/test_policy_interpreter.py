@@ -174,6 +174,22 @@ def test_top_k_and_tiers() -> None:
     ]
 
 
+def test_a_route_a_tier_cuts_stays_for_the_later_tiers() -> None:
+    everything = order({"score": "quality"})
+    premium_first = {"score": "quality", "select": {"tiers": [
+        {"filter": "true", "select": {"top_k": {"k": 1}}},
+        {"filter": "true"},
+    ]}}
+    assert order(premium_first) == everything
+    chain_then_rest = {"score": "quality", "select": {"tiers": [
+        {"filter": "true", "select": {"chain": ["direct/llama/70b"]}},
+        {"filter": "true"},
+    ]}}
+    assert order(chain_then_rest) == ["direct/llama/70b"] + [
+        r for r in everything if r != "direct/llama/70b"
+    ]
+
+
 @given(st.binary(min_size=1, max_size=64), st.integers(0, 40))
 def test_sample_is_a_permutation_and_zero_spread_is_argmax(seed: bytes, spread: int) -> None:
     got = order({"select": {"sample": spread}, "score": "quality"}, seed=seed)

@@ -240,6 +240,7 @@ def gen_scorer() -> Generated:
 
 # -- §8.3 selector ------------------------------------------------------------------------------
 
+ROUTER_MINI = "openai/gpt-4.1-mini"
 SELECTORS: list[tuple[str, list[Any], list[Any], bool]] = [
     ("argmax_ties", ["argmax"], ["const", 0], False),
     ("argmax_quality", ["argmax"], ["field", "quality", [0, 0]], False),
@@ -305,6 +306,44 @@ SELECTORS: list[tuple[str, list[Any], list[Any], bool]] = [
     (
         "tiers_empty_tier",
         ["tiers", [[["false"], ["sample", 1]], [["true"], ["argmax"]]]],
+        ["const", 0],
+        True,
+    ),
+    # What a tier's selector cuts stays for the later tiers (version 2).
+    (
+        "tiers_top_k_cut",
+        ["tiers", [[["true"], ["top_k", 1, ["argmax"]]], [["true"], ["argmax"]]]],
+        ["field", "quality", [0, 0]],
+        False,
+    ),
+    (
+        "tiers_chain_omits",
+        [
+            "tiers",
+            [
+                [["true"], ["chain", [["router", "openai/gpt-4.1-mini"], ["alpha", "a"]]]],
+                [["true"], ["argmax"]],
+            ],
+        ],
+        ["const", 0],
+        False,
+    ),
+    (
+        "tiers_greybox_then_rest",
+        ["tiers", [[["true"], ["greybox"]], [["true"], ["argmax"]]]],
+        ["const", 0],
+        False,
+    ),
+    (
+        "tiers_weighted_zero_then_sample",
+        [
+            "tiers",
+            [
+                [["true"], ["weighted", ["route_value", [["router", ROUTER_MINI, 2]], 0]]],
+                [["json"], ["top_k", 2, ["sample", 1]]],
+                [["true"], ["argmax"]],
+            ],
+        ],
         ["const", 0],
         True,
     ),
