@@ -237,6 +237,23 @@ def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
     assert all(7990 <= a.params.max_tokens <= 8010 for a in d.attempts)
 
 
+@given(st.binary(min_size=1, max_size=64))
+def test_one_parameters_jitter_never_moves_anothers(seed: bytes) -> None:
+    temp = {"jitter": {"temperature": ["-0.3", "0.3"]}}
+    tokens = {"jitter": {"max_tokens": [-500, 500]}}
+    wide = {"jitter": {"max_tokens": [-(2**32 - 1), 2**32 - 1]}}  # draws above 2^32
+
+    def params(*mutations: Any) -> list[tuple[int, int]]:
+        doc = {"mutate": list(mutations), "max_attempts": 16}
+        d = decide(CAT, admit(doc, CAT), make_request(), seed)
+        return [(a.params.temperature, a.params.max_tokens) for a in d.attempts]
+
+    alone = [t for t, _ in params(temp)]
+    for mix in ((temp, tokens), (tokens, temp), (tokens, temp, tokens), (wide, wide, temp)):
+        assert [t for t, _ in params(*mix)] == alone
+    assert [m for _, m in params(tokens)] == [m for _, m in params(temp, tokens)]
+
+
 def test_bind_derives_catalog_facts_once_and_raises_the_same_every_time() -> None:
     # `bind` keeps the rank order, columns and bound checks with the catalog
     # object (Catalog.memo): a second bind, and a bind of an equal catalog built
