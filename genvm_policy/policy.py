@@ -36,9 +36,12 @@ __all__ = [
     "BUILTIN_FIELDS",
     "CLASSES",
     "CLASS_GROUPS",
+    "COMPARISONS",
+    "FITS_CONTEXT",
     "LIMITS",
     "OPS",
     "PARAMS",
+    "REQUEST_FACTS",
     "TEXT_FILTERS",
     "VERSION",
     "Policy",
@@ -55,7 +58,8 @@ Term = list[Any]
 # L selector, M mutation, A action; a trailing `*` means "the rest, one or
 # more"; `text`, `texts` (sorted set), `routes` (sorted set of [provider,
 # model]), `rvals` (sorted [provider, model, int]), `int`, `dec` ([mantissa,
-# exponent] decimal), `tiers` ([[P, L], …] in order), `param`, `filters`.
+# exponent] decimal), `tiers` ([[P, L], …] in order), `param`, `filters`,
+# `cmp` (a comparison name of COMPARISONS), `fact` (a name of REQUEST_FACTS).
 OPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     # predicates (§8.1)
     "true": ("P", (), "§8.1"),
@@ -79,6 +83,10 @@ OPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "format_in": ("P", ("texts",), "§8.1"),
     "entry_in": ("P", ("texts",), "§8.1"),
     "has_images": ("P", (), "§8.1"),
+    "role_in": ("P", ("texts",), "§8.1"),
+    "tier_in": ("P", ("texts",), "§8.1"),
+    "request": ("P", ("cmp", "fact", "int"), "§8.1"),
+    "fits_context": ("P", ("int", "int"), "§8.1"),
     "all": ("P", ("P*",), "§8.1"),
     "any": ("P", ("P*",), "§8.1"),
     "not": ("P", ("P",), "§8.1"),
@@ -178,7 +186,28 @@ PARAMS: dict[str, tuple[int, int, int]] = {
 TEXT_FILTERS: tuple[str, ...] = ("NFC", "NFKC", "NormalizeWS", "RmZeroWidth")
 
 COMMUTATIVE = ("all", "any", "sum", "min", "max")
-SET_ARGS = ("provider_in", "model_in", "family_in", "format_in", "entry_in", "route_in")
+SET_ARGS = (
+    "provider_in",
+    "model_in",
+    "family_in",
+    "format_in",
+    "entry_in",
+    "role_in",
+    "tier_in",
+    "route_in",
+)
+COMPARISONS = ("lt", "le", "eq", "ge", "gt")
+# Numeric request facts a `request` comparison reads (§6): name -> (lowest, highest).
+# They are written like route fields (`{le: {prompt_bytes: 40000}}`), so an
+# operator may not declare a field of these names.
+REQUEST_FACTS: dict[str, tuple[int, int]] = {
+    "prompt_bytes": (0, 2**32 - 1),
+    "images": (0, 16),
+    "max_tokens": (1, 2**32 - 1),
+}
+# `fits_context {bytes_per_token, reserve}` bounds: bytes per token 1 … 64, a
+# reserve of tokens up to 2^32, so the sum it compares stays below 2^35.
+FITS_CONTEXT = {"bytes_per_token": (1, 64), "reserve": (0, 2**32)}
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,15 @@ def test_each_template(node: Node, template: str) -> None:
     assert isinstance(result.data, str if want == "text" else bool)
 
 
+def test_the_request_carries_the_role_genvm_gives(node: Node) -> None:
+    vm = node.vm()
+    for role in ("leader", "validator"):
+        result = vm.session(role=role).call("ExecPrompt", PROMPT)
+        rec = verify(node, vm, result)
+        # Only the newest V2 line says which part this node plays.
+        assert rec["request"]["role"] == (role if node.profile == "v2-new" else "unknown")
+
+
 # -- the failure cascade ------------------------------------------------------------
 
 

@@ -365,6 +365,8 @@ local function build_request(ctx, entry, args)
   local n = #images
   local value = encoding.map({
     entry = entry, format = format, images = n < 16 and n or 16,
+    -- `ctx.role` exists only in the newest V2 line; anything else is `unknown`.
+    role = (ctx.role == "leader" or ctx.role == "validator") and ctx.role or "unknown",
     prompt_bytes = #msg.user + (msg.system and #msg.system or 0),
     temperature = 700, max_tokens = max_tokens,
   })

@@ -36,6 +36,8 @@ M.OPS = {
   eq = { "P", { "text", "dec" } }, ge = { "P", { "text", "dec" } },
   gt = { "P", { "text", "dec" } },
   format_in = { "P", { "texts" } }, entry_in = { "P", { "texts" } }, has_images = { "P", {} },
+  role_in = { "P", { "texts" } }, tier_in = { "P", { "texts" } },
+  request = { "P", { "cmp", "fact", "int" } }, fits_context = { "P", { "int", "int" } },
   all = { "P", { "P*" } }, any = { "P", { "P*" } }, ["not"] = { "P", { "P" } },
   const = { "S", { "int" } }, field = { "S", { "text", "dec" } },
   route_value = { "S", { "rvals", "int" } }, neg = { "S", { "S" } },
@@ -70,6 +72,10 @@ M.BUILTIN_FIELDS = {
 
 --- Call parameters a mutation may touch: name -> {scale, lowest, highest}.
 M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF } }
+
+--- Comparisons, and the numeric request facts a `request` comparison reads (§8.1).
+M.COMPARISONS = { lt = true, le = true, eq = true, ge = true, gt = true }
+M.REQUEST_FACTS = { prompt_bytes = true, images = true, max_tokens = true }
 
 --- Text filters the host applies, as GenVM's `filter_text` names them.
 M.TEXT_FILTERS = { NFC = true, NFKC = true, NormalizeWS = true, RmZeroWidth = true }
@@ -135,6 +141,11 @@ local function check_arg(k, v, path, depth)
     if kind(v) ~= "array" or #v ~= 2 or kind(v[1]) ~= "integer" or kind(v[2]) ~= "integer"
         or v[2] < -9 or v[2] > 0 then
       fail("POL_TYPE", path, "expected a decimal [mantissa, exponent]")
+    end
+  elseif k == "cmp" or k == "fact" then
+    if not (k == "cmp" and M.COMPARISONS or M.REQUEST_FACTS)[v] then
+      fail("POL_VALUE", path, "`" .. tostring(v) .. "` is not a "
+        .. (k == "cmp" and "comparison" or "request fact"))
     end
   elseif k == "param" then
     if not M.PARAMS[v] then

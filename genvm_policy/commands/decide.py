@@ -20,6 +20,7 @@ from genvm_policy.policy import OPS, Policy, Term
 from genvm_policy.request import (
     ENTRIES,
     FORMATS,
+    ROLES,
     Request,
     make_request,
     request_from_value,
@@ -41,6 +42,10 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help="response format")
     parser.add_argument("--images", type=int, metavar="N", help="number of images")
     parser.add_argument("--prompt-bytes", type=int, metavar="N", help="prompt size in bytes")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="the answer's token cap")
+    parser.add_argument(
+        "--role", choices=ROLES, help="this node's part: leader, validator (default unknown)"
+    )
     parser.add_argument("--seed", metavar="HEX", help="the call key: 1 to 64 bytes as hex")
     parser.add_argument("--request", metavar="FILE", help="a request as a map (YAML/TOML/JSON)")
 
@@ -52,6 +57,8 @@ def request_of(args: argparse.Namespace) -> Request | None:
         "format": args.format,
         "images": args.images,
         "prompt_bytes": args.prompt_bytes,
+        "max_tokens": args.max_tokens,
+        "role": args.role,
     }
     given = {k: v for k, v in flags.items() if v is not None}
     if args.request is None and not given:
@@ -68,6 +75,7 @@ def request_of(args: argparse.Namespace) -> Request | None:
         "prompt_bytes": base.prompt_bytes,
         "temperature": base.temperature,
         "max_tokens": base.max_tokens,
+        "role": base.role,
     }
     fields.update(given)
     return make_request(**fields)
@@ -108,6 +116,8 @@ def describe_term(term: Term) -> str:
     op, args = term[0], term[1:]
     if op == "needs":
         return NEEDS
+    if op == "request":
+        return f"{args[0]}({args[1]}, {args[2]})"  # as authored: a request fact, like a field
     kinds = OPS[op][1]
     parts = []
     for n, arg in enumerate(args):
@@ -137,7 +147,7 @@ def render(request: Request, d: Decision) -> str:
     lines = [
         f"request  entry={request.entry} format={request.format} images={request.images} "
         f"prompt_bytes={request.prompt_bytes} temperature={format_units(request.temperature, 3)} "
-        f"max_tokens={request.max_tokens}",
+        f"max_tokens={request.max_tokens} role={request.role}",
         "  attempts (in order):",
     ]
     for n, a in enumerate(d.attempts):

@@ -141,11 +141,11 @@ def read_request(v: object) -> Request:
     """The request of a canonical request map, defaults filled as the Lua runtime fills them."""
     if not isinstance(v, dict):
         raise PolicyError("REQ_FIELD", (), "a request must be a map of fields")
-    known = ("entry", "format", *LIMITS)
+    known = ("entry", "format", "role", *LIMITS)
     unknown = sorted((k for k in v if k not in known), key=lambda k: str(k).encode())
     if unknown:
         raise PolicyError("REQ_FIELD", (str(unknown[0]),), f"unknown request field `{unknown[0]}`")
-    for name in ("entry", "format"):
+    for name in ("entry", "format", "role"):
         if v.get(name) is not None and not isinstance(v[name], str):
             raise PolicyError("REQ_FIELD", (name,), f"`{name}` must be text")
     return make_request(
@@ -155,6 +155,7 @@ def read_request(v: object) -> Request:
         prompt_bytes=0 if v.get("prompt_bytes") is None else v["prompt_bytes"],
         temperature=v.get("temperature"),
         max_tokens=v.get("max_tokens"),
+        role="unknown" if v.get("role") is None else v["role"],
     )
 
 
