@@ -35,6 +35,7 @@ from collections.abc import Mapping
 
 from genvm_policy.admission_terms import TermAdmission, decimal_pair, decimal_units, split_route
 from genvm_policy.catalog import Catalog
+from genvm_policy.cost import check_cost
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.policy import (
     CLASS_GROUPS,
@@ -203,7 +204,7 @@ def admit(document: object, catalog: Catalog | None = None) -> Policy:
     cap = run.integer(
         doc.get("max_attempts", DEFAULT_MAX_ATTEMPTS), ("max_attempts",), 1, LIMITS["max_attempts"]
     )
-    return Policy(
+    policy = Policy(
         filter=normalize(["all", ["needs"], user_filter]),
         score=normalize(score),
         select=normalize(select),
@@ -211,3 +212,6 @@ def admit(document: object, catalog: Catalog | None = None) -> Policy:
         on_failure=tuple((name, normalize(action)) for name, action in plan),
         max_attempts=cap,
     )
+    if catalog is not None:
+        check_cost(policy, len(catalog.routes))
+    return policy

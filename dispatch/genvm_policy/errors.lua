@@ -59,6 +59,7 @@ M.CODES = {
   POL_FIELD = true,
   POL_TIER = true,
   POL_LIMIT = true,
+  POL_COST = true,
 }
 
 local Error = {}

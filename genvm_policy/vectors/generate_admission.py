@@ -186,6 +186,10 @@ EDGES: list[tuple[str, str, dict[str, Any]]] = [
      {"filter": {"fits_context": {"reserve": 10}}}),
     ("flag_with_argument", "`has_tee: true` (a flag written as a map)",
      {"filter": [{"has_tee": True}]}),
+    ("cost_tiers_20", "20 tiers of `sample`: within the cost bound",
+     {"select": {"tiers": [{"filter": "true", "select": {"sample": 1}}] * 20}}),
+    ("cost_tiers_100", "100 tiers of `sample`: over the cost bound (`POL_COST`)",
+     {"select": {"tiers": [{"filter": "true", "select": {"sample": 1}}] * 100}}),
 ]
 
 
