@@ -118,6 +118,8 @@ def describe_term(term: Term) -> str:
         return NEEDS
     if op == "request":
         return f"{args[0]}({args[1]}, {args[2]})"  # as authored: a request fact, like a field
+    if op == "retry":
+        return f"retry up to {args[0]}× after {args[1]} ms, then {describe_term(args[2])}"
     kinds = OPS[op][1]
     parts = []
     for n, arg in enumerate(args):
@@ -125,7 +127,9 @@ def describe_term(term: Term) -> str:
         if kind in ("P", "S", "L", "M", "A"):
             parts.append(describe_term(arg))
         elif kind == "dec":
-            parts.append(_decimal(arg[0], arg[1]))
+            # Prices are written in USD per million tokens (SPEC §5.3): say so.
+            unit = " USD per million tokens" if args[0] in ("price_in", "price_out") else ""
+            parts.append(_decimal(arg[0], arg[1]) + unit)
         elif kind == "routes" or kind == "routes_ordered":
             parts.append("[" + ", ".join(f"{r[0]}/{r[1]}" for r in arg) + "]")
         elif isinstance(arg, list):
@@ -165,7 +169,7 @@ def render(request: Request, d: Decision) -> str:
     lines.append("  rejected:")
     for provider, model, reason in d.rejected:
         lines.append(f"    {provider}/{model}  fails {describe_term(reason)}")
-    lines.append("  scores:")
+    lines.append("  scores (integers; a price field counts micro-USD per million tokens):")
     for provider, model, points in d.scores:
         lines.append(f"    {points:>20}  {provider}/{model}")
     lines.append("  identities:")
