@@ -32,7 +32,7 @@ __all__ = ["JITTER_PART", "Params", "mutate", "provider_seed"]
 
 # Parameter -> its part of an attempt's jitter block (rule 2): 8 bytes each, so
 # two draws below 2^32, or one above it, before the parameter's own stream.
-JITTER_PART: dict[str, int] = {"temperature": 0, "max_tokens": 1}
+JITTER_PART: dict[str, int] = {"temperature": 0, "max_tokens": 1, "top_p": 2}
 PART_BYTES = 8
 
 
@@ -45,6 +45,7 @@ class Params:
     seed: int
     use_max_completion_tokens: bool
     text_filters: tuple[str, ...]
+    top_p: int | None = None  # milli-units; None: not sent
 
     def value(self) -> dict[str, Any]:
         """The canonical map of these parameters (§9)."""
@@ -54,6 +55,7 @@ class Params:
             "seed": self.seed,
             "use_max_completion_tokens": self.use_max_completion_tokens,
             "text_filters": list(self.text_filters),
+            "top_p": self.top_p,
         }
 
 
@@ -74,6 +76,7 @@ def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
         "max_tokens": req.max_tokens,
         "use_max_completion_tokens": False,
         "text_filters": (),
+        "top_p": None,
     }
     _apply(list(b.policy.mutate), b, i, req, state, _Jitters(seed, attempt))
     return Params(
@@ -82,6 +85,7 @@ def mutate(b: Bound, i: int, attempt: int, req: Request, seed: bytes) -> Params:
         provider_seed(seed, attempt),
         state["use_max_completion_tokens"],
         state["text_filters"],
+        state["top_p"],
     )
 
 
@@ -117,6 +121,10 @@ def _apply(
         op = term[0]
         if op == "set":
             state[term[1]] = term[2]
+        elif op in ("clamp", "jitter") and state[term[1]] is None:
+            # `clamp` and `jitter` of an unset parameter (`top_p`): it stays unset,
+            # and draws nothing from its part.
+            pass
         elif op == "clamp":
             state[term[1]] = max(term[2], min(term[3], state[term[1]]))
         elif op == "jitter":

@@ -180,6 +180,8 @@ BUILTIN_FIELDS: dict[str, tuple[int, int, int]] = {
 PARAMS: dict[str, tuple[int, int, int]] = {
     "temperature": (3, 0, 2000),
     "max_tokens": (0, 1, 2**32 - 1),
+    # Unset unless a `set` gives it; sent only where the GenVM line can (SPEC §8.4).
+    "top_p": (3, 0, 1000),
 }
 
 # Text filters the host applies, as GenVM's `filter_text` names them.

@@ -186,6 +186,20 @@ def test_the_request_carries_the_role_genvm_gives(node: Node) -> None:
         assert rec["request"]["role"] == (role if node.profile == "v2-new" else "unknown")
 
 
+def test_top_p_is_sent_only_where_the_line_passes_extra(node: Node) -> None:
+    node.policy = admit({**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]},
+                        node.catalog)
+    node.policy_path.write_bytes(compile_policy(node.catalog, node.policy))
+    vm = node.vm()
+    result = vm.session().call("ExecPrompt", PROMPT)
+    verify(node, vm, result)
+    prompt = result.requests[0].raw["prompt"]
+    if node.profile == "v2-new":
+        assert prompt["extra"] == {"top_p": 0.9}
+    else:
+        assert "extra" not in prompt  # the older lines have no `extra`: documented as dropped
+
+
 # -- the failure cascade ------------------------------------------------------------
 
 

@@ -396,6 +396,9 @@ local function provider_request(attempt, format, msg, images)
       temperature = milli(p.temperature),
       images = images, max_tokens = p.max_tokens,
       use_max_completion_tokens = p.use_max_completion_tokens, seed = p.seed,
+      -- `top_p` only where GenVM forwards `extra` to the provider (the newest V2,
+      -- told by its global `rat`); older lines would drop it silently (SPEC §8.4).
+      extra = p.top_p ~= nil and rat ~= nil and { top_p = milli(p.top_p) } or nil,
     },
   }
 end

@@ -23,7 +23,7 @@ local M = {}
 local PARAMS = policy_mod.PARAMS
 
 --- Parameter -> its part of an attempt's jitter block (rule 2), 8 bytes each.
-M.JITTER_PART = { temperature = 0, max_tokens = 1 }
+M.JITTER_PART = { temperature = 0, max_tokens = 1, top_p = 2 }
 local PART_BYTES = 8
 local holds = predicate.holds
 local unpack = string.unpack
@@ -36,7 +36,8 @@ function M.params_value(p)
   end
   return encoding.map({ temperature = p.temperature, max_tokens = p.max_tokens, seed = p.seed,
     use_max_completion_tokens = p.use_max_completion_tokens,
-    text_filters = encoding.array(filters) })
+    text_filters = encoding.array(filters),
+    top_p = p.top_p == nil and encoding.null or p.top_p })
 end
 
 local function apply(terms, first, b, i, attempt, req, seed, state, streams)
@@ -45,6 +46,9 @@ local function apply(terms, first, b, i, attempt, req, seed, state, streams)
     local op = term[1]
     if op == "set" then
       state[term[2]] = term[3]
+    elseif (op == "clamp" or op == "jitter") and state[term[2]] == nil then
+      -- `clamp` and `jitter` of an unset parameter (`top_p`): it stays unset,
+      -- and draws nothing from its part.
     elseif op == "clamp" then
       local v = state[term[2]]
       v = v < term[4] and v or term[4]
@@ -90,7 +94,7 @@ function M.mutate(b, i, attempt, req, seed)
   return { temperature = state.temperature, max_tokens = state.max_tokens,
     seed = M.provider_seed(seed, attempt),
     use_max_completion_tokens = state.use_max_completion_tokens,
-    text_filters = state.text_filters }
+    text_filters = state.text_filters, top_p = state.top_p }
 end
 
 return M

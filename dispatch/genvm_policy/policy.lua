@@ -71,7 +71,8 @@ M.BUILTIN_FIELDS = {
 }
 
 --- Call parameters a mutation may touch: name -> {scale, lowest, highest}.
-M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF } }
+M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF },
+  top_p = { 3, 0, 1000 } }
 
 --- Comparisons, and the numeric request facts a `request` comparison reads (§8.1).
 M.COMPARISONS = { lt = true, le = true, eq = true, ge = true, gt = true }
