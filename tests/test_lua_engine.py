@@ -398,7 +398,7 @@ def _with(**changes: Any) -> dict[str, Any]:
     (_with(filter=["lt", "price_in", [1, 2]]), "POL_TYPE", ["filter", 2]),
     (_with(score=["scale", 1, 2]), "POL_ARITY", ["score"]),
     (_with(select=["tiers", [[["json"], ["next"]]]]), "POL_SORT", ["select", 1, 0, 1]),
-    (_with(mutate=[["set", "top_p", 1]]), "POL_VALUE", ["mutate", 0, 1]),
+    (_with(mutate=[["set", "top_k", 1]]), "POL_VALUE", ["mutate", 0, 1]),
     (_with(mutate=[["text_filters", ["NFD"]]]), "POL_VALUE", ["mutate", 0, 1, 0]),
     (_with(on_failure={**VALID["on_failure"], "auth": ["retry", 1, 0]}), "POL_ARITY",
      ["on_failure", "auth"]),
