@@ -151,3 +151,14 @@ def test_check_warns_about_routes_cut_by_max_attempts_and_a_dead_plan_entry(
     assert "warning: prompt/text: max_attempts 1 cuts" in out.stderr
     assert "on_failure.non_user never applies" in out.stderr
     assert cli("check", str(policy)).stderr == ""  # without a catalog: nothing to weigh
+
+
+def test_explain_gives_the_first_failing_part_as_written(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    # router/anthropic/claude-sonnet-4 fails both; the file names the price first.
+    policy.write_text('filter:\n  - {le: {price_in: "1.0"}}\n  - no_log\n')
+    out = cli("explain", "--catalog", NODE, "--overlay", OVERLAY, "--policy", str(policy),
+              "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "router/anthropic/claude-sonnet-4  rejected: {le: {price_in: 1.0}}" in out.stdout
+    assert "router/openai/gpt-4.1-mini  rejected: no_log" in out.stdout

@@ -6,9 +6,10 @@ image and each template.
 
 Rules:
 1. Every route of the catalog is listed with where it ended: its attempt
-   number, rejected by the filter (the failing part, and for `needs` the
-   capability it lacks), cut by the selector (what cut it) or cut by
-   `max_attempts` (its place in the whole order).
+   number, rejected by the filter (the first part of the filter as written
+   that fails it, in the file's spelling; for `needs` the capability it
+   lacks), cut by the selector (what cut it) or cut by `max_attempts` (its
+   place in the whole order).
 2. The failure plan is printed per class, with the `overloaded` group's
    classes named together when they share an action.
 3. `--outcomes` (text) or `--outcomes-file` (a map of route to a list of
@@ -37,7 +38,15 @@ from genvm_policy.request import Request, make_request
 from genvm_policy.selection import select
 from genvm_policy.sources import load_document
 
-__all__ = ["SAMPLES", "outcome_of", "parse_outcomes", "register", "routes_table", "simulate"]
+__all__ = [
+    "SAMPLES",
+    "authored_parts",
+    "outcome_of",
+    "parse_outcomes",
+    "register",
+    "routes_table",
+    "simulate",
+]
 
 SAMPLES: tuple[Request, ...] = (
     make_request(format="text"),
@@ -92,8 +101,39 @@ def _needs_gap(route: Any, request: Request) -> str:
     return "lacks " + " and ".join(missing)
 
 
-def routes_table(d: Decision) -> list[str]:
+def _flow(value: object) -> str:
+    """An authored value in YAML flow style, as the operator wrote it."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def authored_parts(source: str, catalog: Any) -> list[tuple[str, Term]]:
+    """The filter parts of the policy file `source` as written, each with its term.
+
+    Empty for a built-in or a filter that is not a list: the reasons are then the
+    normal form's.
+    """
+    from genvm_policy.admission import admit
+    from genvm_policy.builtin import BUILTINS
+
+    if source in BUILTINS:
+        return []
+    doc = load_document(source, what="policy")
+    items = doc.get("filter") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        items = [] if items is None else [items]
+    return [(_flow(item), admit({"filter": [item]}, catalog).filter) for item in items]
+
+
+def routes_table(d: Decision, written: list[tuple[str, Term]] | None = None) -> list[str]:
     """Every route and where it ended (rule 1)."""
+    from genvm_policy.predicate import holds
+
     b = d.bound
     by_rank = dict(zip(d.survivors, d.values, strict=True))
     whole = select(b, list(d.survivors), by_rank, d.request, d.seed)
@@ -107,6 +147,12 @@ def routes_table(d: Decision) -> list[str]:
             why = describe_term(reason)
             if reason == ["needs"]:
                 why = "needs: " + _needs_gap(route, d.request)
+            else:
+                # The first part as written that fails (each part holds `needs` too,
+                # which this route has: it failed a later part).
+                failing = [text for text, term in written or () if not holds(term, b, rank,
+                                                                            d.request)]
+                why = failing[0] if failing else why
             lines.append(f"    {name}  rejected: {why}")
         elif rank not in place:
             lines.append(f"    {name}  cut by the selector: {_cut_by(b.policy.select)}")
@@ -217,12 +263,13 @@ def _explain(args: argparse.Namespace) -> int:
     one = request_of(args)
     seed = seed_of(args)
     script = parse_outcomes(args.outcomes, args.outcomes_file)
+    written = authored_parts(args.policy, catalog)
     print(f"policy {args.policy}")
     for request in (one,) if one is not None else SAMPLES:
         d = decide(catalog, policy, request, seed, catalog_id=catalog_id)
         print()
         print(render(request, d))
-        print("\n".join(routes_table(d) + plan_table(d)))
+        print("\n".join(routes_table(d, written) + plan_table(d)))
         if args.outcomes is not None or args.outcomes_file is not None:
             print("\n".join(simulate(d, script)))
     return 0
