@@ -10,7 +10,7 @@
 -- 1. A term is an array `[op, arg, …]`; `OPS` below is the whole grammar:
 --    each op's sort and its argument kinds in order (policy.py's table).
 -- 2. A policy's canonical value is the map `{version, filter, score, select,
---    mutate, on_failure, max_attempts}`; every slot and all ten classes present.
+--    mutate, on_failure, max_attempts}`; every slot and all twelve classes present.
 -- 3. `from_value` fails closed, at the path of the first wrong item in value
 --    order: `POL_KEY` (a slot or class missing or unknown), `POL_TYPE` (not a
 --    term, or an argument of the wrong kind), `POL_OP` (unknown op),
