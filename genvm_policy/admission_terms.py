@@ -33,22 +33,21 @@ from typing import Any
 from genvm_policy.catalog import Catalog
 from genvm_policy.errors import Path, PolicyError
 from genvm_policy.numeric import MAX, NumberText, to_int
-from genvm_policy.policy import BUILTIN_FIELDS, FITS_CONTEXT, LIMITS, OPS, REQUEST_FACTS, Term
+from genvm_policy.policy import (
+    BUILTIN_FIELDS,
+    FITS_CONTEXT,
+    LIMITS,
+    OPS,
+    REQUEST_FACTS,
+    SET_ARGS,
+    Term,
+)
 from genvm_policy.request import ENTRIES, FORMATS, ROLES
 
 __all__ = ["Interval", "TermAdmission", "decimal_pair", "decimal_units", "split_route"]
 
 # Authored spellings that are sugar for a negated set predicate.
-NEGATED = {
-    "provider_not_in": "provider_in",
-    "model_not_in": "model_in",
-    "route_not_in": "route_in",
-    "family_not_in": "family_in",
-    "format_not_in": "format_in",
-    "entry_not_in": "entry_in",
-    "role_not_in": "role_in",
-    "tier_not_in": "tier_in",
-}
+NEGATED = {name.removesuffix("_in") + "_not_in": name for name in SET_ARGS}
 
 Interval = tuple[int, int] | None
 
@@ -154,12 +153,8 @@ class TermAdmission:
         if takes != have_arg:
             # `has_tee: true` reads naturally but is a flag written as a map.
             hint = None if takes else f"write `{name}` alone; for its negation `{{not: {name}}}`"
-            raise PolicyError(
-                "POL_ARITY",
-                path,
-                f"`{name}` takes " + ("an argument" if takes else "no argument"),
-                hint,
-            )
+            says = "an argument" if takes else "no argument"
+            raise PolicyError("POL_ARITY", path, f"`{name}` takes {says}", hint)
 
     def items(self, node: object, path: Path, *, empty: bool = False) -> list[Any]:
         if not isinstance(node, list):
@@ -238,10 +233,8 @@ class TermAdmission:
             return [base, self.scalar_arg(base, arg, apath)]
         if base == "fits_context":
             m = self.mapping(arg, apath, tuple(FITS_CONTEXT), ("bytes_per_token",))
-            lo, hi = FITS_CONTEXT["bytes_per_token"]
-            per = self.integer(m["bytes_per_token"], (*apath, "bytes_per_token"), lo, hi)
-            lo, hi = FITS_CONTEXT["reserve"]
-            return [base, per, self.integer(m.get("reserve", 0), (*apath, "reserve"), lo, hi)]
+            got = (self.integer(m.get(k, 0), (*apath, k), *FITS_CONTEXT[k]) for k in FITS_CONTEXT)
+            return [base, *got]
         term = [base, self.set_arg(base, arg, apath)]
         return ["not", term] if name in NEGATED else term
 
@@ -295,10 +288,9 @@ class TermAdmission:
         terms: list[Term] = []
         for key in sorted(entries, key=lambda k: str(k).encode()):
             fpath = (*path, key)
-            if key in REQUEST_FACTS:
-                # A request fact: compared as written, an integer in the fact's range.
-                lo, hi = REQUEST_FACTS[key]
-                terms.append(["request", name, key, self.integer(entries[key], fpath, lo, hi)])
+            if key in REQUEST_FACTS:  # a request fact, never a field: an integer in its range
+                n = self.integer(entries[key], fpath, *REQUEST_FACTS[key])
+                terms.append(["request", name, key, n])
                 continue
             field, decl = self.field(key, fpath)
             pair = decimal_pair(entries[key], fpath)
