@@ -8,4 +8,4 @@ and the loaders that read files are the only shells.
 __all__ = ["SPEC_VERSION", "__version__"]
 
 __version__ = "0.1.0"
-SPEC_VERSION = 1
+SPEC_VERSION = 2

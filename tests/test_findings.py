@@ -29,7 +29,14 @@ from hypothesis import strategies as st
 
 from genvm_policy.admission import admit
 from genvm_policy.catalog import MAX_ROUTES, build_catalog, catalog_value
-from genvm_policy.compile import PREFIX, SUFFIX, compile_policy, lua_string, read_compiled
+from genvm_policy.compile import (
+    PREFIX,
+    SPEC_VERSION,
+    SUFFIX,
+    compile_policy,
+    lua_string,
+    read_compiled,
+)
 from genvm_policy.encoding import encode
 from genvm_policy.errors import CODES, PolicyError, quote
 from genvm_policy.numeric import MAX
@@ -104,7 +111,7 @@ def _tree() -> dict[str, Any]:
     return copy.deepcopy(
         {
             "format": 1,
-            "spec": 1,
+            "spec": SPEC_VERSION,
             "policy": policy_value(GOOD_POLICY),
             "catalog": catalog_value(BASE_CATALOG),
             "identities": {
