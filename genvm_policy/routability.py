@@ -257,7 +257,7 @@ def report_lines(reports: Sequence[ClassRoutes], allowed: Sequence[str] = ()) ->
             assert r.term is not None
             accepted = " (accepted with --allow-unroutable)" if r.name in allowed else ""
             lines.append(
-                f"{r.name}: NO ROUTE{accepted}: `{describe_term(r.term)}` at "
+                f"{r.label}: NO ROUTE{accepted}: `{describe_term(r.term)}` at "
                 f"{render_path(r.path or ())}: {r.why}; fix: {r.fix}"
             )
     return lines

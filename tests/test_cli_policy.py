@@ -26,9 +26,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_examples_pass_check_against_the_example_catalog(policy: Path) -> None:
-    # `tee-only` has no TEE route for image prompts on the example node: it must say so
-    # and be accepted knowingly, class by class (SPEC §9.4).
-    accepted = [f"{f}+image" for f in ("text", "json", "bool")] if policy.stem == "tee-only" else []
+    # `tee-only` has no TEE route for image prompts on the example node, `tee-for-images`
+    # no trusted vision route with JSON: each must say so and be accepted knowingly,
+    # class by class (SPEC §9.4).
+    accepted = {
+        "tee-only": [f"{f}+image" for f in ("text", "json", "bool")],
+        "tee-for-images": ["json+image", "bool+image"],
+    }.get(policy.stem, [])
     if accepted:
         refused = cli("check", str(policy), "--catalog", NODE, "--overlay", OVERLAY)
         assert refused.returncode == 2 and "POL_UNROUTABLE" in refused.stderr

@@ -293,7 +293,8 @@ _BLAME = [  # policy on the partial-chain catalog -> (first refused class, path,
      "text", ("select",), "weighted"),
     ({"select": {"top_k": {"k": 2, "of": "greybox"}}}, "json", ("select", 2), "greybox"),
     ({"select": {"tiers": [{"filter": "has_tee"}]}}, "text", ("select",), "tiers"),
-    ({"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": "true"}]}},
+    # A tier whose selector places nothing passes its members on: no later tier takes them.
+    ({"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": {"not": "json"}}]}},
      "json", ("select", 1, 0, 1), "greybox"),
     # normal form sorts `json` before `needs`: the needs still apply first
     ({"filter": ["json", {"provider_in": ["gamma"]}], "select": "stock"},
@@ -315,6 +316,29 @@ def test_the_refusal_names_the_term_that_emptied_the_class(
     assert bad.name == first and bad.term is not None and bad.term[0] == op
     # Accepting every refused class knowingly lets it through.
     assert refusal(reports, [r.name for r in reports if r.state == "policy"]) is None
+
+
+def test_a_later_tier_places_what_an_earlier_tier_s_selector_cut() -> None:
+    catalog = partial_catalog()
+    doc = {"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": "true"}]}}
+    reports = analyse(catalog, admit(doc, catalog))
+    assert all(r.state != "policy" for r in reports)
+    assert refusal(reports, ()) is None
+
+
+def test_a_class_one_role_cannot_route_is_refused_naming_the_role() -> None:
+    catalog = partial_catalog()
+    policy = admit({"filter": {"role_in": ["leader"]}, "select": "stock"}, catalog)
+    reports = analyse(catalog, policy)
+    err = refusal(reports, ())
+    assert err is not None and err.code == "POL_UNROUTABLE" and err.path == ("filter", 2)
+    assert "`text (role validator)`" in err.message
+    text = next(r for r in reports if r.name == "text")
+    assert text.state == "policy" and text.role == "validator"
+    assert report_lines(reports)[0].startswith("text (role validator): NO ROUTE")
+    # A policy that reads no role reports each class once, without a role.
+    plain = analyse(catalog, admit({"filter": {"provider_in": ["gamma"]}}, catalog))
+    assert any(r.state == "policy" for r in plain) and all(r.role is None for r in plain)
 
 
 def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> None:
@@ -341,4 +365,4 @@ def test_the_grid_names_the_first_case_where_a_runtime_differs(tmp_path: Path) -
     hook = tmp_path / "hook.lua"
     hook.write_bytes(assemble(modules, entry, str(tmp_path / "p.lua"), str(tmp_path / "s")))
     got, want = run_installed(hook, grid_input(catalog, policy)), grid_expected(catalog, policy)
-    assert got != want and first_difference(got, want) == "class `text`, seed 0"
+    assert got != want and first_difference(got, want) == "class `text`, seed 0 (role leader)"
