@@ -191,6 +191,26 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
 
 
+
+def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) -> None:
+    catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
+    # No images for the validator: only its image calls have no route, so deciding the
+    # `unknown` role alone would name nothing.
+    doc = {"filter": {"any": [{"not": "has_images"}, {"not": {"role_in": ["validator"]}}]}}
+    policy = admit(doc, catalog)
+    reports = analyse(catalog, policy)
+    refused = [r.label for r in reports if r.state == "policy"]
+    assert refused == [f"{f}+image (role validator)" for f in ("text", "json", "bool")]
+    policy_path, salt_path = tmp_path / "policy.lua", tmp_path / "salt"
+    policy_path.write_bytes(compile_policy(catalog, policy))
+    salt_path.write_bytes(bytes(range(32)))
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(build_hook(str(policy_path), str(salt_path)))
+    host = DemoHost(str(hook), genvm_view(catalog))
+    said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    assert len(said) == 1
+    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+
 _REFUSED = {
     # the examples on a sandbox node of the newer line: (policy, overlay, config edit,
     # what stderr must say)

@@ -289,11 +289,21 @@ M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
 -- GenVM offers now (SPEC §9.4): a node that drifted (a backend lost its key) says
 -- so once, at load. A class whose decision raises is left to the call, which logs
 -- `decide_failed`.
+local function reads_role(t)
+  if type(t) ~= "table" or t[1] == "role_in" then return type(t) == "table" end
+  for _, x in ipairs(t) do if reads_role(x) then return true end end
+  return false
+end
+
 local function unroutable(vm)
   local names = {}
   if vm.catalog == nil then return names end
+  local p = vm.policy.value
+  -- Only a policy that reads the role can route one role and not another.
+  local roles = (reads_role(p.filter) or reads_role(p.score) or reads_role(p.select))
+    and request.ROLES or { "unknown" }
   for _, c in ipairs(CLASSES) do
-    for _, role in ipairs(request.ROLES) do
+    for _, role in ipairs(roles) do
       local ok, d = pcall(function()
         local req = request.make(c[2], c[3], c[4], nil, nil, nil, nil, role)
         return decision.decide(vm.catalog, vm.policy, req, CLASS_SEED, vm.ids.catalog)
@@ -344,7 +354,6 @@ function M.load(paths)
   end
   return vm
 end
-
 
 -- -- one call (rules 2-5) -----------------------------------------------------------
 
