@@ -30,6 +30,7 @@ from benchmarks.tooling import (
     measure_command,
     measure_replay_log,
 )
+from genvm_policy.authoring.admission import admit
 from genvm_policy.core.catalog import Catalog
 
 __all__ = ["machine", "main", "run"]
@@ -86,6 +87,15 @@ def run(quick: bool, sizes: tuple[int, ...], log: Any) -> list[Row]:
                 row = measure(built[n], policy, name, _budgets(quick, n))
                 print(f"  decide {row.runtime} {n} {name}: {row.median_us or row.why}", file=log)
                 rows.append(row)
+    if 1000 in sizes:
+        # The costliest policy the cost bound admits at 1,000 routes, timed at 100 and 1,000.
+        doc = policies.costliest(built[1000])
+        for n in (m for m in (100, 1000) if m in sizes):
+            row = measure_lua(built[n], admit(doc, built[n]), policies.COSTLIEST,
+                              _budgets(quick, n))
+            row.name = "decide_costliest"
+            print(f"  decide_costliest lua53 {n}: {row.median_us or row.why}", file=log)
+            rows.append(row)
     # Hook start-up at 10,000 routes takes seconds per sample: the full run only.
     wanted = (10, 1000) if quick else (10, 1000, 10000)
     hook_sizes = [n for n in wanted if n in sizes]

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 # public name -> the module that defines it
 _SURFACE = {

@@ -21,11 +21,19 @@ CAT = catalog()
 @pytest.mark.parametrize(
     ("failure", "cls"),
     [
-        (Failure("status", 429), "overloaded"),
-        (Failure("status", 408), "overloaded"),
-        (Failure("status", 503), "overloaded"),
-        (Failure("status", 504), "overloaded"),
-        (Failure("status", 529), "overloaded"),
+        (Failure("status", 429), "rate_limited"),
+        (Failure("status", 408), "timeout"),
+        (Failure("status", 503), "unavailable"),
+        (Failure("status", 504), "timeout"),
+        (Failure("status", 529), "unavailable"),
+        (Failure("READING_BODY", 502), "unavailable"),
+        (Failure("READING_BODY", 400), "bad_request"),
+        (Failure("send_timeout"), "timeout"),
+        (Failure("status", 400, "context_length_exceeded"), "context_overflow"),
+        (Failure("status", 413, "request_too_large"), "context_overflow"),
+        (Failure("status", 400, "content_filter"), "content_filter"),
+        (Failure("status", 403, "content_policy_violation"), "content_filter"),
+        (Failure("status", 429, "rate_limit_exceeded"), "rate_limited"),
         (Failure("status", 401), "auth"),
         (Failure("status", 403), "auth"),
         (Failure("status", 400), "bad_request"),
@@ -75,8 +83,29 @@ def test_default_plan_falls_through_on_overload_only() -> None:
 def test_exhaustion_is_no_provider_for_prompt() -> None:
     call, calls = scripted({k: [Failure("status", 429)] for k in CHAIN})
     out = run(plan({}), call)
-    assert (out.ok, out.code, out.error_class) == (False, "NO_PROVIDER_FOR_PROMPT", "overloaded")
+    assert (out.ok, out.code, out.error_class) == (False, "NO_PROVIDER_FOR_PROMPT", "rate_limited")
     assert calls == CHAIN
+
+
+def test_overloaded_is_the_group_and_a_class_entry_wins() -> None:
+    d = plan({"on_failure": {"overloaded": "abort", "rate_limited": "skip_provider"}})
+    plan_of = dict(d.on_failure)
+    assert plan_of["rate_limited"] == ["skip_provider"]
+    assert plan_of["unavailable"] == plan_of["timeout"] == ["abort"]
+    call, calls = scripted({CHAIN[0]: [Failure("status", 429)]})
+    assert run(d, call).ok and calls == [CHAIN[0], CHAIN[2]]
+
+
+def test_retry_after_is_honoured_up_to_the_backoff_cap() -> None:
+    doc = {"on_failure": {"rate_limited": {"retry": {"attempts": 2, "backoff_ms": 2000}}}}
+    waits: list[int] = []
+    call, calls = scripted({CHAIN[0]: [Failure("status", 429, None, 1000), Success("ok")]})
+    assert run(plan(doc), call, waits.append).ok and waits == [1000]
+    assert calls == [CHAIN[0]] * 2
+    # Asked to wait longer than the cap: no early retry, the follow-up at once.
+    waits = []
+    call, calls = scripted({CHAIN[0]: [Failure("status", 429, None, 3000)]})
+    assert run(plan(doc), call, waits.append).ok and waits == [] and calls == CHAIN[:2]
 
 
 def test_retry_backoff_then_follow_up() -> None:

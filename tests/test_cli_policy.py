@@ -26,9 +26,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_examples_pass_check_against_the_example_catalog(policy: Path) -> None:
-    # `tee-only` has no TEE route for image prompts on the example node: it must say so
-    # and be accepted knowingly, class by class (SPEC §9.4).
-    accepted = [f"{f}+image" for f in ("text", "json", "bool")] if policy.stem == "tee-only" else []
+    # `tee-only` has no TEE route for image prompts on the example node, `tee-for-images`
+    # no trusted vision route with JSON: each must say so and be accepted knowingly,
+    # class by class (SPEC §9.4).
+    accepted = {
+        "tee-only": [f"{f}+image" for f in ("text", "json", "bool")],
+        "tee-for-images": ["json+image", "bool+image"],
+    }.get(policy.stem, [])
     if accepted:
         refused = cli("check", str(policy), "--catalog", NODE, "--overlay", OVERLAY)
         assert refused.returncode == 2 and "POL_UNROUTABLE" in refused.stderr
@@ -103,6 +107,69 @@ def test_explain_shows_every_sample_request() -> None:
               "--policy", "examples/policies/cheap-first.yaml")
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("request  entry=") == 7
-    for word in ("attempts (in order):", "rejected:", "scores:", "decision  sha256:",
-                 "EqNonComparativeValidator", "images=1"):
+    for word in ("attempts (in order):", "rejected:", "scores (integers;", "decision  sha256:",
+                 "EqNonComparativeValidator", "images=1", "routes (every one, where it ended):",
+                 "on failure:", "overloaded (rate_limited, unavailable, timeout): next"):
         assert word in out.stdout
+
+
+def test_explain_names_where_every_route_ended(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text('select: {chain: ["router/openai/gpt-4.1-mini", '
+                      '"router/anthropic/claude-sonnet-4"]}\nmax_attempts: 1\n')
+    out = cli("explain", "--catalog", NODE, "--overlay", OVERLAY, "--policy", str(policy),
+              "--images", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    ended = {ln.split()[0]: ln.strip().split("  ", 1)[1] for ln in lines if ln.startswith("    ")
+             and ("attempt " in ln or "rejected:" in ln or "cut by" in ln) and "/" in ln}
+    assert ended["router/openai/gpt-4.1-mini"] == "attempt 1"
+    assert ended["router/anthropic/claude-sonnet-4"].startswith("cut by max_attempts 1")
+    assert ended["gateway/meta-llama/llama-3.3-70b-instruct"] == \
+        "rejected: needs: lacks image support"
+
+
+def test_explain_simulates_scripted_outcomes_through_the_cascade(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text('select: {chain: ["router/openai/gpt-4.1-mini", "gateway/meta-llama/'
+                      'llama-3.3-70b-instruct"]}\non_failure: {rate_limited: skip_provider,\n'
+                      '  server: {retry: {attempts: 2, backoff_ms: 1000}}}\n')
+    args = ("explain", "--catalog", NODE, "--overlay", OVERLAY, "--policy", str(policy))
+    out = cli(*args, "--outcomes", "router/openai/gpt-4.1-mini=429,"
+              "gateway/meta-llama/llama-3.3-70b-instruct=500+retry_after=2")
+    assert out.returncode == 0, out.stderr
+    assert ("1. attempt 1 router/openai/gpt-4.1-mini: rate_limited -> skip_provider"
+            in out.stdout)
+    # Retry-After 2 s is over the 1,000 ms cap: no early retry, the follow-up at once.
+    assert "gateway/meta-llama/llama-3.3-70b-instruct: server -> next" in out.stdout
+    assert "outcome: NO_PROVIDER_FOR_PROMPT (last class server)" in out.stdout
+    script = tmp_path / "outcomes.yaml"
+    script.write_text('"router/openai/gpt-4.1-mini": [content_filter]\n')
+    out = cli(*args, "--format", "json", "--outcomes-file", str(script))
+    assert "content_filter -> abort" in out.stdout and "outcome: aborted on content_filter" \
+        in out.stdout
+    bad = cli(*args, "--outcomes", "router/openai/gpt-4.1-mini=teapot")
+    assert bad.returncode != 0 and "CLI_USAGE" in bad.stderr and "unknown outcome" in bad.stderr
+
+
+def test_check_warns_about_routes_cut_by_max_attempts_and_a_dead_plan_entry(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("max_attempts: 1\non_failure: {non_user: next}\n")
+    out = cli("check", str(policy), "--catalog", NODE, "--overlay", OVERLAY)
+    assert out.returncode == 0 and ID.fullmatch(out.stdout.strip())
+    assert "warning: prompt/text: max_attempts 1 cuts" in out.stderr
+    assert "on_failure.non_user never applies" in out.stderr
+    assert cli("check", str(policy)).stderr == ""  # without a catalog: nothing to weigh
+
+
+def test_explain_gives_the_first_failing_part_as_written(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    # router/anthropic/claude-sonnet-4 fails both; the file names the price first.
+    policy.write_text('filter:\n  - {le: {price_in: "1.0"}}\n  - no_log\n')
+    out = cli("explain", "--catalog", NODE, "--overlay", OVERLAY, "--policy", str(policy),
+              "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "router/anthropic/claude-sonnet-4  rejected: {le: {price_in: 1.0}}" in out.stdout
+    assert "router/openai/gpt-4.1-mini  rejected: no_log" in out.stdout

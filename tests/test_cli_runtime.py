@@ -17,6 +17,17 @@ REQUESTS = {
     "stock-chain.yaml": ["--format", "text", "--images", "2"],
     "tee-only.yaml": ["--entry", "EqComparative"],
     "stock-greybox": ["--entry", "EqNonComparativeValidator", "--prompt-bytes", "4096"],
+    # The cookbook's recipes (docs/POLICIES.md), each on the request it is about.
+    "fallback-on-429.yaml": ["--format", "json"],
+    "tee-for-images.yaml": ["--images", "1"],
+    "cheapest-that-fits.yaml": ["--prompt-bytes", "600000"],
+    "leader-stronger.yaml": ["--role", "leader"],
+    "jittered-temperature.yaml": ["--format", "text"],
+    "premium-then-rest.yaml": ["--entry", "EqComparative"],
+    "retry-5xx-only.yaml": ["--images", "1"],
+    "stop-on-content-filter.yaml": ["--role", "validator", "--max-tokens", "500"],
+    "family-spread.yaml": ["--format", "json"],
+    "pin-one-route.yaml": ["--prompt-bytes", "10"],
 }
 
 

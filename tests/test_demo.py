@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end() -> None:
         "8. revert",
     ):
         assert f"== {step}" in out, step  # fmt: skip
-    assert "overloaded" in out  # the scripted 503 shows in the first record
+    assert "unavailable" in out  # the scripted 503 shows in the first record
     assert "3 agreed, 0 differed" in out
     assert "revert put the GenVM tree back exactly as it was" in out
     assert out.rstrip().endswith("demo: OK")

@@ -35,7 +35,14 @@ from genvm_policy.core.errors import CODES, PolicyError, quote
 from genvm_policy.core.numeric import MAX
 from genvm_policy.core.policy import policy_value
 from genvm_policy.loaders.sources import parse_document
-from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string, read_compiled
+from genvm_policy.node.compile import (
+    PREFIX,
+    SPEC_VERSION,
+    SUFFIX,
+    compile_policy,
+    lua_string,
+    read_compiled,
+)
 
 BIG = "1" * 5000
 
@@ -105,7 +112,7 @@ def _tree() -> dict[str, Any]:
     return copy.deepcopy(
         {
             "format": 1,
-            "spec": 1,
+            "spec": SPEC_VERSION,
             "policy": policy_value(GOOD_POLICY),
             "catalog": catalog_value(BASE_CATALOG),
             "identities": {

@@ -24,6 +24,7 @@ from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
 from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.encoding import decode
+from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import LIMITS
 from genvm_policy.core.request import make_request
 
@@ -92,7 +93,9 @@ def largest_policy() -> dict[str, Any]:
 
 def count(n: int) -> tuple[int, float, int, int]:
     cat = big_catalog(n)
-    pol = admit(largest_policy(), cat)
+    # Admitted without the catalog: with it, the cost bound (SPEC §7.5) refuses this
+    # policy, and the runtime's work must stay bounded for whatever reaches it.
+    pol = admit(largest_policy())
     lua = lupa.lua53.LuaRuntime(encoding=None, unpack_returned_tuples=True)
     lua.execute(b"package.path = ...", str(DISPATCH / "?.lua").encode())
     req = make_request("prompt", "json", 0, 0, 700, 1000)
@@ -107,6 +110,12 @@ def pol_terms(term: Any) -> list[Any]:
         items = term.values() if isinstance(term, dict) else term
         return [t for x in items for t in pol_terms(x)]
     return []
+
+
+def test_the_cost_bound_refuses_the_largest_policy_at_its_costliest_term() -> None:
+    with pytest.raises(PolicyError) as err:
+        admit(largest_policy(), big_catalog(ROUTES))
+    assert err.value.code == "POL_COST" and err.value.path == ("select", 2)
 
 
 def test_largest_policy_on_largest_catalog_stays_within_the_bound() -> None:
@@ -127,7 +136,7 @@ def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
     # may keep (predicate.lua `TABLES`): the rest is evaluated per decision,
     # and the report must still be the reference's, byte for byte.
     cat = big_catalog(6000)  # the policy names providers b000 … b059
-    pol = admit(largest_policy(), cat)
+    pol = admit(largest_policy())  # see `count`: the cost bound refuses it with the catalog
     req = make_request("prompt", "json" if needs_json else "text", 0, 0, 700, 1000)
     lua = new_state("lua53", binary=True).execute(DRIVER)
     for seed in (bytes(32), bytes(range(32))):

@@ -65,10 +65,17 @@ FAULT = "genvm-policy fallback"
 # Every status class, GenVM's overloaded set, the codes SPEC §10.1 names, and unknowns.
 STATUSES = [100, 101, 200, 204, 301, 304, 400, 401, 403, 404, 408, 409, 413, 418, 422, 429,
             451, 499, 500, 501, 502, 503, 504, 529, 599]  # fmt: skip
-# The plan of `test_hook.POLICY`: overloaded → next, server → retry once, else abort.
-PLAN = {"overloaded": "next", "server": "retry"}
+# The plan of `test_hook.POLICY`: the overloaded group → next, server → retry once, else abort.
+PLAN = {"rate_limited": "next", "unavailable": "next", "timeout": "next", "server": "retry"}
 HOST_KIND = {"STATUS_NOT_OK": "STATUS_NOT_OK", "READING_BODY": "READING_BODY",
              "SENDING_REQUEST": "network", "DESERIALIZING": "DESERIALIZING"}  # fmt: skip
+
+
+def host_kind(kind: str, outcome: Any) -> str:
+    """The kind the hook logs: a send that timed out is `send_timeout` (HOOK.md §9)."""
+    if kind == "SENDING_REQUEST" and "timed out" in outcome.rust_error.lower():
+        return "send_timeout"
+    return HOST_KIND.get(kind, kind)
 
 
 class RawError:
@@ -133,7 +140,7 @@ def expect_plan(node: Node, outcome: Any, kind: str, status: int | None) -> dict
     vm.script(*first(node), outcome)
     result = vm.session().call("ExecPrompt", PROMPT)
     rec = verify(node, vm, result)
-    cls = classify(Failure(HOST_KIND.get(kind, kind), status))
+    cls = classify(Failure(host_kind(kind, outcome), status))
     step = rec["attempts"][0]
     assert (step["result"], step.get("status"), step["action"]) == (
         cls, status, PLAN.get(cls, "abort"))
@@ -157,6 +164,7 @@ def test_every_status_follows_the_plan(node: Node, shape: Any, status: int) -> N
 
 @pytest.mark.parametrize("outcome", [
     SendingRequest(), SendingRequest(traceback=True), Deserializing(),
+    SendingRequest("error sending request: connection refused"),
     RawError("READING_BODY", {"url": "u", "rust_error": "eof", "headers": {}}),
     RawError("STATUS_NOT_OK", {"status": 503.5}), RawError("STATUS_NOT_OK", {"status": "503"}),
     RawError("STATUS_NOT_OK", {"status": -503.0}), RawError("SOMETHING_NEW", {}, True),
@@ -562,8 +570,11 @@ INSTALL: dict[str, tuple[str, Callable[[Node], None]]] = {
                                                       n.policy_path.mkdir())),
     "format 2": ("policy_version", lambda n: n.policy_path.write_bytes(
         n.policy_path.read_bytes().replace(b"format = 1", b"format = 2", 1))),
-    "spec 2 inside": ("policy_version",
-                      lambda n: n.policy_path.write_bytes(_recompiled(n, spec=2))),
+    # A file compiled under spec 1 (before the classes were split) is refused, not misread.
+    "spec 1 inside": ("policy_version",
+                      lambda n: n.policy_path.write_bytes(_recompiled(n, spec=1))),
+    "spec 3 inside": ("policy_version",
+                      lambda n: n.policy_path.write_bytes(_recompiled(n, spec=3))),
     "format 2 inside": ("policy_version",
                         lambda n: n.policy_path.write_bytes(_recompiled(n, format=2))),
     "empty file": ("policy_format", lambda n: n.policy_path.write_bytes(b"")),

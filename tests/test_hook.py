@@ -182,6 +182,29 @@ def test_each_template(node: Node, template: str) -> None:
     assert isinstance(result.data, str if want == "text" else bool)
 
 
+def test_the_request_carries_the_role_genvm_gives(node: Node) -> None:
+    vm = node.vm()
+    for role in ("leader", "validator"):
+        result = vm.session(role=role).call("ExecPrompt", PROMPT)
+        rec = verify(node, vm, result)
+        # Only the newest V2 line says which part this node plays.
+        assert rec["request"]["role"] == (role if node.profile == "v2-new" else "unknown")
+
+
+def test_top_p_is_sent_only_where_the_line_passes_extra(node: Node) -> None:
+    node.policy = admit({**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]},
+                        node.catalog)
+    node.policy_path.write_bytes(compile_policy(node.catalog, node.policy))
+    vm = node.vm()
+    result = vm.session().call("ExecPrompt", PROMPT)
+    verify(node, vm, result)
+    prompt = result.requests[0].raw["prompt"]
+    if node.profile == "v2-new":
+        assert prompt["extra"] == {"top_p": 0.9}
+    else:
+        assert "extra" not in prompt  # the older lines have no `extra`: documented as dropped
+
+
 # -- the failure cascade ------------------------------------------------------------
 
 
@@ -196,8 +219,59 @@ def test_overloaded_status_falls_through(
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "ok", result.message
     rec = verify(node, vm, result)
-    assert [a["result"] for a in rec["attempts"]] == ["overloaded", "ok"]
+    group = {408: "timeout", 429: "rate_limited", 504: "timeout"}.get(status, "unavailable")
+    assert [a["result"] for a in rec["attempts"]] == [group, "ok"]
     assert rec["attempts"][0]["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("outcome", "cls", "logged"),
+    [
+        (StatusNotOk(400, '{"error": {"code": "context_length_exceeded", "message": "x"}}'),
+         "context_overflow", {"code": "context_length_exceeded"}),
+        (StatusNotOk(400, '{"type": "error", "error": {"type": "request_too_large"}}'),
+         "context_overflow", {"code": "request_too_large"}),
+        (StatusNotOk(400, ' {"error": {"code": "content_filter"}}'), "content_filter",
+         {"code": "content_filter"}),
+        (StatusNotOk(400, '{"error": {"code": "invalid_value"}}'), "bad_request", {}),
+        (StatusNotOk(400, "<html>content_filter</html>"), "bad_request", {}),
+        (ReadingBody(502), "unavailable", {"kind": "READING_BODY"}),
+        (SendingRequest("error sending request: operation timed out"), "timeout",
+         {"kind": "send_timeout"}),
+        (SendingRequest("error sending request: connection refused"), "network",
+         {"kind": "network"}),
+    ],
+)
+def test_the_classifier_reads_body_and_send_error(
+    node: Node, outcome: Any, cls: str, logged: dict[str, str]
+) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, outcome)
+    result = vm.session().call("ExecPrompt", PROMPT)
+    rec = verify(node, vm, result)
+    first = rec["attempts"][0]
+    assert first["result"] == cls and {k: first.get(k) for k in logged} == logged
+    assert "code" in first or not logged.get("code")
+
+
+def test_retry_after_is_logged_and_honoured(node: Node) -> None:
+    provider, model = first_route(node, "ExecPrompt", PROMPT)
+    vm = node.vm()
+    vm.script(provider, model, StatusNotOk(500, headers=(("retry-after", "0"),)))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok" and result.sleeps == [0]
+    rec = verify(node, vm, result)
+    assert rec["attempts"][0]["retry_after_ms"] == 0
+    # Longer than the plan's 250 ms cap: no early retry, the follow-up at once.
+    vm = node.vm()
+    vm.script(provider, model, StatusNotOk(500, headers=(("retry-after", "2"),)))
+    result = vm.session().call("ExecPrompt", PROMPT)
+    assert result.kind == "ok" and result.sleeps == []
+    rec = verify(node, vm, result)
+    assert rec["attempts"][0]["retry_after_ms"] == 2000
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "next"),
+                                                                      ("ok", "done")]
 
 
 def test_server_error_retries_after_a_pause(node: Node) -> None:
@@ -211,7 +285,9 @@ def test_server_error_retries_after_a_pause(node: Node) -> None:
                                                                       ("ok", "done")]
 
 
-@pytest.mark.parametrize("outcome", [StatusNotOk(400), SendingRequest()])
+@pytest.mark.parametrize(
+    "outcome", [StatusNotOk(400), SendingRequest("error sending request: connection refused")]
+)
 def test_bad_request_and_network_error_stop(node: Node, outcome: Any) -> None:
     provider, model = first_route(node, "ExecPrompt", PROMPT)
     vm = node.vm()
@@ -241,7 +317,7 @@ def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "fatal_error" and result.causes == ["NO_PROVIDER_FOR_PROMPT"]
     rec = verify(node, vm, result)
-    assert rec["outcome"] == {"kind": "no_provider", "class": "overloaded"}
+    assert rec["outcome"] == {"kind": "no_provider", "class": "unavailable"}
 
 
 @pytest.mark.parametrize(("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0),
@@ -302,7 +378,7 @@ FAULTS: dict[str, Callable[[Node], None]] = {
     "policy_missing": lambda n: n.policy_path.unlink(),
     "policy_format": lambda n: n.policy_path.write_bytes(n.policy_path.read_bytes()[:200]),
     "policy_identity": lambda n: n.policy_path.write_bytes(
-        n.policy_path.read_bytes().replace(b"overloaded", b"overloadex", 1)),
+        n.policy_path.read_bytes().replace(b"rate_limited", b"rate_limitex", 1)),
     "policy_version": lambda n: n.policy_path.write_bytes(
         n.policy_path.read_bytes().replace(b"format = 1", b"format = 7", 1)),
     "salt_missing": lambda n: n.salt_path.unlink(),

@@ -95,7 +95,7 @@ def test_host_error_of_filter_text_on_the_second_attempt_is_reraised_untouched(n
     assert result.message.endswith("missing `causes`"), result.message
     rec = verify(node, vm, result)
     assert rec["outcome"] == {"kind": "reraised"}
-    assert steps(rec) == [(p1, m1, "overloaded", "next")]
+    assert steps(rec) == [(p1, m1, "unavailable", "next")]
     assert len(result.requests) == 1 and replayed(node, rec) is None
 
 
@@ -127,7 +127,7 @@ def test_as_user_error_raising_leaves_the_step_undecoded(node: Node) -> None:
     assert (result.kind, result.message) == ("fatal_error", "as_user_error broke")
     rec = verify(node, vm, result)
     assert rec["outcome"] == {"kind": "reraised"}
-    assert steps(rec) == [(p1, m1, "overloaded", "next"), (p2, m2, "non_user", "reraise")]
+    assert steps(rec) == [(p1, m1, "unavailable", "next"), (p2, m2, "non_user", "reraise")]
     assert replayed(node, rec) is None
 
 

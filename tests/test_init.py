@@ -98,7 +98,7 @@ def test_different_salts_give_different_admitted_and_sane_policies() -> None:
         [jitter] = doc["mutate"]
         low, high = (parse_decimal(t, 3) for t in jitter["jitter"]["temperature"])
         assert JITTER[0] <= -low <= JITTER[1] and JITTER[0] <= high <= JITTER[1]
-        assert dict(policy.on_failure)["overloaded"] == ["next"]
+        assert dict(policy.on_failure)["rate_limited"] == ["next"]
         assert dict(policy.on_failure)["bad_request"] == ["abort"]
         for request in (make_request(format="json"), make_request(images=1)):
             d = decide(EXAMPLE, policy, request, salt)

@@ -12,7 +12,7 @@ from test_policy_support import catalog
 from genvm_policy.authoring.admission import admit
 from genvm_policy.core.encoding import encode
 from genvm_policy.core.errors import PolicyError
-from genvm_policy.core.policy import CLASSES, LIMITS, policy_identity
+from genvm_policy.core.policy import CLASS_GROUPS, CLASSES, LIMITS, policy_identity
 
 CAT = catalog()
 
@@ -29,7 +29,8 @@ def test_empty_document_takes_every_default() -> None:
     assert p.score == ["const", 0]
     assert p.select == ["argmax"]
     assert p.mutate == ()
-    assert dict(p.on_failure) == {c: ["next"] if c == "overloaded" else ["abort"] for c in CLASSES}
+    overloaded = ("rate_limited", "unavailable", "timeout")
+    assert dict(p.on_failure) == {c: ["next"] if c in overloaded else ["abort"] for c in CLASSES}
     assert p.max_attempts == 8
 
 
@@ -77,6 +78,12 @@ def test_each_op_admits_to_its_term() -> None:
         ({"score": {"sum": [1, "price_in", 2, -3]}}, {"score": "price_in"}),
         ({"score": {"max": [{"max": [1, 2]}, 3]}}, {"score": {"max": [3, 2, 1, 2]}}),
         ({"on_failure": {"overloaded": "next", "auth": "abort"}}, {}),
+        (
+            {"version": 1, "on_failure": {"overloaded": "skip_provider"}},
+            {"on_failure": {c: "skip_provider" for c in CLASS_GROUPS["overloaded"]}},
+        ),
+        ({"on_failure": {"overloaded": "abort", "timeout": "next"}},
+         {"version": 2, "on_failure": {"rate_limited": "abort", "unavailable": "abort"}}),
         ({"select": {"top_k": {"k": 1}}}, {"select": {"top_k": {"k": 1, "of": "argmax"}}}),
     ],
 )

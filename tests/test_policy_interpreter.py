@@ -174,6 +174,22 @@ def test_top_k_and_tiers() -> None:
     ]
 
 
+def test_a_route_a_tier_cuts_stays_for_the_later_tiers() -> None:
+    everything = order({"score": "quality"})
+    premium_first = {"score": "quality", "select": {"tiers": [
+        {"filter": "true", "select": {"top_k": {"k": 1}}},
+        {"filter": "true"},
+    ]}}
+    assert order(premium_first) == everything
+    chain_then_rest = {"score": "quality", "select": {"tiers": [
+        {"filter": "true", "select": {"chain": ["direct/llama/70b"]}},
+        {"filter": "true"},
+    ]}}
+    assert order(chain_then_rest) == ["direct/llama/70b"] + [
+        r for r in everything if r != "direct/llama/70b"
+    ]
+
+
 @given(st.binary(min_size=1, max_size=64), st.integers(0, 40))
 def test_sample_is_a_permutation_and_zero_spread_is_argmax(seed: bytes, spread: int) -> None:
     got = order({"select": {"sample": spread}, "score": "quality"}, seed=seed)
@@ -219,6 +235,23 @@ def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
     temps = [a.params.temperature for a in d.attempts]
     assert all(0 <= t <= 70 for t in temps)  # clamped to the parameter's range
     assert all(7990 <= a.params.max_tokens <= 8010 for a in d.attempts)
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_one_parameters_jitter_never_moves_anothers(seed: bytes) -> None:
+    temp = {"jitter": {"temperature": ["-0.3", "0.3"]}}
+    tokens = {"jitter": {"max_tokens": [-500, 500]}}
+    wide = {"jitter": {"max_tokens": [-(2**32 - 1), 2**32 - 1]}}  # draws above 2^32
+
+    def params(*mutations: Any) -> list[tuple[int, int]]:
+        doc = {"mutate": list(mutations), "max_attempts": 16}
+        d = decide(CAT, admit(doc, CAT), make_request(), seed)
+        return [(a.params.temperature, a.params.max_tokens) for a in d.attempts]
+
+    alone = [t for t, _ in params(temp)]
+    for mix in ((temp, tokens), (tokens, temp), (tokens, temp, tokens), (wide, wide, temp)):
+        assert [t for t, _ in params(*mix)] == alone
+    assert [m for _, m in params(tokens)] == [m for _, m in params(temp, tokens)]
 
 
 def test_bind_derives_catalog_facts_once_and_raises_the_same_every_time() -> None:

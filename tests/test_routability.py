@@ -192,6 +192,26 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
 
 
+
+def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) -> None:
+    catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
+    # No images for the validator: only its image calls have no route, so deciding the
+    # `unknown` role alone would name nothing.
+    doc = {"filter": {"any": [{"not": "has_images"}, {"not": {"role_in": ["validator"]}}]}}
+    policy = admit(doc, catalog)
+    reports = analyse(catalog, policy)
+    refused = [r.label for r in reports if r.state == "policy"]
+    assert refused == [f"{f}+image (role validator)" for f in ("text", "json", "bool")]
+    policy_path, salt_path = tmp_path / "policy.lua", tmp_path / "salt"
+    policy_path.write_bytes(compile_policy(catalog, policy))
+    salt_path.write_bytes(bytes(range(32)))
+    hook = tmp_path / "hook.lua"
+    hook.write_bytes(build_hook(str(policy_path), str(salt_path)))
+    host = DemoHost(str(hook), genvm_view(catalog))
+    said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
+    assert len(said) == 1
+    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+
 _REFUSED = {
     # the examples on a sandbox node of the newer line: (policy, overlay, config edit,
     # what stderr must say)
@@ -294,7 +314,8 @@ _BLAME = [  # policy on the partial-chain catalog -> (first refused class, path,
      "text", ("select",), "weighted"),
     ({"select": {"top_k": {"k": 2, "of": "greybox"}}}, "json", ("select", 2), "greybox"),
     ({"select": {"tiers": [{"filter": "has_tee"}]}}, "text", ("select",), "tiers"),
-    ({"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": "true"}]}},
+    # A tier whose selector places nothing passes its members on: no later tier takes them.
+    ({"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": {"not": "json"}}]}},
      "json", ("select", 1, 0, 1), "greybox"),
     # normal form sorts `json` before `needs`: the needs still apply first
     ({"filter": ["json", {"provider_in": ["gamma"]}], "select": "stock"},
@@ -316,6 +337,29 @@ def test_the_refusal_names_the_term_that_emptied_the_class(
     assert bad.name == first and bad.term is not None and bad.term[0] == op
     # Accepting every refused class knowingly lets it through.
     assert refusal(reports, [r.name for r in reports if r.state == "policy"]) is None
+
+
+def test_a_later_tier_places_what_an_earlier_tier_s_selector_cut() -> None:
+    catalog = partial_catalog()
+    doc = {"select": {"tiers": [{"filter": "json", "select": "greybox"}, {"filter": "true"}]}}
+    reports = analyse(catalog, admit(doc, catalog))
+    assert all(r.state != "policy" for r in reports)
+    assert refusal(reports, ()) is None
+
+
+def test_a_class_one_role_cannot_route_is_refused_naming_the_role() -> None:
+    catalog = partial_catalog()
+    policy = admit({"filter": {"role_in": ["leader"]}, "select": "stock"}, catalog)
+    reports = analyse(catalog, policy)
+    err = refusal(reports, ())
+    assert err is not None and err.code == "POL_UNROUTABLE" and err.path == ("filter", 2)
+    assert "`text (role validator)`" in err.message
+    text = next(r for r in reports if r.name == "text")
+    assert text.state == "policy" and text.role == "validator"
+    assert report_lines(reports)[0].startswith("text (role validator): NO ROUTE")
+    # A policy that reads no role reports each class once, without a role.
+    plain = analyse(catalog, admit({"filter": {"provider_in": ["gamma"]}}, catalog))
+    assert any(r.state == "policy" for r in plain) and all(r.role is None for r in plain)
 
 
 def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> None:
@@ -342,4 +386,4 @@ def test_the_grid_names_the_first_case_where_a_runtime_differs(tmp_path: Path) -
     hook = tmp_path / "hook.lua"
     hook.write_bytes(assemble(modules, entry, str(tmp_path / "p.lua"), str(tmp_path / "s")))
     got, want = run_installed(hook, grid_input(catalog, policy)), grid_expected(catalog, policy)
-    assert got != want and first_difference(got, want) == "class `text`, seed 0"
+    assert got != want and first_difference(got, want) == "class `text`, seed 0 (role leader)"

@@ -248,6 +248,11 @@ NESTED = [
         {"filter": "true", "select": {"sample": {"spread": 3}}},
         {"filter": {"tier_at_least": "premium"}, "select": {"weighted": "quality"}},
     ]},
+    # A tier that cuts (top_k over a draw): the cut routes reach the next tier.
+    {"tiers": [
+        {"filter": "true", "select": {"top_k": {"k": 2, "of": {"weighted": "quality"}}}},
+        {"filter": "true", "select": {"sample": {"spread": 2}}},
+    ]},
     {"tiers": [
         {"filter": {"lt": {"quality": 30}}, "select": "greybox"},
         {"filter": {"lt": {"quality": 60}}, "select": {"weighted": {"sum": [-40, "quality"]}}},

@@ -79,14 +79,20 @@ STARTER = "init-starter"
 """The policy `genvm-policy init` writes by default for this node and its salt (SPEC §11)."""
 POLICIES = ["stock-greybox", STARTER, *(p.name for p in EXAMPLES)]
 NOT_ADMITTED = {
-    ("greybox-fixture", "jittered.toml"): "POL_FIELD",
-    ("greybox-fixture", "tee-only.yaml"): "POL_FIELD",
-    ("v1-sample", "jittered.toml"): "POL_FIELD",
-    ("v1-sample", "tee-only.yaml"): "POL_FIELD",
-    ("v2-sample", "jittered.toml"): "POL_FIELD",
-    ("v2-sample", "tee-only.yaml"): "POL_FIELD",
+    (config, policy): code
+    for config in ("greybox-fixture", "v1-sample", "v2-sample")
+    for policy, code in (
+        ("family-spread.yaml", "POL_FIELD"),
+        ("fallback-on-429.yaml", "POL_ROUTE"),
+        ("jittered.toml", "POL_FIELD"),
+        ("leader-stronger.yaml", "POL_FIELD"),
+        ("pin-one-route.yaml", "POL_ROUTE"),
+        ("premium-then-rest.yaml", "POL_FIELD"),
+        ("tee-only.yaml", "POL_FIELD"),
+    )
 }
-"""Pairs whose catalog lacks a field the policy names: never installed, so not run."""
+"""Pairs whose catalog lacks a field the policy names (the example overlay's) or a route
+it pins (the example node's): never installed, so not run."""
 
 STOCK_SCRIPTS = {"v1": ["v1-default"], "v2-mid": ["v2-default", "v2-greybox"],
                  "v2-new": ["v2-default", "v2-greybox"]}  # fmt: skip

@@ -28,13 +28,14 @@ end
 local BUILTINS = {
   ["stock-greybox"] = function()
     return map({
-      version = 1,
+      version = policy.VERSION,
       filter = array({ "needs" }),
       score = array({ "const", 0 }),
       select = array({ "stock" }),
       mutate = array({}),
       on_failure = map({
-        overloaded = array({ "next" }), auth = abort(), bad_request = abort(),
+        rate_limited = array({ "next" }), unavailable = array({ "next" }),
+        timeout = array({ "next" }), auth = abort(), bad_request = abort(),
         not_found = abort(), context_overflow = abort(), content_filter = abort(),
         server = abort(), network = abort(), non_user = abort(), unknown = abort(),
       }),

@@ -4,12 +4,17 @@
 --
 -- Rules:
 -- 1. A failed call is classified by `classify`: the kinds in `KIND_FIRST`
---    win, then the HTTP status (`STATUS_CLASS`; any other 5xx is `server`),
---    then the remaining kinds (`KIND_CLASS`), else `unknown`. A status may
---    arrive as a float (`503.0`): it is normalised with `numeric.from_host`.
+--    win, then the error body's code (`BODY_CLASS`), then the HTTP status
+--    (`STATUS_CLASS`; any other 5xx is `unavailable` when its body could not
+--    be read, else `server`), then the remaining kinds (`KIND_CLASS`), else
+--    `unknown`. A status may arrive as a float (`503.0`): it is normalised
+--    with `numeric.from_host`. What the host glue read (kind, status, body
+--    code, Retry-After) is the whole input, so a logged failure replays.
 -- 2. The policy's plan maps each class to an action: `next`,
 --    `next_same_family`, `retry` (up to `attempts` more calls to the same
---    route, pausing `backoff_ms` before each, then its follow-up action),
+--    route, pausing `backoff_ms` before each, or the failure's Retry-After
+--    when it gives one; a Retry-After longer than `backoff_ms` ends the
+--    retries at once; then its follow-up action),
 --    `skip_provider` or `abort`.
 -- 3. Bound: at most `max_attempts` (≤ 16) provider calls, retries included.
 -- 4. When the routes or the budget run out the outcome is GenVM's user error
@@ -25,14 +30,23 @@ local numeric = require("genvm_policy.numeric")
 
 local M = {}
 
---- Kinds the host glue recognises in a reply's body; they outrank its status.
+--- Kinds that name their class outright; they outrank everything else.
 M.KIND_FIRST = { context_overflow = "context_overflow", content_filter = "content_filter" }
---- HTTP status -> class. 408, 429, 503, 504, 529 are GenVM's overloaded statuses.
+--- The error body's code -> class: OpenAI-style `error.code`, else Anthropic-style
+--- `error.type`, as the host glue read it.
+M.BODY_CLASS = { context_length_exceeded = "context_overflow",
+  string_above_max_length = "context_overflow", request_too_large = "context_overflow",
+  content_filter = "content_filter", content_policy_violation = "content_filter" }
+--- HTTP status -> class. GenVM's overloaded statuses (408, 429, 503, 504, 529)
+--- are split three ways.
 M.STATUS_CLASS = { [400] = "bad_request", [401] = "auth", [403] = "auth", [404] = "not_found",
-  [408] = "overloaded", [413] = "context_overflow", [429] = "overloaded",
-  [503] = "overloaded", [504] = "overloaded", [529] = "overloaded" }
---- Kinds without a status: a failed send, or an error that is not GenVM's user error.
-M.KIND_CLASS = { network = "network", non_user = "non_user" }
+  [408] = "timeout", [413] = "context_overflow", [429] = "rate_limited",
+  [503] = "unavailable", [504] = "timeout", [529] = "unavailable" }
+--- The kind GenVM gives a reply whose body it could not read (an HTML or empty 5xx).
+M.UNREADABLE = "READING_BODY"
+--- Kinds without a status: a failed send (`send_timeout` when it timed out), or
+--- an error that is not GenVM's user error.
+M.KIND_CLASS = { network = "network", send_timeout = "timeout", non_user = "non_user" }
 
 M.NO_PROVIDER = "NO_PROVIDER_FOR_PROMPT"
 
@@ -41,9 +55,12 @@ function M.success(data)
   return { ok = true, data = data }
 end
 
---- A provider call failed: the host's kind of failure and the HTTP status if any.
-function M.failure(kind, status)
-  return { ok = false, kind = kind, status = status }
+--- A provider call failed, as the host glue read it: the host's kind of failure,
+--- the HTTP status, the body's error code (one of `BODY_CLASS`) and the reply's
+--- Retry-After in ms, each nil when absent.
+function M.failure(kind, status, code, retry_after_ms)
+  return { ok = false, kind = kind, status = status, code = code,
+    retry_after_ms = retry_after_ms }
 end
 
 --- The error class of a failed call (rule 1).
@@ -52,13 +69,17 @@ function M.classify(failure)
   if first then
     return first
   end
+  local body = failure.code ~= nil and M.BODY_CLASS[failure.code]
+  if body then
+    return body
+  end
   local status = numeric.from_host(failure.status)
   if status ~= nil then
     if M.STATUS_CLASS[status] then
       return M.STATUS_CLASS[status]
     end
     if status >= 500 and status <= 599 then
-      return "server"
+      return failure.kind == M.UNREADABLE and "unavailable" or "server"
     end
   end
   return M.KIND_CLASS[failure.kind] or "unknown"
@@ -91,11 +112,13 @@ function M.run(d, call, wait)
         action = plan[last]
         if action[1] == "retry" then
           retries = retries == nil and action[2] or retries
-          if retries > 0 and #trace + 1 < cap then
+          local pause = result.retry_after_ms
+          if pause == nil then pause = action[3] end
+          if retries > 0 and #trace + 1 < cap and pause <= action[3] then
             retries = retries - 1
             trace[#trace + 1] = step(pos, a, last, "retry")
             if wait then
-              wait(action[3])
+              wait(pause)
             end
           else
             action = action[4]

@@ -60,6 +60,7 @@ M.CODES = {
   POL_TIER = true,
   POL_LIMIT = true,
   POL_BOUND = true, -- bind's proof over the catalog's values (bounds.prove)
+  POL_COST = true,
 }
 
 local Error = {}

@@ -42,13 +42,14 @@ local request = require("genvm_policy.request")
 local decision = require("genvm_policy.decision")
 local cascade = require("genvm_policy.cascade")
 local parity = require("genvm_policy.parity")
+local reply = require("genvm_policy.reply")
 
 local M = {}
 
 M.RECORD_MESSAGE = "genvm-policy decision"
 M.FAULT_MESSAGE = "genvm-policy fallback"
 M.FORMAT = 1
-M.SPEC = 1
+M.SPEC = 2
 --- Catalogs up to this many canonical bytes are hashed in pure Lua at load (~10 ms).
 M.SMALL_CATALOG = 16384
 M.PUBLIC_SALT = string.rep("\0", 32)
@@ -284,18 +285,34 @@ local CLASS_SEED = string.rep("\0", 32)
 
 M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
 
--- The classes the VM's policy plans no route for on the routes GenVM offers now
--- (SPEC §9.4): a node that drifted (a backend lost its key) says so once, at load.
--- A class whose decision raises is left to the call, which logs `decide_failed`.
+-- The classes the VM's policy plans no route for, under some role, on the routes
+-- GenVM offers now (SPEC §9.4): a node that drifted (a backend lost its key) says
+-- so once, at load. A class whose decision raises is left to the call, which logs
+-- `decide_failed`.
+local function reads_role(t)
+  if type(t) ~= "table" or t[1] == "role_in" then return type(t) == "table" end
+  for _, x in ipairs(t) do if reads_role(x) then return true end end
+  return false
+end
+
 local function unroutable(vm)
   local names = {}
   if vm.catalog == nil then return names end
+  local p = vm.policy.value
+  -- Only a policy that reads the role can route one role and not another.
+  local roles = (reads_role(p.filter) or reads_role(p.score) or reads_role(p.select))
+    and request.ROLES or { "unknown" }
   for _, c in ipairs(CLASSES) do
-    local ok, d = pcall(function()
-      local req = request.make(c[2], c[3], c[4])
-      return decision.decide(vm.catalog, vm.policy, req, CLASS_SEED, vm.ids.catalog)
-    end)
-    if ok and #d.routes == 0 then names[#names + 1] = c[1] end
+    for _, role in ipairs(roles) do
+      local ok, d = pcall(function()
+        local req = request.make(c[2], c[3], c[4], nil, nil, nil, nil, role)
+        return decision.decide(vm.catalog, vm.policy, req, CLASS_SEED, vm.ids.catalog)
+      end)
+      if ok and #d.routes == 0 then
+        names[#names + 1] = c[1]
+        break
+      end
+    end
   end
   return names
 end
@@ -338,7 +355,6 @@ function M.load(paths)
   return vm
 end
 
-
 -- -- one call (rules 2-5) -----------------------------------------------------------
 
 local function text_of(v)
@@ -374,6 +390,8 @@ local function build_call(ctx, entry, args, prompt)
   local n = #images
   call.value = encoding.map({
     entry = entry, format = call.format, images = n < 16 and n or 16,
+    -- `ctx.role` exists only in the newest V2 line; anything else is `unknown`.
+    role = (ctx.role == "leader" or ctx.role == "validator") and ctx.role or "unknown",
     prompt_bytes = #call.stock.user + (call.stock.system and #call.stock.system or 0),
     temperature = 700, max_tokens = max_tokens,
   })
@@ -401,22 +419,11 @@ local function provider_request(attempt, call, timeout)
       temperature = milli(p.temperature),
       images = call.images, max_tokens = p.max_tokens,
       use_max_completion_tokens = p.use_max_completion_tokens, seed = p.seed,
+      -- `top_p` only where GenVM forwards `extra` to the provider (the newest V2,
+      -- told by its global `rat`); older lines would drop it silently (SPEC §8.4).
+      extra = p.top_p ~= nil and rat ~= nil and { top_p = milli(p.top_p) } or nil,
     },
   }
-end
-
--- `(kind, status)` of a decoded module error (SPEC §10.1, HOOK.md §9). A decoding
--- that is not a table (a host that answers oddly) has no kind: `unknown`.
-local function failure_of(err)
-  if type(err) ~= "table" then return "unknown", nil end
-  local causes = type(err.causes) == "table" and err.causes or {}
-  local kind = type(causes[1]) == "string" and causes[1] or "unknown"
-  local status = type(err.ctx) == "table" and err.ctx.status or nil
-  status = type(status) == "number" and math.tointeger(status) or nil
-  if kind == "SENDING_REQUEST" then
-    kind = "network"
-  end
-  return kind, status
 end
 
 --- Setup: the session's state and budget (both are also made lazily).
@@ -542,8 +549,9 @@ function M.exec(vm, ctx, entry, args, remaining)
     -- A raising decoder leaves the step `non_user`: the error was not decoded.
     local err = __dflt.as_user_error(res)
     if err == nil then error(RERAISE, 0) end
-    step.kind, step.status = failure_of(err)
-    given[#seen] = cascade.failure(step.kind, step.status)
+    step.kind, step.status, step.code, step.retry_after_ms =
+      reply.failure_of(err, __dflt.json_parse)
+    given[#seen] = cascade.failure(step.kind, step.status, step.code, step.retry_after_ms)
     step.result, step.action = cascade.classify(given[#seen]), nil
     return given[#seen]
   end

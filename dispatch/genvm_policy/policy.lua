@@ -10,7 +10,7 @@
 -- 1. A term is an array `[op, arg, …]`; `OPS` below is the whole grammar:
 --    each op's sort and its argument kinds in order (policy.py's table).
 -- 2. A policy's canonical value is the map `{version, filter, score, select,
---    mutate, on_failure, max_attempts}`; every slot and all ten classes present.
+--    mutate, on_failure, max_attempts}`; every slot and all twelve classes present.
 -- 3. `from_value` fails closed, at the path of the first wrong item in value
 --    order: `POL_KEY` (a slot or class missing or unknown), `POL_TYPE` (not a
 --    term, or an argument of the wrong kind), `POL_OP` (unknown op),
@@ -36,6 +36,8 @@ M.OPS = {
   eq = { "P", { "text", "dec" } }, ge = { "P", { "text", "dec" } },
   gt = { "P", { "text", "dec" } },
   format_in = { "P", { "texts" } }, entry_in = { "P", { "texts" } }, has_images = { "P", {} },
+  role_in = { "P", { "texts" } }, tier_in = { "P", { "texts" } },
+  request = { "P", { "cmp", "fact", "int" } }, fits_context = { "P", { "int", "int" } },
   all = { "P", { "P*" } }, any = { "P", { "P*" } }, ["not"] = { "P", { "P" } },
   const = { "S", { "int" } }, field = { "S", { "text", "dec" } },
   route_value = { "S", { "rvals", "int" } }, neg = { "S", { "S" } },
@@ -56,8 +58,11 @@ M.OPS = {
 M.LIMITS = { depth = 16, max_attempts = 16, retry_attempts = 5, backoff_ms = 60000 }
 
 --- The error classes of §10, in their canonical order.
-M.CLASSES = { "overloaded", "auth", "bad_request", "not_found", "context_overflow",
-  "content_filter", "server", "network", "non_user", "unknown" }
+M.CLASSES = { "rate_limited", "unavailable", "timeout", "auth", "bad_request", "not_found",
+  "context_overflow", "content_filter", "server", "network", "non_user", "unknown" }
+
+--- The language version a canonical value carries (§7.3).
+M.VERSION = 2
 
 --- Numeric route fields every catalog has: name -> {scale, lowest, highest}.
 M.BUILTIN_FIELDS = {
@@ -67,7 +72,12 @@ M.BUILTIN_FIELDS = {
 }
 
 --- Call parameters a mutation may touch: name -> {scale, lowest, highest}.
-M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF } }
+M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF },
+  top_p = { 3, 0, 1000 } }
+
+--- Comparisons, and the numeric request facts a `request` comparison reads (§8.1).
+M.COMPARISONS = { lt = true, le = true, eq = true, ge = true, gt = true }
+M.REQUEST_FACTS = { prompt_bytes = true, images = true, max_tokens = true }
 
 --- Text filters the host applies, as GenVM's `filter_text` names them.
 M.TEXT_FILTERS = { NFC = true, NFKC = true, NormalizeWS = true, RmZeroWidth = true }
@@ -133,6 +143,11 @@ local function check_arg(k, v, path, depth)
     if kind(v) ~= "array" or #v ~= 2 or kind(v[1]) ~= "integer" or kind(v[2]) ~= "integer"
         or v[2] < -9 or v[2] > 0 then
       fail("POL_TYPE", path, "expected a decimal [mantissa, exponent]")
+    end
+  elseif k == "cmp" or k == "fact" then
+    if not (k == "cmp" and M.COMPARISONS or M.REQUEST_FACTS)[v] then
+      fail("POL_VALUE", path, "`" .. tostring(v) .. "` is not a "
+        .. (k == "cmp" and "comparison" or "request fact"))
     end
   elseif k == "param" then
     if not M.PARAMS[v] then
@@ -217,8 +232,8 @@ function M.from_value(v)
       fail("POL_KEY", { keys[i] }, "the policy has no `" .. keys[i] .. "`")
     end
   end
-  if v.version ~= 1 then
-    fail("POL_VALUE", { "version" }, "the policy version must be `1`")
+  if v.version ~= M.VERSION then
+    fail("POL_VALUE", { "version" }, "the policy version must be `" .. M.VERSION .. "`")
   end
   check_term(v.filter, "P", { "filter" }, 1)
   check_term(v.score, "S", { "score" }, 1)

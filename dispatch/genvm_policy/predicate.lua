@@ -44,7 +44,8 @@ end
 -- only the route and the request's `needs_json`/`needs_image` is also
 -- tabulated: `tabs[shape][i + 1]` for each of the four request shapes, so a
 -- decision reads a table instead of calling a function per route. The rest
--- (`format_in`, `entry_in`, `has_images`, and `tier_at_least` over an
+-- (`format_in`, `entry_in`, `role_in`, `request`, `fits_context`, `has_images`,
+-- and `tier_at_least` over an
 -- undeclared tier, which must raise where the rule first reaches it) stay
 -- closures.
 local compile
@@ -201,9 +202,22 @@ function compile(term, b)
     return tabulate_over(b, {}, function(_, s, r)
       return (s < 3 or not not routes[r].json) and (s % 2 == 1 or not not routes[r].image)
     end, true)
-  elseif op == "format_in" or op == "entry_in" then
+  elseif op == "format_in" or op == "entry_in" or op == "role_in" then
     local list, fact = term[2], op:sub(1, -4)
     return function(_, req) return contains(list, req[fact]) end
+  elseif op == "tier_in" then
+    return tabulate(b, member_test(term[2], "tier"))
+  elseif op == "request" then
+    local compare, fact, c = COMPARES[term[2]], term[3], term[4]
+    return function(_, req) return compare(req[fact], c) end
+  elseif op == "fits_context" then
+    -- ⌈prompt_bytes ÷ bytes_per_token⌉ + max_tokens + reserve < 2^35: no bound to check.
+    local per, reserve, routes = term[2], term[3], b.routes
+    return function(i, req)
+      local context = routes[i + 1].context
+      return context ~= nil and context >= (req.prompt_bytes + per - 1) // per + req.max_tokens
+        + reserve
+    end
   elseif op == "has_images" then
     return function(_, req) return req.images > 0 end
   elseif op == "all" or op == "any" then

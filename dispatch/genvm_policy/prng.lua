@@ -16,6 +16,8 @@
 --    4 bytes; `below(n)` draws `u32` when `n ≤ 2^32` (else `u53`) and rejects
 --    draws at or above `W − (W mod n)`, `W` the draw's range, so every result
 --    is equally likely.
+-- 6. A stream may be opened behind a *head*: given bytes read first, then the
+--    stream's own blocks, so purposes that share one block read only their part.
 --
 -- Keys, salts and the bytes a stream yields are plain Lua strings. A stream
 -- keeps its key's HMAC states (sha256.keyed), and a label of at most 48
@@ -117,17 +119,18 @@ end
 local Stream = {}
 Stream.__index = Stream
 
---- Open the stream `(key, label)` (rules 4 and 5). Raises `PRNG_KEY`, `PRNG_LABEL`.
-function M.stream(key, label)
+--- Open the stream `(key, label)`, read after the bytes `head` if given (rules 4
+--- to 6). Raises `PRNG_KEY`, `PRNG_LABEL`.
+function M.stream(key, label, head)
   check_key(key, 1, M.MAX_KEY_BYTES, "seed")
   check_label(label)
   -- `block` is the last block made and `used` how many of its bytes were read;
-  -- an unopened stream is an empty block fully read.
+  -- an unopened stream is an empty block fully read, or its head unread.
   return setmetatable({
     mac = keyed(key),
     prefix = label .. "\0",
     next_block = 0,
-    block = "",
+    block = head or "",
     used = 0,
   }, Stream)
 end

@@ -3,9 +3,9 @@
 -- Spec: docs/SPEC.md §6 (Request). Mirrors genvm_policy/request.py.
 --
 -- Rules:
--- 1. A request has six fields, all required in its canonical value: `entry`,
---    `format`, `images`, `prompt_bytes`, `temperature` (milli-units) and
---    `max_tokens`. Each has a pinned range (`LIMITS`); anything else is
+-- 1. A request has seven fields, all required in its canonical value: `entry`,
+--    `format`, `role`, `images`, `prompt_bytes`, `temperature` (milli-units)
+--    and `max_tokens`. Each has a pinned range (`LIMITS`); anything else is
 --    `REQ_FIELD` or `NUM_RANGE`.
 -- 2. The templates fix the format as GenVM does; a different explicit format
 --    is `REQ_FIELD`.
@@ -13,6 +13,8 @@
 --    a prompt and 1000 for a template.
 -- 4. Derived needs: `json` and `bool` need JSON support; one or more images
 --    need vision. They are stored as `needs_json` and `needs_image`.
+-- 5. `role` is this node's part in the transaction as GenVM tells the hook
+--    (`leader`, `validator`), else `unknown`; default `unknown`.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
@@ -22,6 +24,7 @@ local M = {}
 
 M.ENTRIES = { "prompt", "EqComparative", "EqNonComparativeLeader", "EqNonComparativeValidator" }
 M.FORMATS = { "text", "json", "bool" }
+M.ROLES = { "leader", "validator", "unknown" }
 
 --- Template entry -> the format GenVM's template transform fixes.
 M.TEMPLATE_FORMAT = { EqComparative = "bool", EqNonComparativeLeader = "text",
@@ -54,8 +57,9 @@ local function at(path, key)
 end
 
 --- Check the fields (rules 1-3) and fill GenVM's defaults; nil means "default".
-function M.make(entry, format, images, prompt_bytes, temperature, max_tokens, path)
+function M.make(entry, format, images, prompt_bytes, temperature, max_tokens, path, role)
   path = path or {}
+  role = role == nil and "unknown" or role
   entry = entry == nil and "prompt" or entry
   if not member(M.ENTRIES, entry) then
     errors.raise("REQ_FIELD", at(path, "entry"), "unknown entry point `" .. tostring(entry) .. "`",
@@ -73,6 +77,10 @@ function M.make(entry, format, images, prompt_bytes, temperature, max_tokens, pa
     errors.raise("REQ_FIELD", at(path, "format"),
       "entry `" .. entry .. "` always answers `" .. fixed .. "`, not `" .. format .. "`")
   end
+  if not member(M.ROLES, role) then
+    errors.raise("REQ_FIELD", at(path, "role"), "unknown role `" .. tostring(role) .. "`",
+      "use leader, validator or unknown")
+  end
   local values = {
     images = images == nil and 0 or images,
     prompt_bytes = prompt_bytes == nil and 0 or prompt_bytes,
@@ -88,7 +96,7 @@ function M.make(entry, format, images, prompt_bytes, temperature, max_tokens, pa
         "`" .. name .. "` must be an integer in " .. lo .. " … " .. hi)
     end
   end
-  return { entry = entry, format = format, images = values.images,
+  return { entry = entry, format = format, role = role, images = values.images,
     prompt_bytes = values.prompt_bytes, temperature = values.temperature,
     max_tokens = values.max_tokens, needs_json = format ~= "text",
     needs_image = values.images > 0 }
@@ -102,14 +110,14 @@ function M.from_value(v, path)
   end
   local unknown = {}
   for key in pairs(v) do  -- order-free: collected, then sorted by bytes
-    if key ~= "entry" and key ~= "format" and not M.LIMITS[key] then
+    if key ~= "entry" and key ~= "format" and key ~= "role" and not M.LIMITS[key] then
       unknown[#unknown + 1] = key
     end
   end
   if #unknown > 0 then
     table.sort(unknown, encoding.bytes_less)
     errors.raise("REQ_FIELD", at(path, unknown[1]), "unknown request field `" .. unknown[1] .. "`",
-      "use entry, format, " .. table.concat(NUMBERS, ", "))
+      "use entry, format, role, " .. table.concat(NUMBERS, ", "))
   end
   -- Only null is absent: `x and raw or nil` would turn a `false` field into a default.
   local function get(name)
@@ -119,18 +127,18 @@ function M.from_value(v, path)
     end
     return raw
   end
-  for _, name in ipairs({ "entry", "format" }) do
+  for _, name in ipairs({ "entry", "format", "role" }) do
     if get(name) ~= nil and type(get(name)) ~= "string" then
       errors.raise("REQ_FIELD", at(path, name), "`" .. name .. "` must be text")
     end
   end
   return M.make(get("entry"), get("format"), get("images"), get("prompt_bytes"),
-    get("temperature"), get("max_tokens"), path)
+    get("temperature"), get("max_tokens"), path, get("role"))
 end
 
---- The canonical value of a request (rule 1): a map of all six fields.
+--- The canonical value of a request (rule 1): a map of all seven fields.
 function M.request_value(r)
-  return encoding.map({ entry = r.entry, format = r.format, images = r.images,
+  return encoding.map({ entry = r.entry, format = r.format, role = r.role, images = r.images,
     prompt_bytes = r.prompt_bytes, temperature = r.temperature, max_tokens = r.max_tokens })
 end
 

@@ -16,9 +16,11 @@
 --    order only. A limit stops draws and picks, never a tier or a scorer (so
 --    it raises what the whole order raises); `top_k k X` gives `X` the limit
 --    `min(k, L)`, a tier the limit left after the tiers before it.
--- 4. `weighted` draws `min(L, routes with weight > 0)` times through a
+-- 4. `tiers` places a route in the first tier whose selector places it: a
+--    member its selector leaves out stays for the later tiers.
+-- 5. `weighted` draws `min(L, routes with weight > 0)` times through a
 --    Fenwick tree over the weights in rank order; `Σw` is a checked sum.
--- 5. `sample` draws only for the first `L + spread` positions of argmax's
+-- 6. `sample` draws only for the first `L + spread` positions of argmax's
 --    order: a later position cannot reach the first `L` places.
 
 local interpreter = require("genvm_policy.interpreter")
@@ -269,14 +271,15 @@ local function select_term(term, b, pop, scores, req, draws, limit)
           if flags then ok = flags[i + 1] else ok = f(i, req) end
           if ok then
             m = m + 1
-            members[m], placed[i] = i, true
+            members[m] = i
           end
         end
       end
       -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
       local inner = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
+      -- Only what the tier's selector placed is taken: the members it cut stay.
       for k = 1, #inner do
-        order[#order + 1] = inner[k]
+        order[#order + 1], placed[inner[k]] = inner[k], true
       end
     end
     return order

@@ -47,9 +47,10 @@ local function wrap(slots)
   for i = 1, #policy.CLASSES do
     plan[policy.CLASSES[i]] = array({ "abort" })
   end
-  plan.overloaded = array({ "next" })
+  plan.rate_limited, plan.unavailable, plan.timeout =
+    array({ "next" }), array({ "next" }), array({ "next" })
   return map({
-    version = 1,
+    version = policy.VERSION,
     filter = slots.filter or array({ "true" }),
     score = slots.score or array({ "const", 0 }),
     select = slots.select or array({ "argmax" }),
@@ -166,7 +167,8 @@ function M.runners(h)
         return cascade.success(#calls - 1)
       end
       local status = step.status
-      return cascade.failure(step.kind, status ~= nil and host(status) or nil)
+      return cascade.failure(step.kind, status ~= nil and host(status) or nil, step.code,
+        step.retry_after_ms)
     end
     local outcome = cascade.run(d, call, function(ms) waits[#waits + 1] = ms end)
     local trace = {}

@@ -8,7 +8,9 @@ predicates and scorers, and the interval analysis, are in
 Rules:
 1. The authored document is a map with the slots `filter`, `score`,
    `select`, `mutate`, `on_failure`, `max_attempts` (and optionally
-   `version: 1`); every slot may be left out and takes its default.
+   `version: 1` or `version: 2`); every slot may be left out and takes its
+   default. A version-1 document means what it meant: its `overloaded` is
+   the group of the three classes it was split into (§10.1).
 2. An op is written as its bare name (no arguments) or as a one-entry map
    `{op: argument}`; §7.2 gives each op's authored argument.
 3. Admission checks, in document order: shapes, op names and sorts, arity,
@@ -32,14 +34,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from genvm_policy.authoring.admission_terms import TermAdmission, decimal_pair, split_route
+from genvm_policy.authoring.cost import check_cost
 from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.errors import Path, PolicyError
 from genvm_policy.core.numeric import decimal_units
 from genvm_policy.core.policy import (
+    CLASS_GROUPS,
     CLASSES,
     LIMITS,
     PARAMS,
     TEXT_FILTERS,
+    VERSION,
     Policy,
     Term,
     check_nfc,
@@ -50,9 +55,11 @@ __all__ = ["DEFAULT_PLAN", "admit", "decimal_pair", "decimal_units", "split_rout
 
 SLOTS = ("version", "filter", "score", "select", "mutate", "on_failure", "max_attempts")
 
-# The default failure plan mirrors GenVM's stock scripts: next route on overload,
-# stop on anything else.
-DEFAULT_PLAN: dict[str, str] = {name: "abort" for name in CLASSES} | {"overloaded": "next"}
+# The default failure plan mirrors GenVM's stock scripts: next route on overload
+# (each class of the `overloaded` group), stop on anything else.
+DEFAULT_PLAN: dict[str, str] = {name: "abort" for name in CLASSES} | {
+    name: "next" for name in CLASS_GROUPS["overloaded"]
+}
 DEFAULT_MAX_ATTEMPTS = 8
 
 
@@ -170,14 +177,17 @@ class _Admit(TermAdmission):
         return ["retry", n, ms, self.action(m.get("then", "next"), (*apath, "then"), True)]
 
     def plan(self, node: object, path: Path) -> tuple[tuple[str, Term], ...]:
-        given = self.mapping(node, path, CLASSES, ())
-        return tuple(
-            (
-                name,
-                self.action(given[name], (*path, name)) if name in given else [DEFAULT_PLAN[name]],
-            )
-            for name in CLASSES
-        )
+        """Every class's action: its own entry, else its group's, else the default."""
+        given = self.mapping(node, path, CLASSES + tuple(CLASS_GROUPS), ())
+        chosen: dict[str, Term] = {}
+        for group, members in CLASS_GROUPS.items():
+            if group in given:
+                action = self.action(given[group], (*path, group))
+                chosen.update((name, action) for name in members)
+        for name in CLASSES:
+            if name in given:
+                chosen[name] = self.action(given[name], (*path, name))
+        return tuple((name, chosen.get(name, [DEFAULT_PLAN[name]])) for name in CLASSES)
 
 
 def admit(document: object, catalog: Catalog | None = None) -> Policy:
@@ -186,7 +196,7 @@ def admit(document: object, catalog: Catalog | None = None) -> Policy:
     run = _Admit(catalog)
     doc = run.mapping(document, (), SLOTS, ())
     if "version" in doc:
-        run.integer(doc["version"], ("version",), 1, 1)
+        run.integer(doc["version"], ("version",), 1, VERSION)
     user_filter = run.filter_list(doc.get("filter", []), ("filter",))
     score = run.scorer(doc.get("score", 0), ("score",))[0]
     select = run.selector(doc.get("select", "argmax"), ("select",))
@@ -195,7 +205,7 @@ def admit(document: object, catalog: Catalog | None = None) -> Policy:
     cap = run.integer(
         doc.get("max_attempts", DEFAULT_MAX_ATTEMPTS), ("max_attempts",), 1, LIMITS["max_attempts"]
     )
-    return Policy(
+    policy = Policy(
         filter=normalize(["all", ["needs"], user_filter]),
         score=normalize(score),
         select=normalize(select),
@@ -203,3 +213,6 @@ def admit(document: object, catalog: Catalog | None = None) -> Policy:
         on_failure=tuple((name, normalize(action)) for name, action in plan),
         max_attempts=cap,
     )
+    if catalog is not None:
+        check_cost(policy, len(catalog.routes))
+    return policy

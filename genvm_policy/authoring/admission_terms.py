@@ -33,18 +33,21 @@ from typing import Any
 from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.errors import Path, PolicyError
 from genvm_policy.core.numeric import MAX, NumberText, decimal_units, to_int
-from genvm_policy.core.policy import BUILTIN_FIELDS, LIMITS, OPS, Term
-from genvm_policy.core.request import ENTRIES, FORMATS
+from genvm_policy.core.policy import (
+    BUILTIN_FIELDS,
+    FITS_CONTEXT,
+    LIMITS,
+    OPS,
+    REQUEST_FACTS,
+    SET_ARGS,
+    Term,
+)
+from genvm_policy.core.request import ENTRIES, FORMATS, ROLES
 
 __all__ = ["Interval", "TermAdmission", "decimal_pair", "split_route"]
 
 # Authored spellings that are sugar for a negated set predicate.
-NEGATED = {
-    "provider_not_in": "provider_in",
-    "model_not_in": "model_in",
-    "route_not_in": "route_in",
-    "family_not_in": "family_in",
-}
+NEGATED = {name.removesuffix("_in") + "_not_in": name for name in SET_ARGS}
 
 Interval = tuple[int, int] | None
 
@@ -135,9 +138,10 @@ class TermAdmission:
             raise PolicyError("POL_SORT", path, f"`{name}` is a {words[sort]}, not a {words[want]}")
         takes = name == "pin" or bool(OPS[base][1])
         if takes != have_arg:
-            raise PolicyError(
-                "POL_ARITY", path, f"`{name}` takes " + ("an argument" if takes else "no argument")
-            )
+            # `has_tee: true` reads naturally but is a flag written as a map.
+            hint = None if takes else f"write `{name}` alone; for its negation `{{not: {name}}}`"
+            says = "an argument" if takes else "no argument"
+            raise PolicyError("POL_ARITY", path, f"`{name}` takes {says}", hint)
 
     def items(self, node: object, path: Path, *, empty: bool = False) -> list[Any]:
         if not isinstance(node, list):
@@ -214,6 +218,10 @@ class TermAdmission:
             return self.compare(base, arg, apath)
         if base in ("tier_at_least", "has"):
             return [base, self.scalar_arg(base, arg, apath)]
+        if base == "fits_context":
+            m = self.mapping(arg, apath, tuple(FITS_CONTEXT), ("bytes_per_token",))
+            got = (self.integer(m.get(k, 0), (*apath, k), *FITS_CONTEXT[k]) for k in FITS_CONTEXT)
+            return [base, *got]
         term = [base, self.set_arg(base, arg, apath)]
         return ["not", term] if name in NEGATED else term
 
@@ -222,8 +230,10 @@ class TermAdmission:
         items = self.items(values, path)
         if name == "route_in":
             return [self.route(v, (*path, i)) for i, v in enumerate(items)]
-        allowed = {"format_in": FORMATS, "entry_in": ENTRIES}.get(name)
+        allowed = {"format_in": FORMATS, "entry_in": ENTRIES, "role_in": ROLES}.get(name)
         out = [self.text(v, (*path, i), allowed) for i, v in enumerate(items)]
+        if name == "tier_in":
+            return [self.tier(v, (*path, i)) for i, v in enumerate(out)]
         known = {"provider_in": "providers", "model_in": "models"}.get(name)
         if known and self.catalog is not None:
             for i, value in enumerate(out):
@@ -236,6 +246,9 @@ class TermAdmission:
     def scalar_arg(self, name: str, arg: object, path: Path) -> str:
         if name == "has":
             return self.field(arg, path)[0]
+        return self.tier(arg, path)
+
+    def tier(self, arg: object, path: Path) -> str:
         tier = self.text(arg, path)
         if self.catalog is not None and tier not in self.catalog.tiers:
             raise PolicyError(
@@ -262,6 +275,10 @@ class TermAdmission:
         terms: list[Term] = []
         for key in sorted(entries, key=lambda k: str(k).encode()):
             fpath = (*path, key)
+            if key in REQUEST_FACTS:  # a request fact, never a field: an integer in its range
+                n = self.integer(entries[key], fpath, *REQUEST_FACTS[key])
+                terms.append(["request", name, key, n])
+                continue
             field, decl = self.field(key, fpath)
             pair = decimal_pair(entries[key], fpath)
             if decl is not None:

@@ -111,7 +111,7 @@ def starter_policy(
     attempts = max_attempts(text, image)
     filters = [{"text_filters": list(recipe)}] if recipe else []
     document: dict[str, Any] = {
-        "version": 1,
+        "version": 2,
         "select": select,
         "mutate": [*filters, {"jitter": {"temperature": temperature}}],
         "on_failure": {
@@ -147,7 +147,7 @@ HEADER = """\
 # Edit it freely, then check it and preview its decisions:
 #   genvm-policy check policy.yaml --catalog NODE_CONFIG [--overlay OVERLAY]
 #   genvm-policy explain --catalog NODE_CONFIG [--overlay OVERLAY] --policy policy.yaml
-version: 1
+version: 2
 
 # filter: nothing beyond the capability needs every policy has (a JSON or bool
 # answer needs JSON support, an image needs vision), so it is left out.
@@ -215,8 +215,9 @@ FOOTER = """\
   - jitter:
       temperature: ["{low}", "{high}"]
 
-# on_failure: what a failed call does next. Overloaded: the next route, as
-# the stock scripts do; a server error: one retry after a pause, then the next
+# on_failure: what a failed call does next. Overloaded (rate limited,
+# unavailable or timed out): the next route, as the stock scripts do; a
+# server error: one retry after a pause, then the next
 # route; a network error: the next route; anything else stops the call.
 on_failure:
   overloaded: next

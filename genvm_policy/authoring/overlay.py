@@ -45,7 +45,9 @@ __all__ = [
 DEFAULT_TIERS: tuple[str, ...] = ("basic", "standard", "premium")
 BUILTIN_FACTS: frozenset[str] = frozenset(
     "provider model kind json image max_completion_tokens greybox_text greybox_image priority "
-    "family tier price_in price_out context has_tee no_log fields".split()
+    # The last three are request facts a policy compares like fields (SPEC §7.2).
+    "family tier price_in price_out context has_tee no_log fields "
+    "prompt_bytes images max_tokens".split()
 )
 MAX_TIERS = 16
 MAX_FIELDS = 32

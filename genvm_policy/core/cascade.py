@@ -4,13 +4,17 @@ Spec: docs/SPEC.md §10 (Cascade).
 
 Rules:
 1. A failed call is classified by `classify`: the kinds in `KIND_FIRST` win,
-   then the HTTP status (`STATUS_CLASS`; any other 5xx is `server`), then the
-   remaining kinds (`KIND_CLASS`), else `unknown`.
+   then the error body's code (`BODY_CLASS`), then the HTTP status
+   (`STATUS_CLASS`; any other 5xx is `unavailable` when its body could not be
+   read, else `server`), then the remaining kinds (`KIND_CLASS`), else
+   `unknown`. What the host glue read (kind, status, body code, Retry-After)
+   is the whole input, so a logged failure classifies the same on replay.
 2. The policy's plan maps each class to an action: `next`, `next_same_family`
    (the next planned route with the same family, else the next), `retry`
    (up to `attempts` more calls to the same route, pausing `backoff_ms`
-   before each, then its follow-up action), `skip_provider` (this provider's
-   later routes are passed over) or `abort`.
+   before each, or the failure's Retry-After when it gives one; a longer
+   Retry-After ends the retries at once; then its follow-up action),
+   `skip_provider` (this provider's later routes are passed over) or `abort`.
 3. Bound: the whole call makes at most `max_attempts` (≤ 16) provider calls,
    retries included, and never calls past the end of the planned attempts; a
    hostile plan cannot loop.
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from genvm_policy.core.decision import Attempt, Decision, attempt
 
 __all__ = [
+    "BODY_CLASS",
     "KIND_CLASS",
     "KIND_FIRST",
     "STATUS_CLASS",
@@ -40,26 +45,44 @@ __all__ = [
     "run",
 ]
 
-# Kinds the host glue recognises in a reply's body; they outrank its status.
+# Kinds that name their class outright; they outrank everything else.
 KIND_FIRST: dict[str, str] = {
     "context_overflow": "context_overflow",
     "content_filter": "content_filter",
 }
-# HTTP status -> class.  408, 429, 503, 504, 529 are GenVM's overloaded statuses.
+# The error body's code -> class: OpenAI-style `error.code`, else Anthropic-style
+# `error.type`, as the host glue read it.  Providers answer a too-long prompt or a
+# filtered one with a plain 400 (or 403, 422): only the body tells them apart.
+BODY_CLASS: dict[str, str] = {
+    "context_length_exceeded": "context_overflow",
+    "string_above_max_length": "context_overflow",
+    "request_too_large": "context_overflow",
+    "content_filter": "content_filter",
+    "content_policy_violation": "content_filter",
+}
+# HTTP status -> class.  GenVM's overloaded statuses (408, 429, 503, 504, 529)
+# are split three ways, so a plan can leave a rate-limited provider at once.
 STATUS_CLASS: dict[int, str] = {
     400: "bad_request",
     401: "auth",
     403: "auth",
     404: "not_found",
-    408: "overloaded",
+    408: "timeout",
     413: "context_overflow",
-    429: "overloaded",
-    503: "overloaded",
-    504: "overloaded",
-    529: "overloaded",
+    429: "rate_limited",
+    503: "unavailable",
+    504: "timeout",
+    529: "unavailable",
 }
-# Kinds without a status: a failed send, or an error that is not GenVM's user error.
-KIND_CLASS: dict[str, str] = {"network": "network", "non_user": "non_user"}
+# The kind GenVM gives a reply whose body it could not read (an HTML or empty 5xx).
+UNREADABLE = "READING_BODY"
+# Kinds without a status: a failed send (`send_timeout` when it timed out), or
+# an error that is not GenVM's user error.
+KIND_CLASS: dict[str, str] = {
+    "network": "network",
+    "send_timeout": "timeout",
+    "non_user": "non_user",
+}
 
 NO_PROVIDER = "NO_PROVIDER_FOR_PROMPT"
 
@@ -73,10 +96,17 @@ class Success:
 
 @dataclass(frozen=True)
 class Failure:
-    """A provider call failed: the host's kind of failure and the HTTP status if any."""
+    """A provider call failed, as the host glue read it.
+
+    `kind` is the host's kind of failure, `status` the HTTP status if any,
+    `code` the body's error code when it is one of `BODY_CLASS`, and
+    `retry_after_ms` the reply's Retry-After (whole seconds, in ms) if any.
+    """
 
     kind: str
     status: int | None = None
+    code: str | None = None
+    retry_after_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,11 +135,13 @@ def classify(failure: Failure) -> str:
     """The error class of a failed call (rule 1)."""
     if failure.kind in KIND_FIRST:
         return KIND_FIRST[failure.kind]
+    if failure.code in BODY_CLASS:
+        return BODY_CLASS[failure.code]
     if failure.status is not None:
         if failure.status in STATUS_CLASS:
             return STATUS_CLASS[failure.status]
         if 500 <= failure.status <= 599:
-            return "server"
+            return "unavailable" if failure.kind == UNREADABLE else "server"
     return KIND_CLASS.get(failure.kind, "unknown")
 
 
@@ -140,10 +172,11 @@ def run(
             action = plan[last]
             if action[0] == "retry":
                 retries = action[1] if retries is None else retries
-                if retries > 0 and len(trace) + 1 < decision.max_attempts:
+                pause = action[2] if result.retry_after_ms is None else result.retry_after_ms
+                if retries > 0 and len(trace) + 1 < decision.max_attempts and pause <= action[2]:
                     retries -= 1
                     trace.append(Step(pos, a.provider, a.model, last, "retry"))
-                    wait(action[2])
+                    wait(pause)
                     continue
                 action = action[3]
             trace.append(Step(pos, a.provider, a.model, last, action[0]))

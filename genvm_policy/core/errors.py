@@ -158,6 +158,7 @@ CODES: dict[str, str] = {
     "DIV_REQUESTS": "a requests file is not a non-empty list or map of at most 1,000 requests",
     "DIV_IO": "`diversity` cannot write its SVG or JSON file",
     # -- §7.4 admission: text of a policy (hardening) -------------------------------
+    "POL_COST": "one decision of the policy may cost more than the limit for its catalog's size",
     "POL_NFC": "a text or map key of an authored policy is not in Unicode NFC",
 }
 

@@ -35,10 +35,15 @@ from genvm_policy.core.numeric import add
 __all__ = [
     "BUILTIN_FIELDS",
     "CLASSES",
+    "CLASS_GROUPS",
+    "COMPARISONS",
+    "FITS_CONTEXT",
     "LIMITS",
     "OPS",
     "PARAMS",
+    "REQUEST_FACTS",
     "TEXT_FILTERS",
+    "VERSION",
     "Policy",
     "Term",
     "check_nfc",
@@ -54,7 +59,8 @@ Term = list[Any]
 # L selector, M mutation, A action; a trailing `*` means "the rest, one or
 # more"; `text`, `texts` (sorted set), `routes` (sorted set of [provider,
 # model]), `rvals` (sorted [provider, model, int]), `int`, `dec` ([mantissa,
-# exponent] decimal), `tiers` ([[P, L], …] in order), `param`, `filters`.
+# exponent] decimal), `tiers` ([[P, L], …] in order), `param`, `filters`,
+# `cmp` (a comparison name of COMPARISONS), `fact` (a name of REQUEST_FACTS).
 OPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     # predicates (§8.1)
     "true": ("P", (), "§8.1"),
@@ -78,6 +84,10 @@ OPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "format_in": ("P", ("texts",), "§8.1"),
     "entry_in": ("P", ("texts",), "§8.1"),
     "has_images": ("P", (), "§8.1"),
+    "role_in": ("P", ("texts",), "§8.1"),
+    "tier_in": ("P", ("texts",), "§8.1"),
+    "request": ("P", ("cmp", "fact", "int"), "§8.1"),
+    "fits_context": ("P", ("int", "int"), "§8.1"),
     "all": ("P", ("P*",), "§8.1"),
     "any": ("P", ("P*",), "§8.1"),
     "not": ("P", ("P",), "§8.1"),
@@ -133,7 +143,9 @@ LIMITS: dict[str, int] = {
 
 # The error classes of §10, in their canonical order.
 CLASSES: tuple[str, ...] = (
-    "overloaded",
+    "rate_limited",
+    "unavailable",
+    "timeout",
     "auth",
     "bad_request",
     "not_found",
@@ -144,6 +156,13 @@ CLASSES: tuple[str, ...] = (
     "non_user",
     "unknown",
 )
+# Names a failure plan may use for several classes at once (§10.1): a version-1
+# policy's `overloaded` keeps its meaning, the three classes it was split into.
+CLASS_GROUPS: dict[str, tuple[str, ...]] = {
+    "overloaded": ("rate_limited", "unavailable", "timeout"),
+}
+# The language version a canonical value carries (§7.3); documents may say 1 or 2.
+VERSION = 2
 
 # Numeric route fields every catalog has: name -> (scale, lowest, highest).
 # Operator-declared fields (the catalog's `fields`) add to these.  The bounds
@@ -163,13 +182,36 @@ BUILTIN_FIELDS: dict[str, tuple[int, int, int]] = {
 PARAMS: dict[str, tuple[int, int, int]] = {
     "temperature": (3, 0, 2000),
     "max_tokens": (0, 1, 2**32 - 1),
+    # Unset unless a `set` gives it; sent only where the GenVM line can (SPEC §8.4).
+    "top_p": (3, 0, 1000),
 }
 
 # Text filters the host applies, as GenVM's `filter_text` names them.
 TEXT_FILTERS: tuple[str, ...] = ("NFC", "NFKC", "NormalizeWS", "RmZeroWidth")
 
 COMMUTATIVE = ("all", "any", "sum", "min", "max")
-SET_ARGS = ("provider_in", "model_in", "family_in", "format_in", "entry_in", "route_in")
+SET_ARGS = (
+    "provider_in",
+    "model_in",
+    "family_in",
+    "format_in",
+    "entry_in",
+    "role_in",
+    "tier_in",
+    "route_in",
+)
+COMPARISONS = ("lt", "le", "eq", "ge", "gt")
+# Numeric request facts a `request` comparison reads (§6): name -> (lowest, highest).
+# They are written like route fields (`{le: {prompt_bytes: 40000}}`), so an
+# operator may not declare a field of these names.
+REQUEST_FACTS: dict[str, tuple[int, int]] = {
+    "prompt_bytes": (0, 2**32 - 1),
+    "images": (0, 16),
+    "max_tokens": (1, 2**32 - 1),
+}
+# `fits_context {bytes_per_token, reserve}` bounds: bytes per token 1 … 64, a
+# reserve of tokens up to 2^32, so the sum it compares stays below 2^35.
+FITS_CONTEXT = {"bytes_per_token": (1, 64), "reserve": (0, 2**32)}
 
 
 @dataclass(frozen=True)
@@ -197,7 +239,7 @@ class Policy:
 def policy_value(policy: Policy) -> dict[str, Any]:
     """The canonical value of a policy (rule 2)."""
     return {
-        "version": 1,
+        "version": VERSION,
         "filter": policy.filter,
         "score": policy.score,
         "select": policy.select,

@@ -105,9 +105,18 @@ def _compile(term: Term, b: Bound) -> Sieve:
         return lambda pop, req: [
             i for i in pop if (v := column[i]) is not None and compare(v, const)
         ]
-    if op in ("format_in", "entry_in"):
+    if op in ("format_in", "entry_in", "role_in"):
         allowed, fact = set(term[1]), attrgetter(op.removesuffix("_in"))
         return lambda pop, req: pop if fact(req) in allowed else []
+    if op == "tier_in":
+        tiers = set(term[1])
+        return lambda pop, req: [i for i in pop if routes[i].tier in tiers]
+    if op == "request":
+        compare, fact, const = COMPARE[term[1]], attrgetter(term[2]), term[3]
+        return lambda pop, req: pop if compare(fact(req), const) else []
+    if op == "fits_context":
+        per, reserve = term[1], term[2]
+        return lambda pop, req: _fits(routes, pop, req, per, reserve)
     if op == "has_images":
         return lambda pop, req: pop if req.images > 0 else []
     kids = [_compile(t, b) for t in term[1:]]
@@ -123,6 +132,14 @@ def _needs(routes: tuple[Route, ...], pop: list[int], req: Request) -> list[int]
     if not (json or image):
         return pop
     return [i for i in pop if (routes[i].json or not json) and (routes[i].image or not image)]
+
+
+def _fits(
+    routes: tuple[Route, ...], pop: list[int], req: Request, per: int, reserve: int
+) -> list[int]:
+    # ⌈prompt_bytes ÷ bytes_per_token⌉ + max_tokens + reserve < 2^35: no bound to check.
+    need = -(-req.prompt_bytes // per) + req.max_tokens + reserve
+    return [i for i in pop if (c := routes[i].context) is not None and c >= need]
 
 
 def _every(kids: list[Sieve], pop: list[int], req: Request) -> list[int]:

@@ -15,6 +15,9 @@ Rules:
    4 bytes; `below(n)` draws `u32` when `n ≤ 2^32` (else `u53`) and rejects
    draws at or above `W − (W mod n)`, `W` the draw's range, so every result is
    equally likely; small bounds take 4 bytes, eight draws per block.
+6. A stream may be opened behind a *head*: given bytes read first, then the
+   stream's own blocks. A head is a part of a block another purpose made, so
+   several purposes share one block and each still reads only its own bytes.
 """
 
 from __future__ import annotations
@@ -132,14 +135,17 @@ def stream_block(key: bytes, label: str, index: int) -> bytes:
 class Stream:
     """The bytes of one labelled stream, read front to back (rules 4 and 5)."""
 
-    def __init__(self, key: bytes, label: str) -> None:
-        """Open the stream `(key, label)`. Raises `PRNG_KEY`, `PRNG_LABEL`."""
+    def __init__(self, key: bytes, label: str, head: bytes = b"") -> None:
+        """Open the stream `(key, label)`, read after the bytes `head` (rule 6).
+
+        Raises `PRNG_KEY`, `PRNG_LABEL`.
+        """
         _check_key(key, 1, MAX_KEY_BYTES, "seed")
         _label_bytes(label)
         self._key = key
         self._label = label
         self._next_block = 0
-        self._buffer = b""
+        self._buffer = head
 
     def read(self, n: int) -> bytes:
         """The next `n` bytes of the stream; `n` must be 0 or more."""

@@ -3,9 +3,9 @@
 Spec: docs/SPEC.md §6 (Request).
 
 Rules:
-1. A request has six fields, all required in its canonical value: `entry`,
-   `format`, `images`, `prompt_bytes`, `temperature` (milli-units) and
-   `max_tokens`. Each has a pinned range (`LIMITS`); anything else is `REQ_FIELD`
+1. A request has seven fields, all required in its canonical value: `entry`,
+   `format`, `role`, `images`, `prompt_bytes`, `temperature` (milli-units)
+   and `max_tokens`. Each has a pinned range (`LIMITS`); anything else is `REQ_FIELD`
    or `NUM_RANGE`.
 2. The templates fix the format as GenVM does: `EqComparative` and
    `EqNonComparativeValidator` answer `bool`, `EqNonComparativeLeader` answers
@@ -14,6 +14,8 @@ Rules:
    prompt and 1000 for a template.
 4. Derived needs: `json` and `bool` need JSON support; one or more images need
    vision. Nothing else is derived.
+5. `role` is this node's part in the transaction as GenVM tells the hook
+   (`leader`, `validator`), else `unknown`; default `unknown`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "ENTRIES",
     "FORMATS",
     "LIMITS",
+    "ROLES",
     "Request",
     "make_request",
     "request_from_value",
@@ -44,6 +47,7 @@ ENTRIES: tuple[str, ...] = (
     "EqNonComparativeValidator",
 )
 FORMATS: tuple[str, ...] = ("text", "json", "bool")
+ROLES: tuple[str, ...] = ("leader", "validator", "unknown")
 
 # Template entry -> the format GenVM's template transform fixes.
 TEMPLATE_FORMAT: dict[str, str] = {
@@ -74,6 +78,7 @@ class Request:
     prompt_bytes: int
     temperature: int
     max_tokens: int
+    role: str = "unknown"
 
     @property
     def needs_json(self) -> bool:
@@ -93,6 +98,7 @@ def make_request(
     prompt_bytes: int = 0,
     temperature: int | None = None,
     max_tokens: int | None = None,
+    role: str = "unknown",
     path: Path = (),
 ) -> Request:
     """Check the fields (rules 1-3) and fill GenVM's defaults."""
@@ -119,6 +125,13 @@ def make_request(
             (*path, "format"),
             f"entry `{entry}` always answers `{fixed}`, not `{format}`",
         )
+    if role not in ROLES:
+        raise PolicyError(
+            "REQ_FIELD",
+            (*path, "role"),
+            f"unknown role `{role}`",
+            "use leader, validator or unknown",
+        )
     if temperature is None:
         temperature = DEFAULT_TEMPERATURE
     if max_tokens is None:
@@ -137,14 +150,14 @@ def make_request(
                 (*path, name),
                 f"`{name}` must be an integer in {lo} … {hi}",
             )
-    return Request(entry, format, images, prompt_bytes, temperature, max_tokens)
+    return Request(entry, format, images, prompt_bytes, temperature, max_tokens, role)
 
 
 def request_from_value(value: object, path: Path = ()) -> Request:
     """Read a request from a loaded document (a map); unknown keys are `REQ_FIELD`."""
     if not isinstance(value, Mapping):
         raise PolicyError("REQ_FIELD", path, "a request must be a map of fields")
-    known = ("entry", "format", *LIMITS)
+    known = ("entry", "format", "role", *LIMITS)
     for key in sorted(value, key=lambda k: str(k).encode()):
         if key not in known:
             raise PolicyError(
@@ -154,15 +167,16 @@ def request_from_value(value: object, path: Path = ()) -> Request:
                 "use " + ", ".join(known),
             )
     texts: dict[str, str | None] = {}
-    for name in ("entry", "format"):
+    for name in ("entry", "format", "role"):
         raw = value.get(name)
         if raw is not None and not isinstance(raw, str):
             raise PolicyError("REQ_FIELD", (*path, name), f"`{name}` must be text")
         texts[name] = raw
-    # Only an absent entry defaults (an empty one is `REQ_FIELD`), and the entry and
-    # format are checked before any number: both as the canonical reader does.
+    # Only an absent entry defaults (an empty one is `REQ_FIELD`), and the entry,
+    # format and role are checked before any number: as the canonical reader does.
     entry = "prompt" if texts["entry"] is None else texts["entry"]
-    make_request(entry, texts["format"], path=path)
+    role = "unknown" if texts["role"] is None else texts["role"]
+    make_request(entry, texts["format"], role=role, path=path)
     numbers: dict[str, int | None] = {}
     for name, (lo, hi) in LIMITS.items():
         raw = value.get(name)
@@ -178,15 +192,17 @@ def request_from_value(value: object, path: Path = ()) -> Request:
         prompt_bytes=numbers["prompt_bytes"] or 0,
         temperature=numbers["temperature"],
         max_tokens=numbers["max_tokens"],
+        role=role,
         path=path,
     )
 
 
 def request_value(request: Request) -> dict[str, Value]:
-    """The canonical value of a request (rule 1): a map of all six fields."""
+    """The canonical value of a request (rule 1): a map of all seven fields."""
     return {
         "entry": request.entry,
         "format": request.format,
+        "role": request.role,
         "images": request.images,
         "prompt_bytes": request.prompt_bytes,
         "temperature": request.temperature,

@@ -18,10 +18,12 @@ Rules:
    draws and picks: every tier and scorer still runs, so it raises what the
    whole order raises; `top_k k X` gives `X` the limit `min(k, L)` and a tier
    the limit left after the tiers before it.
-4. `weighted` draws `min(L, routes with weight > 0)` times, through a Fenwick
+4. `tiers` places a route in the first tier whose selector places it: a
+   member its selector leaves out stays for the later tiers.
+5. `weighted` draws `min(L, routes with weight > 0)` times, through a Fenwick
    tree over the weights in rank order (O(log N) per pick, the §8.3 walk pick
    for pick); `Σw` is a checked sum.
-5. `sample` draws only for the first `L + spread` positions of argmax's
+6. `sample` draws only for the first `L + spread` positions of argmax's
    order: a later position cannot reach the first `L` places.
 """
 
@@ -120,10 +122,13 @@ def _select(
         order: list[int] = []
         for pred, inner in term[1]:
             members = predicate(pred, b)([i for i in pop if i not in placed], req)
-            placed.update(members)
             # A full order still runs the later tiers (limit 0): their scorers
             # raise as before and their selectors keep their numbers (rules 2, 3).
-            order.extend(_select(inner, b, members, scores, req, draws, limit - len(order)))
+            got = _select(inner, b, members, scores, req, draws, limit - len(order))
+            # Only what the tier's selector placed is taken: the members it cut
+            # (a chain that omits them, top_k past k, …) stay for later tiers.
+            placed.update(got)
+            order.extend(got)
         return order
     if op == "weighted":
         weights = score(term[1], b, pop, req)

@@ -56,7 +56,7 @@ __all__ = [
 FORMAT = 1
 """The compiled file's format; the hook refuses any other."""
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 """The genvm-policy specification the file was compiled under."""
 
 PREFIX = b'return { format = %d, bytes = "'

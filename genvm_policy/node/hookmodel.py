@@ -171,7 +171,15 @@ def _outcomes(steps: list[dict[str, Any]]) -> list[Success | Failure]:
         if s["result"] == "ok":
             out.append(Success(None))
         else:
-            out.append(Failure(s.get("kind", s["result"]), s.get("status")))
+            # What the hook's classifier read is logged with the step (SPEC §10.1).
+            out.append(
+                Failure(
+                    s.get("kind", s["result"]),
+                    s.get("status"),
+                    s.get("code"),
+                    s.get("retry_after_ms"),
+                )
+            )
     return out
 
 

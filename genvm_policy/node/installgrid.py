@@ -6,9 +6,10 @@ interpreter. `installcheck.verify_vectors` runs it after the vector replays.
 
 Rules:
 1. The grid is every class of `routability.CLASSES` with `GRID_SEEDS` call keys
-   each; its input (`grid_input`) is one canonical CBOR item holding the catalog
-   and the policy once, so a large catalog is encoded, decoded and bound once,
-   not once per decision.
+   each, seed `n` under role `ROLES[n mod 3]`, so a policy that reads the role
+   is compared in every role; its input (`grid_input`) is one canonical CBOR
+   item holding the catalog and the policy once, so a large catalog is encoded,
+   decoded and bound once, not once per decision.
 2. The reference's bytes (`grid_expected`) are the array of what a `decision`
    vector's result holds for each case (`{output: report}` or `{error: {code,
    path}}`), made with one bind and one catalog identity; the installed runtime's
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from genvm_policy.core.catalog import Catalog, catalog_identity, catalog_value
@@ -31,7 +33,7 @@ from genvm_policy.core.encoding import Value, decode, encode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.interpreter import bind
 from genvm_policy.core.policy import Policy, policy_value
-from genvm_policy.core.request import request_value
+from genvm_policy.core.request import ROLES, Request, request_value
 from genvm_policy.node.routability import CLASSES
 from genvm_policy.node.runtimes import DISPATCH, new_state, run_standalone
 
@@ -56,8 +58,17 @@ def grid_seed(n: int) -> bytes:
     return hashlib.sha256(b"genvm-policy install grid %d" % n).digest()
 
 
+def _requests() -> list[tuple[Request, bytes]]:
+    """Every case's request and call key; the seeds take the roles in turn (rule 1)."""
+    return [
+        (replace(req, role=ROLES[n % len(ROLES)]), grid_seed(n))
+        for _, req in CLASSES
+        for n in range(GRID_SEEDS)
+    ]
+
+
 def _cases() -> list[Value]:
-    return [[request_value(req), grid_seed(n)] for _, req in CLASSES for n in range(GRID_SEEDS)]
+    return [[request_value(req), seed] for req, seed in _requests()]
 
 
 def grid_input(catalog: Catalog, policy: Policy) -> bytes:
@@ -75,13 +86,12 @@ def grid_expected(catalog: Catalog, policy: Policy) -> bytes:
         bound = bind(catalog, policy)
     except PolicyError as err:
         return encode([{"error": err.as_value()} for _ in _cases()])  # type: ignore[dict-item]
-    for _, req in CLASSES:
-        for n in range(GRID_SEEDS):
-            try:
-                d = decide(catalog, policy, req, grid_seed(n), catalog_id=cid, bound=bound)
-                out.append({"output": decision_report(d)})
-            except PolicyError as err:
-                out.append({"error": err.as_value()})  # type: ignore[dict-item]
+    for req, seed in _requests():
+        try:
+            d = decide(catalog, policy, req, seed, catalog_id=cid, bound=bound)
+            out.append({"output": decision_report(d)})
+        except PolicyError as err:
+            out.append({"error": err.as_value()})  # type: ignore[dict-item]
     return encode(out)
 
 
@@ -95,7 +105,8 @@ def first_difference(got: bytes, want: bytes) -> str:
     assert isinstance(mine, list) and isinstance(theirs, list)
     for k, (a, b) in enumerate(zip(mine, theirs, strict=False)):
         if a != b:
-            return f"class `{CLASSES[k // GRID_SEEDS][0]}`, seed {k % GRID_SEEDS}"
+            seed = k % GRID_SEEDS
+            return f"class `{CLASSES[k // GRID_SEEDS][0]}`, seed {seed} (role {ROLES[seed % 3]})"
     return f"{len(mine)} results, not {len(theirs)}"
 
 

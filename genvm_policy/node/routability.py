@@ -7,9 +7,14 @@ the hook logs the same classes at load (docs/HOOK.md §7).
 Rules:
 1. The request classes are `CLASSES`: a prompt in text, json and bool, each
    with no image and with one, and each template entry, with GenVM's defaults
-   for everything else. Nothing a filter, scorer or selector reads varies
-   inside a class (the request facts they read are the entry, the format and
-   whether there are images), so one decision per class decides the class.
+   for everything else (`prompt_bytes` 0, the entry's `max_tokens`). Each
+   class is decided once per role of `ROLES` (`leader` and `validator` come
+   from the newest V2 line, `unknown` from every other), and is routed only
+   when it is routed under all three; an unroutable class names the first
+   role that leaves it without a route when another role has one. The size
+   facts (`prompt_bytes`, `max_tokens`, and `fits_context`, which reads them)
+   are proved at those defaults only: a filter on them is one the operator
+   sizes, and a call past it fails as a call past the context does.
 2. Whether a plan is empty does not depend on the seed: filter and score read
    no seed, `weighted` places every route of positive weight and `sample` is a
    permutation, so only which routes are placed first depends on draws. The
@@ -19,7 +24,9 @@ Rules:
    plan is empty. The term that emptied it is found in decision order: the
    first part of the normal-form filter (other than `needs`) after which,
    applied in order to the routes that meet the needs, none survives; else
-   the selector, descending into `top_k` and into the first tier with members.
+   the selector, descending into `top_k` and into the first tier with members
+   (a tier whose selector places nothing passes its members on, so with an
+   empty plan every tier placed nothing).
 4. `refusal` names the first policy-unroutable class not accepted with
    `--allow-unroutable`, the term, its path in the policy value and the fix.
 """
@@ -27,7 +34,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.decision import decide
@@ -36,7 +43,7 @@ from genvm_policy.core.interpreter import Bound, bind, score
 from genvm_policy.core.numeric import format_units
 from genvm_policy.core.policy import OPS, Policy, Term
 from genvm_policy.core.predicate import predicate
-from genvm_policy.core.request import Request, make_request
+from genvm_policy.core.request import ROLES, Request, make_request
 
 __all__ = [
     "CLASSES",
@@ -78,6 +85,13 @@ class ClassRoutes:
     term: Term | None = None
     why: str | None = None
     fix: str | None = None
+    role: str | None = None
+    """The role left without a route while another role has one (rule 1), else None."""
+
+    @property
+    def label(self) -> str:
+        """The class's name for people, with the role when only that role lacks a route."""
+        return self.name if self.role is None else f"{self.name} (role {self.role})"
 
     @property
     def state(self) -> str:
@@ -92,6 +106,10 @@ def describe_term(term: Term) -> str:
     op, args = term[0], term[1:]
     if op == "needs":
         return NEEDS
+    if op == "request":
+        return f"{args[0]}({args[1]}, {args[2]})"  # as authored: a request fact, like a field
+    if op == "retry":
+        return f"retry up to {args[0]}× after {args[1]} ms, then {describe_term(args[2])}"
     kinds = OPS[op][1]
     parts = []
     for n, arg in enumerate(args):
@@ -99,7 +117,9 @@ def describe_term(term: Term) -> str:
         if kind in ("P", "S", "L", "M", "A"):
             parts.append(describe_term(arg))
         elif kind == "dec":
-            parts.append(_decimal(arg[0], arg[1]))
+            # Prices are written in USD per million tokens (SPEC §5.3): say so.
+            unit = " USD per million tokens" if args[0] in ("price_in", "price_out") else ""
+            parts.append(_decimal(arg[0], arg[1]) + unit)
         elif kind == "routes" or kind == "routes_ordered":
             parts.append("[" + ", ".join(f"{r[0]}/{r[1]}" for r in arg) + "]")
         elif kind == "tiers":
@@ -127,7 +147,18 @@ def analyse(
     Raises what `bind` raises (`POL_FIELD`, `POL_TIER`, `NUM_RANGE`, `POL_BOUND`).
     """
     b = bind(catalog, policy) if bound is None else bound
-    return tuple(_one(name, req, catalog, policy, b) for name, req in CLASSES)
+    return tuple(_by_role(name, req, catalog, policy, b) for name, req in CLASSES)
+
+
+def _by_role(name: str, req: Request, catalog: Catalog, policy: Policy, b: Bound) -> ClassRoutes:
+    """The class under every role of `ROLES` (rule 1): the first failing one, else `unknown`."""
+    each = [_one(name, replace(req, role=role), catalog, policy, b) for role in ROLES]
+    failing = [r for r in each if r.state != "routed"]
+    if not failing:
+        return each[-1]
+    if len(failing) == len(each) and len({(r.state, r.path) for r in failing}) == 1:
+        return failing[-1]  # the same for every role: the policy does not read it here
+    return replace(failing[0], role=ROLES[each.index(failing[0])])
 
 
 def _one(name: str, req: Request, catalog: Catalog, policy: Policy, b: Bound) -> ClassRoutes:
@@ -162,10 +193,8 @@ def _selector(
     if op == "top_k":
         return _selector(term[2], (*path, 2), b, pop, req)
     if op == "tiers":
-        placed: set[int] = set()
         for j, (pred, inner) in enumerate(term[1]):
-            members = predicate(pred, b)([i for i in pop if i not in placed], req)
-            placed.update(members)
+            members = predicate(pred, b)(pop, req)
             if members:
                 return _selector(inner, (*path, 1, j, 1), b, members, req)
         why = "no surviving route satisfies the filter of any tier"
@@ -208,7 +237,7 @@ def refusal(reports: Sequence[ClassRoutes], allowed: Sequence[str]) -> PolicyErr
         return PolicyError(
             "POL_UNROUTABLE",
             report.path,
-            f"request class `{report.name}` has no route: the policy term "
+            f"request class `{report.label}` has no route: the policy term "
             f"`{describe_term(report.term)}` at {render_path(report.path)} emptied it "
             f"({report.why})",
             f"{report.fix}; or accept it knowingly with `--allow-unroutable {report.name}`",
@@ -228,7 +257,7 @@ def report_lines(reports: Sequence[ClassRoutes], allowed: Sequence[str] = ()) ->
             assert r.term is not None
             accepted = " (accepted with --allow-unroutable)" if r.name in allowed else ""
             lines.append(
-                f"{r.name}: NO ROUTE{accepted}: `{describe_term(r.term)}` at "
+                f"{r.label}: NO ROUTE{accepted}: `{describe_term(r.term)}` at "
                 f"{render_path(r.path or ())}: {r.why}; fix: {r.fix}"
             )
     return lines

@@ -267,8 +267,8 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("json", request(format="json", prompt_bytes=2048, temperature=0, max_tokens=500)),
     ("image", request(images=2, prompt_bytes=100)),
     ("image_json", request(format="json", images=1)),
-    ("comparative", request(entry="EqComparative")),
-    ("leader", request(entry="EqNonComparativeLeader", temperature=2000)),
+    ("comparative", request(entry="EqComparative", role="validator")),
+    ("leader", request(entry="EqNonComparativeLeader", temperature=2000, role="leader")),
     ("validator", request(entry="EqNonComparativeValidator", max_tokens=1)),
 ]
 """Every request class (rule 3), by name."""

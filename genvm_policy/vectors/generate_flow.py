@@ -53,6 +53,12 @@ MUTATIONS: list[tuple[str, list[Any]]] = [
     ("jitter_twice", [["jitter", "temperature", -10, 10], ["jitter", "temperature", -10, 10]]),
     ("jitter_both", [["jitter", "max_tokens", -3, 3], ["jitter", "temperature", -3, 3]]),
     ("jitter_zero_span", [["jitter", "temperature", 5, 5]]),
+    ("top_p_unset_clamp_jitter", [["clamp", "top_p", 100, 900], ["jitter", "top_p", -50, 50]]),
+    ("top_p_set", [["set", "top_p", 900]]),
+    ("top_p_set_jitter", [["set", "top_p", 1000], ["jitter", "top_p", -100, 100],
+                          ["jitter", "temperature", -3, 3]]),
+    ("jitter_all_three", [["set", "top_p", 0], ["jitter", "top_p", 0, 1000],
+                          ["jitter", "max_tokens", -3, 3], ["jitter", "temperature", -3, 3]]),
     ("text_filters", [["text_filters", ["NFKC", "RmZeroWidth", "NormalizeWS"]]]),
     ("text_filters_last_wins", [["text_filters", ["NFC"]], ["text_filters", []]]),
     ("use_max_completion_tokens", [["use_max_completion_tokens"]]),
@@ -148,6 +154,21 @@ FAILURES: list[tuple[str, Any]] = [
     ("non_user", {"kind": "non_user"}),
     ("network_503", {"kind": "network", "status": 503}),
     ("unknown", {"kind": "weird"}),
+    ("unreadable_500", {"kind": "READING_BODY", "status": 500}),
+    ("unreadable_502", {"kind": "READING_BODY", "status": 502}),
+    ("unreadable_429", {"kind": "READING_BODY", "status": 429}),
+    ("unreadable_400", {"kind": "READING_BODY", "status": 400}),
+    ("send_timeout", {"kind": "send_timeout"}),
+    ("s400_context_code", {"kind": "http", "status": 400, "code": "context_length_exceeded"}),
+    ("s400_long_string", {"kind": "http", "status": 400, "code": "string_above_max_length"}),
+    ("s413_too_large", {"kind": "http", "status": 413, "code": "request_too_large"}),
+    ("s400_filter_code", {"kind": "http", "status": 400, "code": "content_filter"}),
+    ("s403_policy_code", {"kind": "http", "status": 403, "code": "content_policy_violation"}),
+    ("s503_filter_code", {"kind": "http", "status": 503, "code": "content_filter"}),
+    ("s429_other_code", {"kind": "http", "status": 429, "code": "rate_limit_exceeded"}),
+    ("s429_after_100", {"kind": "http", "status": 429, "retry_after_ms": 100}),
+    ("s503_after_1000", {"kind": "http", "status": 503, "retry_after_ms": 1000}),
+    ("s500_after_0", {"kind": "http", "status": 500, "retry_after_ms": 0}),
 ]
 
 PLANS: list[tuple[str, dict[str, Any], int]] = [
@@ -198,7 +219,9 @@ def gen_cascade() -> Generated:
                     )
                 )
     mixed = {
-        "overloaded": ["next"],
+        "rate_limited": ["skip_provider"],
+        "unavailable": ["next"],
+        "timeout": ["retry", 1, 50, ["next"]],
         "auth": ["skip_provider"],
         "server": ["retry", 1, 100, ["next_same_family"]],
         "network": ["retry", 2, 5, ["skip_provider"]],
@@ -216,6 +239,10 @@ def gen_cascade() -> Generated:
             + [s["s503"]] * 10,
         ),
         ("abort_after_overload", [s["s503"], s["s400"]]),
+        ("rate_limit_skips_router", [s["s429"], "ok"]),
+        ("timeout_retries_once", [s["s504"], s["send_timeout"], s["s408"], "ok"]),
+        ("retry_after_within_cap", [s["s500_after_0"], "ok"]),
+        ("retry_after_over_cap", [{"kind": "http", "status": 500, "retry_after_ms": 101}, "ok"]),
     ]
     for sname, script in scripts:
         out.append(

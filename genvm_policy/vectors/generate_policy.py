@@ -62,6 +62,17 @@ PREDICATES: list[tuple[str, list[Any]]] = [
     ("format_in", ["format_in", ["bool", "json"]]),
     ("entry_in", ["entry_in", ["EqComparative"]]),
     ("has_images", ["has_images"]),
+    ("role_in_leader", ["role_in", ["leader"]]),
+    ("role_in_two", ["role_in", ["unknown", "validator"]]),
+    ("tier_in", ["tier_in", ["basic", "premium"]]),
+    ("request_le_prompt_bytes", ["request", "le", "prompt_bytes", 2048]),
+    ("request_gt_prompt_bytes", ["request", "gt", "prompt_bytes", 100]),
+    ("request_eq_images", ["request", "eq", "images", 2]),
+    ("request_ge_max_tokens", ["request", "ge", "max_tokens", 1000]),
+    ("request_lt_max_tokens", ["request", "lt", "max_tokens", 8000]),
+    ("fits_context", ["fits_context", 4, 0]),
+    ("fits_context_reserve", ["fits_context", 1, 127000]),
+    ("fits_context_tight", ["fits_context", 3, 191300]),
     ("all", ["all", ["json"], ["tier_at_least", "standard"], ["lt", "price_in", [1, 0]]]),
     ("any", ["any", ["has_tee"], ["family_in", ["claude-sonnet-4"]]]),
     ("not_json", ["not", ["json"]]),
@@ -242,6 +253,7 @@ def gen_scorer() -> Generated:
 
 # -- §8.3 selector ------------------------------------------------------------------------------
 
+ROUTER_MINI = "openai/gpt-4.1-mini"
 SELECTORS: list[tuple[str, list[Any], list[Any], bool]] = [
     ("argmax_ties", ["argmax"], ["const", 0], False),
     ("argmax_quality", ["argmax"], ["field", "quality", [0, 0]], False),
@@ -309,6 +321,44 @@ SELECTORS: list[tuple[str, list[Any], list[Any], bool]] = [
     (
         "tiers_empty_tier",
         ["tiers", [[["false"], ["sample", 1]], [["true"], ["argmax"]]]],
+        ["const", 0],
+        True,
+    ),
+    # What a tier's selector cuts stays for the later tiers (version 2).
+    (
+        "tiers_top_k_cut",
+        ["tiers", [[["true"], ["top_k", 1, ["argmax"]]], [["true"], ["argmax"]]]],
+        ["field", "quality", [0, 0]],
+        False,
+    ),
+    (
+        "tiers_chain_omits",
+        [
+            "tiers",
+            [
+                [["true"], ["chain", [["router", "openai/gpt-4.1-mini"], ["alpha", "a"]]]],
+                [["true"], ["argmax"]],
+            ],
+        ],
+        ["const", 0],
+        False,
+    ),
+    (
+        "tiers_greybox_then_rest",
+        ["tiers", [[["true"], ["greybox"]], [["true"], ["argmax"]]]],
+        ["const", 0],
+        False,
+    ),
+    (
+        "tiers_weighted_zero_then_sample",
+        [
+            "tiers",
+            [
+                [["true"], ["weighted", ["route_value", [["router", ROUTER_MINI, 2]], 0]]],
+                [["json"], ["top_k", 2, ["sample", 1]]],
+                [["true"], ["argmax"]],
+            ],
+        ],
         ["const", 0],
         True,
     ),

@@ -35,7 +35,13 @@ from genvm_policy.core.errors import Path, PolicyError
 from genvm_policy.core.identity import identity
 from genvm_policy.core.interpreter import bind, score
 from genvm_policy.core.mutate import mutate
-from genvm_policy.core.policy import Policy, policy_from_value, policy_identity, policy_value
+from genvm_policy.core.policy import (
+    VERSION,
+    Policy,
+    policy_from_value,
+    policy_identity,
+    policy_value,
+)
 from genvm_policy.core.predicate import filter_routes
 from genvm_policy.core.request import LIMITS, Request, make_request, request_identity, request_value
 from genvm_policy.core.selection import select
@@ -140,11 +146,11 @@ def read_request(v: object) -> Request:
     """The request of a canonical request map, defaults filled as the Lua runtime fills them."""
     if not isinstance(v, dict):
         raise PolicyError("REQ_FIELD", (), "a request must be a map of fields")
-    known = ("entry", "format", *LIMITS)
+    known = ("entry", "format", "role", *LIMITS)
     unknown = sorted((k for k in v if k not in known), key=lambda k: str(k).encode())
     if unknown:
         raise PolicyError("REQ_FIELD", (str(unknown[0]),), f"unknown request field `{unknown[0]}`")
-    for name in ("entry", "format"):
+    for name in ("entry", "format", "role"):
         if v.get(name) is not None and not isinstance(v[name], str):
             raise PolicyError("REQ_FIELD", (name,), f"`{name}` must be text")
     return make_request(
@@ -154,6 +160,7 @@ def read_request(v: object) -> Request:
         prompt_bytes=0 if v.get("prompt_bytes") is None else v["prompt_bytes"],
         temperature=v.get("temperature"),
         max_tokens=v.get("max_tokens"),
+        role="unknown" if v.get("role") is None else v["role"],
     )
 
 
@@ -162,7 +169,7 @@ def wrap(
 ) -> dict[str, Any]:
     """The canonical policy value the term kinds run their terms in (rule 3)."""
     return {
-        "version": 1,
+        "version": VERSION,
         "filter": ["true"] if filter is None else filter,
         "score": ["const", 0] if score is None else score,
         "select": ["argmax"] if select is None else select,
@@ -254,12 +261,17 @@ def run_mutate(data: dict[str, Any]) -> Any:
     return out
 
 
+SCRIPT_STEP = {"kind", "status", "code", "retry_after_ms"}
+
+
 def _outcome(step: Any) -> Success | Failure:
     if step == "ok":
         return Success(None)
-    if isinstance(step, Mapping) and set(step) <= {"kind", "status"} and "kind" in step:
-        return Failure(step["kind"], host(step.get("status")))
-    raise bad(("script",), "a script step is `ok` or `{kind, status?}`")
+    if isinstance(step, Mapping) and set(step) <= SCRIPT_STEP and "kind" in step:
+        return Failure(
+            step["kind"], host(step.get("status")), step.get("code"), step.get("retry_after_ms")
+        )
+    raise bad(("script",), "a script step is `ok` or `{kind, status?, code?, retry_after_ms?}`")
 
 
 def run_cascade_case(data: dict[str, Any]) -> Any:

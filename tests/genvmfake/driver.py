@@ -396,7 +396,7 @@ class FakeGenVM:
         ctx: dict[str, Any]
         if isinstance(out, StatusNotOk):
             kind, ctx = "STATUS_NOT_OK", {"url": url, "status": float(out.status),
-                                          "headers": {}, "body": out.body}
+                                          "headers": dict(out.headers), "body": out.body}
         elif isinstance(out, ReadingBody):
             kind, ctx = "READING_BODY", {"url": url, "status": float(out.status),
                                          "rust_error": out.rust_error, "headers": {}}

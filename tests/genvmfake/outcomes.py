@@ -40,11 +40,12 @@ class Success:
 
 @dataclass(frozen=True)
 class StatusNotOk:
-    """Fatal `STATUS_NOT_OK` with a float `ctx.status`."""
+    """Fatal `STATUS_NOT_OK` with a float `ctx.status`; `headers` as (name, value) pairs."""
 
     status: int
     body: str = ""
     traceback: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

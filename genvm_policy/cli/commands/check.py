@@ -23,7 +23,7 @@ from genvm_policy.core.policy import Policy, policy_identity
 from genvm_policy.loaders.sources import load_document
 from genvm_policy.node.routability import CLASSES, analyse, refusal, report_lines
 
-__all__ = ["load_policy", "register"]
+__all__ = ["load_policy", "register", "warnings"]
 
 POLICY_HELP = "policy file (YAML, TOML or JSON), or a built-in: " + ", ".join(sorted(BUILTINS))
 
@@ -88,6 +88,38 @@ def add_allow_unroutable(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def warnings(catalog: Catalog, policy: Policy) -> list[str]:
+    """What is legal but likely not meant, on this catalog (one line each).
+
+    Routes the filter keeps but `max_attempts` cuts, per sample request; a plan
+    entry for `non_user`, which never reaches the plan on a node (the hook
+    re-raises GenVM's non-module errors, HOOK.md §9).
+    """
+    from genvm_policy.cli.commands.explain import SAMPLES
+    from genvm_policy.core.decision import decide
+    from genvm_policy.core.selection import select
+
+    out: list[str] = []
+    for request in SAMPLES:
+        d = decide(catalog, policy, request, bytes(32))
+        scores = dict(zip(d.survivors, d.values, strict=True))
+        whole = select(d.bound, list(d.survivors), scores, request, d.seed)
+        if len(whole) > len(d.ranks):
+            routes = d.bound.routes
+            cut = ", ".join(f"{routes[i].provider}/{routes[i].model}" for i in whole[len(d.ranks):])
+            out.append(
+                f"warning: {request.entry}/{request.format}"
+                f"{' with images' if request.images else ''}: max_attempts "
+                f"{policy.max_attempts} cuts {len(whole) - len(d.ranks)} route(s): {cut}"
+            )
+    if dict(policy.on_failure)["non_user"] != ["abort"]:
+        out.append(
+            "warning: on_failure.non_user never applies on a node: GenVM's non-module "
+            "errors are re-raised unchanged"
+        )
+    return out
+
+
 def _check(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
     if catalog is None and args.allow_unroutable:
@@ -100,6 +132,9 @@ def _check(args: argparse.Namespace) -> int:
         # The identity alone goes to stdout, as `hash policy` prints it.
         prove_routes(catalog, policy, args.allow_unroutable, _stderr)
     print(policy_identity(policy))
+    if catalog is not None:
+        for line in warnings(catalog, policy):
+            print(line, file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,7 @@ from genvm_policy.core.policy import Policy
 from genvm_policy.core.request import (
     ENTRIES,
     FORMATS,
+    ROLES,
     Request,
     make_request,
     request_from_value,
@@ -43,6 +44,10 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help="response format")
     parser.add_argument("--images", type=int, metavar="N", help="number of images")
     parser.add_argument("--prompt-bytes", type=int, metavar="N", help="prompt size in bytes")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="the answer's token cap")
+    parser.add_argument(
+        "--role", choices=ROLES, help="this node's part: leader, validator (default unknown)"
+    )
     parser.add_argument("--seed", metavar="HEX", help="the call key: 1 to 64 bytes as hex")
     parser.add_argument("--request", metavar="FILE", help="a request as a map (YAML/TOML/JSON)")
 
@@ -54,6 +59,8 @@ def request_of(args: argparse.Namespace) -> Request | None:
         "format": args.format,
         "images": args.images,
         "prompt_bytes": args.prompt_bytes,
+        "max_tokens": args.max_tokens,
+        "role": args.role,
     }
     given = {k: v for k, v in flags.items() if v is not None}
     if args.request is None and not given:
@@ -70,6 +77,7 @@ def request_of(args: argparse.Namespace) -> Request | None:
         "prompt_bytes": base.prompt_bytes,
         "temperature": base.temperature,
         "max_tokens": base.max_tokens,
+        "role": base.role,
     }
     fields.update(given)
     return make_request(**fields)
@@ -107,7 +115,7 @@ def render(request: Request, d: Decision) -> str:
     lines = [
         f"request  entry={request.entry} format={request.format} images={request.images} "
         f"prompt_bytes={request.prompt_bytes} temperature={format_units(request.temperature, 3)} "
-        f"max_tokens={request.max_tokens}",
+        f"max_tokens={request.max_tokens} role={request.role}",
         "  attempts (in order):",
     ]
     for n, a in enumerate(d.attempts):
@@ -125,7 +133,7 @@ def render(request: Request, d: Decision) -> str:
     lines.append("  rejected:")
     for provider, model, reason in d.rejected:
         lines.append(f"    {provider}/{model}  fails {describe_term(reason)}")
-    lines.append("  scores:")
+    lines.append("  scores (integers; a price field counts micro-USD per million tokens):")
     for provider, model, points in d.scores:
         lines.append(f"    {points:>20}  {provider}/{model}")
     lines.append("  identities:")
