@@ -127,7 +127,7 @@ def reference_path(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
-    from genvm_policy.node.compile import _ROUTE_KINDS
+    from genvm_policy.core.catalog import _ROUTE_KINDS
 
     lua = state(runtime)
     good = catalog_value(small_catalog())

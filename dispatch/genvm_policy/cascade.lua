@@ -30,25 +30,24 @@ local numeric = require("genvm_policy.numeric")
 
 local M = {}
 
+-- The classification tables are the reference's, generated into tables.lua.
+local T = require("genvm_policy.tables").cascade
+
 --- Kinds that name their class outright; they outrank everything else.
-M.KIND_FIRST = { context_overflow = "context_overflow", content_filter = "content_filter" }
+M.KIND_FIRST = T.KIND_FIRST
 --- The error body's code -> class: OpenAI-style `error.code`, else Anthropic-style
 --- `error.type`, as the host glue read it.
-M.BODY_CLASS = { context_length_exceeded = "context_overflow",
-  string_above_max_length = "context_overflow", request_too_large = "context_overflow",
-  content_filter = "content_filter", content_policy_violation = "content_filter" }
+M.BODY_CLASS = T.BODY_CLASS
 --- HTTP status -> class. GenVM's overloaded statuses (408, 429, 503, 504, 529)
 --- are split three ways.
-M.STATUS_CLASS = { [400] = "bad_request", [401] = "auth", [403] = "auth", [404] = "not_found",
-  [408] = "timeout", [413] = "context_overflow", [429] = "rate_limited",
-  [503] = "unavailable", [504] = "timeout", [529] = "unavailable" }
+M.STATUS_CLASS = T.STATUS_CLASS
 --- The kind GenVM gives a reply whose body it could not read (an HTML or empty 5xx).
-M.UNREADABLE = "READING_BODY"
+M.UNREADABLE = T.UNREADABLE
 --- Kinds without a status: a failed send (`send_timeout` when it timed out), or
 --- an error that is not GenVM's user error.
-M.KIND_CLASS = { network = "network", send_timeout = "timeout", non_user = "non_user" }
+M.KIND_CLASS = T.KIND_CLASS
 
-M.NO_PROVIDER = "NO_PROVIDER_FOR_PROMPT"
+M.NO_PROVIDER = T.NO_PROVIDER
 
 --- A provider answered; `data` is passed back untouched.
 function M.success(data)

@@ -27,9 +27,10 @@ local numeric = require("genvm_policy.numeric")
 
 local M = {}
 
-M.VERSION = 1
-M.MAX_ROUTES = 10000
-M.MAX_NAME_BYTES = 256
+local T = require("genvm_policy.tables").catalog
+M.VERSION = T.VERSION
+M.MAX_ROUTES = T.MAX_ROUTES
+M.MAX_NAME_BYTES = T.MAX_NAME_BYTES
 
 local kind, null, bytes_less = encoding.kind, encoding.null, encoding.bytes_less
 local mathtype = math.type

@@ -14,54 +14,16 @@
 
 local M = {}
 
--- The registry, grouped by the spec section that owns each rule. The
--- "raised when" text of every code lives in errors.py.
-M.CODES = {
-  -- -- §1 numeric --------------------------------------------------------
-  NUM_SYNTAX = true,
-  NUM_INEXACT = true,
-  NUM_RANGE = true,
-  NUM_FLOAT = true,
-  NUM_DIV_ZERO = true,
-  NUM_TYPE = true,
-  NUM_SCALE = true,
-  -- -- §2 encoding -------------------------------------------------------
-  CBOR_TYPE = true,
-  CBOR_TEXT = true,
-  CBOR_NFC = true, -- raised by the reference only: no Unicode tables here (§2.4)
-  CBOR_RANGE = true,
-  CBOR_MALFORMED = true,
-  CBOR_KEY = true,
-  CBOR_DUPLICATE_KEY = true,
-  CBOR_DEPTH = true,
-  CBOR_TRUNCATED = true,
-  CBOR_TRAILING = true,
-  CBOR_NON_CANONICAL = true,
-  CBOR_UNSUPPORTED = true,
-  -- -- §3 identity -------------------------------------------------------
-  ID_KIND = true,
-  ID_SYNTAX = true,
-  -- -- §4 prng -----------------------------------------------------------
-  PRNG_LABEL = true,
-  PRNG_BOUND = true,
-  PRNG_KEY = true,
-  PRNG_MATERIAL = true,
-  PRNG_INDEX = true,
-  -- -- §5 catalog, §6 request, §7 policy (raised by the engine modules) -----
-  CAT_TYPE = true, -- a catalog value of the wrong shape (catalog.from_value)
-  REQ_FIELD = true,
-  POL_TYPE = true,
-  POL_KEY = true,
-  POL_OP = true,
-  POL_SORT = true,
-  POL_ARITY = true,
-  POL_VALUE = true,
-  POL_FIELD = true,
-  POL_TIER = true,
-  POL_LIMIT = true,
-  POL_BOUND = true, -- bind's proof over the catalog's values (bounds.prove)
-  POL_COST = true,
-}
+-- The registry: every code of errors.py (generated into tables.lua), so a code
+-- either runtime raises is registered in both. The "raised when" text of every
+-- code lives in errors.py.
+M.CODES = {}
+do
+  local codes = require("genvm_policy.tables").errors.CODES
+  for i = 1, #codes do
+    M.CODES[codes[i]] = true
+  end
+end
 
 local Error = {}
 

@@ -14,15 +14,16 @@ local errors = require("genvm_policy.errors")
 local sha256 = require("genvm_policy.sha256")
 
 local M = {}
+local T = require("genvm_policy.tables").identity
 
 --- Every kind of identity (SPEC §3), in the reference's order.
-M.KINDS = { "catalog", "genvm-view", "policy", "request", "decision", "seed-commitment", "compiled" }
+M.KINDS = T.KINDS
 
 --- The versioned start of every domain tag.
-M.TAG = "genvm-policy/v1/"
+M.TAG = T.TAG
 
 --- The start of an identity's text form.
-M.PREFIX = "sha256:"
+M.PREFIX = T.PREFIX
 
 local KNOWN = {}
 for i = 1, #M.KINDS do

@@ -26,8 +26,8 @@ local M = {}
 local PARAMS = policy_mod.PARAMS
 
 --- Parameter -> its part of an attempt's jitter block (rule 2), 8 bytes each.
-M.JITTER_PART = { temperature = 0, max_tokens = 1, top_p = 2 }
-local PART_BYTES = 8
+M.JITTER_PART = require("genvm_policy.tables").mutate.JITTER_PART
+local PART_BYTES = require("genvm_policy.tables").mutate.PART_BYTES
 local holds = predicate.holds
 local unpack = string.unpack
 

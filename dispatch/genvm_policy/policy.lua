@@ -1,7 +1,7 @@
 --- Policy terms: the op registry, the canonical value and the identity.
 --
 -- Spec: docs/SPEC.md §7 (Policy language), "Lua runtime notes".
--- Mirrors genvm_policy/policy.py. Admission and normalisation stay in
+-- Mirrors genvm_policy/core/policy.py. Admission and normalisation stay in
 -- Python: the node reads the canonical policy value `genvm-policy compile`
 -- wrote, and `from_value` checks its shape so the interpreter never meets a
 -- malformed term.
@@ -25,62 +25,42 @@ local identity = require("genvm_policy.identity")
 
 local M = {}
 
--- op -> {sort, argument kinds}; kinds as in policy.py.
-M.OPS = {
-  ["true"] = { "P", {} }, ["false"] = { "P", {} }, needs = { "P", {} }, json = { "P", {} },
-  image = { "P", {} }, has_tee = { "P", {} }, no_log = { "P", {} },
-  provider_in = { "P", { "texts" } }, model_in = { "P", { "texts" } },
-  route_in = { "P", { "routes" } }, family_in = { "P", { "texts" } },
-  tier_at_least = { "P", { "text" } }, has = { "P", { "text" } },
-  lt = { "P", { "text", "dec" } }, le = { "P", { "text", "dec" } },
-  eq = { "P", { "text", "dec" } }, ge = { "P", { "text", "dec" } },
-  gt = { "P", { "text", "dec" } },
-  format_in = { "P", { "texts" } }, entry_in = { "P", { "texts" } }, has_images = { "P", {} },
-  role_in = { "P", { "texts" } }, tier_in = { "P", { "texts" } },
-  request = { "P", { "cmp", "fact", "int" } }, fits_context = { "P", { "int", "int" } },
-  all = { "P", { "P*" } }, any = { "P", { "P*" } }, ["not"] = { "P", { "P" } },
-  const = { "S", { "int" } }, field = { "S", { "text", "dec" } },
-  route_value = { "S", { "rvals", "int" } }, neg = { "S", { "S" } },
-  scale = { "S", { "int", "int", "S" } }, sum = { "S", { "S*" } }, min = { "S", { "S*" } },
-  max = { "S", { "S*" } }, gate = { "S", { "P", "S" } }, normalize = { "S", { "int", "S" } },
-  argmax = { "L", {} }, chain = { "L", { "routes" } }, greybox = { "L", {} },
-  stock = { "L", {} },
-  top_k = { "L", { "int", "L" } }, weighted = { "L", { "S" } }, sample = { "L", { "int" } },
-  tiers = { "L", { "tiers" } },
-  set = { "M", { "param", "int" } }, clamp = { "M", { "param", "int", "int" } },
-  jitter = { "M", { "param", "int", "int" } }, text_filters = { "M", { "filters" } },
-  use_max_completion_tokens = { "M", {} }, when = { "M", { "P", "M*" } },
-  ["next"] = { "A", {} }, next_same_family = { "A", {} },
-  retry = { "A", { "int", "int", "A" } }, skip_provider = { "A", {} }, abort = { "A", {} },
-}
+-- The grammar and its bounds are the reference's, generated into tables.lua.
+local T = require("genvm_policy.tables").policy
 
---- Admission limits (§7.4) the node re-checks where they bound its work.
-M.LIMITS = { depth = 16, max_attempts = 16, retry_attempts = 5, backoff_ms = 60000 }
+local function set(list)
+  local out = {}
+  for i = 1, #list do
+    out[list[i]] = true
+  end
+  return out
+end
+
+--- op -> {sort, argument kinds}, as in policy.py (rule 1).
+M.OPS = T.OPS
+
+--- Admission limits (§7.4); the node re-checks those that bound its work.
+M.LIMITS = T.LIMITS
 
 --- The error classes of §10, in their canonical order.
-M.CLASSES = { "rate_limited", "unavailable", "timeout", "auth", "bad_request", "not_found",
-  "context_overflow", "content_filter", "server", "network", "non_user", "unknown" }
+M.CLASSES = T.CLASSES
 
 --- The language version a canonical value carries (§7.3).
-M.VERSION = 2
+M.VERSION = T.VERSION
 
 --- Numeric route fields every catalog has: name -> {scale, lowest, highest}.
-M.BUILTIN_FIELDS = {
-  price_in = { 6, 0, 1000000000000 }, price_out = { 6, 0, 1000000000000 },
-  context = { 0, 0, 0x100000000 }, priority = { 0, -0x80000000, 0x80000000 },
-  greybox_text = { 0, 0, 0x80000000 }, greybox_image = { 0, 0, 0x80000000 },
-}
+M.BUILTIN_FIELDS = T.BUILTIN_FIELDS
 
 --- Call parameters a mutation may touch: name -> {scale, lowest, highest}.
-M.PARAMS = { temperature = { 3, 0, 2000 }, max_tokens = { 0, 1, 0xFFFFFFFF },
-  top_p = { 3, 0, 1000 } }
+M.PARAMS = T.PARAMS
 
---- Comparisons, and the numeric request facts a `request` comparison reads (§8.1).
-M.COMPARISONS = { lt = true, le = true, eq = true, ge = true, gt = true }
-M.REQUEST_FACTS = { prompt_bytes = true, images = true, max_tokens = true }
+--- Comparisons, and the numeric request facts a `request` comparison reads (§8.1),
+--- as sets.
+M.COMPARISONS = set(T.COMPARISONS)
+M.REQUEST_FACTS = T.REQUEST_FACTS
 
---- Text filters the host applies, as GenVM's `filter_text` names them.
-M.TEXT_FILTERS = { NFC = true, NFKC = true, NormalizeWS = true, RmZeroWidth = true }
+--- Text filters the host applies, as GenVM's `filter_text` names them, as a set.
+M.TEXT_FILTERS = set(T.TEXT_FILTERS)
 
 local kind = encoding.kind
 local SORT_NAME = { P = "predicate", S = "scorer", L = "selector", M = "mutation", A = "action" }
@@ -131,7 +111,7 @@ local function check_arg(k, v, path, depth)
     end
   elseif k == "texts" then
     texts(v, path)
-  elseif k == "routes" then
+  elseif k == "routes" or k == "routes_ordered" then
     texts(v, path, 2)
   elseif k == "rvals" then
     texts(v, path, 3)

@@ -21,22 +21,22 @@ local errors = require("genvm_policy.errors")
 local identity = require("genvm_policy.identity")
 
 local M = {}
+local T = require("genvm_policy.tables").request
 
-M.ENTRIES = { "prompt", "EqComparative", "EqNonComparativeLeader", "EqNonComparativeValidator" }
-M.FORMATS = { "text", "json", "bool" }
-M.ROLES = { "leader", "validator", "unknown" }
+M.ENTRIES = T.ENTRIES
+M.FORMATS = T.FORMATS
+M.ROLES = T.ROLES
 
 --- Template entry -> the format GenVM's template transform fixes.
-M.TEMPLATE_FORMAT = { EqComparative = "bool", EqNonComparativeLeader = "text",
-  EqNonComparativeValidator = "bool" }
+M.TEMPLATE_FORMAT = T.TEMPLATE_FORMAT
 
---- field -> {lowest, highest} accepted integer, in the reference's order.
-M.LIMITS = { images = { 0, 16 }, prompt_bytes = { 0, 0xFFFFFFFF },
-  temperature = { 0, 2000 }, max_tokens = { 1, 0xFFFFFFFF } }
+--- field -> {lowest, highest} accepted integer.
+M.LIMITS = T.LIMITS
+-- The same fields in the reference's order, which decides the first error reported.
 local NUMBERS = { "images", "prompt_bytes", "temperature", "max_tokens" }
 
-M.DEFAULT_TEMPERATURE = 700
-M.DEFAULT_MAX_TOKENS = { prompt = 8000, template = 1000 }
+M.DEFAULT_TEMPERATURE = T.DEFAULT_TEMPERATURE
+M.DEFAULT_MAX_TOKENS = T.DEFAULT_MAX_TOKENS
 
 local function member(list, x)
   for i = 1, #list do

@@ -1,4 +1,4 @@
-"""`genvm-policy vectors generate|verify`: write the golden vectors, replay them in a runtime.
+"""`genvm-policy vectors generate|verify|tables`: the golden vectors and the shared tables.
 
 Shell module (reads and writes files, drives Lua); spec: docs/VECTORS.md
 ("Commands"). `generate [DIR]` rewrites `DIR/<kind>.cbor` for every kind from
@@ -7,6 +7,10 @@ prints each failure with its case name and first differing field, and prints
 `N passed, M failed` as its last line; exit 0 only when nothing failed and at
 least one case ran, else 1. Without DIR, `verify` replays the golden vectors the
 package carries (`genvm_policy.resources`), so it works from any folder.
+`tables [--check] [ROOT]` writes the shared tables of the checkout ROOT
+(`dispatch/genvm_policy/tables.lua` and the generated regions of
+`docs/SPEC.md`) from the reference; `--check` writes nothing and exits 1 when
+either is out of date.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from genvm_policy.cli.commands.helptext import teach
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.node import runtimes
 from genvm_policy.resources import resource
-from genvm_policy.vectors import KINDS, Report, build, verify_file, write_file
+from genvm_policy.vectors import KINDS, Report, build, tables, verify_file, write_file
 from genvm_policy.vectors.verify import Runner, python_runner
 
 __all__ = ["RUNTIMES", "register"]
@@ -89,6 +93,27 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="the folder of vector files (default: the golden vectors of the package)",
     )  # fmt: skip
     ver.set_defaults(handler=_verify)
+    tab = actions.add_parser(
+        "tables",
+        help="write the shared tables (Lua runtime, spec) from the reference",
+        **teach(
+            "Write dispatch/genvm_policy/tables.lua and the generated tables of docs/SPEC.md "
+            "(the op grammar, fields, parameters, limits, failure classes, statuses, error "
+            "codes) from the Python reference's tables, in the checkout ROOT. Run it after "
+            "changing one of those tables; --check only says whether they are up to date.",
+            "genvm-policy vectors tables",
+            "genvm-policy vectors tables --check",
+        ),
+    )
+    tab.add_argument(
+        "--check", action="store_true",
+        help="write nothing; exit 1 when a generated file differs from the reference",
+    )  # fmt: skip
+    tab.add_argument(
+        "root", nargs="?", type=Path, default=Path("."), metavar="ROOT",
+        help="the checkout to write into (default: the working folder)",
+    )  # fmt: skip
+    tab.set_defaults(handler=_tables)
 
 
 def _io_error(path: Path, err: OSError) -> PolicyError:
@@ -183,3 +208,28 @@ def _verify(args: argparse.Namespace) -> int:
         total.add(report)
     print(f"{total.passed} passed, {total.failed} failed")
     return 0 if total.ok else 1
+
+
+def _tables(args: argparse.Namespace) -> int:
+    root: Path = args.root
+    lua_path, spec_path = root / tables.LUA_PATH, root / tables.SPEC_PATH
+    try:
+        spec = spec_path.read_text(encoding="utf-8")
+        wanted = {lua_path: tables.lua_source(), spec_path: tables.spec_text(spec)}
+        stale = [p for p, text in wanted.items()
+                 if not p.exists() or p.read_text(encoding="utf-8") != text]  # fmt: skip
+        if not args.check:
+            for path in stale:
+                part = path.with_name(path.name + ".part")
+                part.write_text(wanted[path], encoding="utf-8")
+                part.replace(path)
+    except OSError as err:
+        raise _io_error(root, err) from None
+    except ValueError as err:
+        raise PolicyError("VEC_TABLES", (), str(err).lower(),
+                          "restore the marker lines of docs/SPEC.md") from None  # fmt: skip
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
+    if not stale:
+        print("the shared tables are up to date")
+    return 1 if args.check and stale else 0
