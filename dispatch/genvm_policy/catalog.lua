@@ -143,50 +143,7 @@ local function read_route(raw, n)
   return r
 end
 
---- The catalog whose canonical value (§5.5) is `v` (rules 1 to 3). `CAT_TYPE`
---- on a malformed value. Returns `{routes, tiers, tier_rank, default_tier,
---- fields, value}`; routes are in rank order.
-function M.from_value(v)
-  exact_map(v, { "version", "tiers", "default_tier", "fields", "routes" }, {})
-  if v.version ~= M.VERSION then
-    bad({ "version" }, "expected version `1`")
-  end
-  local tiers, tier_rank = array_of(v.tiers, { "tiers" }), {}
-  for i = 1, #tiers do
-    tier_rank[fact(tiers[i], "text", { "tiers", i - 1 })] = i - 1
-  end
-  local decls = array_of(v.fields, { "fields" })
-  local fields = {}
-  for i = 1, #decls do
-    local d = exact_map(decls[i], { "name", "scale", "min", "max" }, { "fields", i - 1 })
-    for _, key in ipairs({ "scale", "min", "max" }) do
-      if kind(d[key]) ~= "integer" then
-        bad({ "fields", i - 1, key }, "expected an integer")
-      end
-    end
-    fields[i] = { name = fact(d.name, "text", { "fields", i - 1, "name" }), scale = d.scale,
-      lo = d.min, hi = d.max }
-  end
-  local raw = array_of(v.routes, { "routes" })
-  if #raw > M.MAX_ROUTES then
-    bad({ "routes" }, "more than " .. M.MAX_ROUTES .. " routes")
-  end
-  local routes, index = {}, {}
-  for i = 1, #raw do
-    local r = read_route(raw[i], i - 1)
-    local prev = routes[i - 1]
-    -- Most neighbours share a provider: compare its bytes only when it changes.
-    if prev and not (prev.provider == r.provider and bytes_less(prev.model, r.model)
-        or prev.provider ~= r.provider and bytes_less(prev.provider, r.provider)) then
-      bad({ "routes", i - 1 }, "routes are not in provider-then-model byte order")
-    end
-    routes[i] = r
-    index[r.provider .. "\0" .. r.model] = r
-  end
-  return { routes = routes, tiers = tiers, tier_rank = tier_rank,
-    default_tier = fact(v.default_tier, "text?", { "default_tier" }), fields = fields,
-    value = v, index = index }
-end
+-- -- canonical values and identities -----------------------------------------------
 
 --- The route `(provider, model)`, or nil when the catalog does not offer it.
 function M.route(c, provider, model)
@@ -206,7 +163,7 @@ function M.catalog_identity(c)
   return c.identity
 end
 
--- -- the GenVM view (§5.6, rule 5) -----------------------------------------------
+-- -- the GenVM view (§5.6) ---------------------------------------------------------
 
 --- The keys of a view route, in the order §5.6 lists them.
 M.VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
@@ -289,6 +246,53 @@ end
 function M.view_from_providers(providers, index)
   local routes = M.view_routes(index or M.view_index(providers))
   return encoding.map({ version = M.VERSION, routes = encoding.array(routes) })
+end
+
+-- -- reading the canonical value back -----------------------------------------
+
+--- The catalog whose canonical value (§5.5) is `v` (rules 1 to 3). `CAT_TYPE`
+--- on a malformed value. Returns `{routes, tiers, tier_rank, default_tier,
+--- fields, value}`; routes are in rank order.
+function M.from_value(v)
+  exact_map(v, { "version", "tiers", "default_tier", "fields", "routes" }, {})
+  if v.version ~= M.VERSION then
+    bad({ "version" }, "expected version `1`")
+  end
+  local tiers, tier_rank = array_of(v.tiers, { "tiers" }), {}
+  for i = 1, #tiers do
+    tier_rank[fact(tiers[i], "text", { "tiers", i - 1 })] = i - 1
+  end
+  local decls = array_of(v.fields, { "fields" })
+  local fields = {}
+  for i = 1, #decls do
+    local d = exact_map(decls[i], { "name", "scale", "min", "max" }, { "fields", i - 1 })
+    for _, key in ipairs({ "scale", "min", "max" }) do
+      if kind(d[key]) ~= "integer" then
+        bad({ "fields", i - 1, key }, "expected an integer")
+      end
+    end
+    fields[i] = { name = fact(d.name, "text", { "fields", i - 1, "name" }), scale = d.scale,
+      lo = d.min, hi = d.max }
+  end
+  local raw = array_of(v.routes, { "routes" })
+  if #raw > M.MAX_ROUTES then
+    bad({ "routes" }, "more than " .. M.MAX_ROUTES .. " routes")
+  end
+  local routes, index = {}, {}
+  for i = 1, #raw do
+    local r = read_route(raw[i], i - 1)
+    local prev = routes[i - 1]
+    -- Most neighbours share a provider: compare its bytes only when it changes.
+    if prev and not (prev.provider == r.provider and bytes_less(prev.model, r.model)
+        or prev.provider ~= r.provider and bytes_less(prev.provider, r.provider)) then
+      bad({ "routes", i - 1 }, "routes are not in provider-then-model byte order")
+    end
+    routes[i] = r
+    index[r.provider .. "\0" .. r.model] = r
+  end
+  return { routes = routes, tiers = tiers, tier_rank = tier_rank,
+    default_tier = fact(v.default_tier, "text?", { "default_tier" }), fields = fields,
+    value = v, index = index }
 end
 
 return M

@@ -7,8 +7,9 @@
 -- malformed term.
 --
 -- Rules:
--- 1. A term is an array `[op, arg, …]`; `OPS` below is the whole grammar:
---    each op's sort and its argument kinds in order (policy.py's table).
+-- 1. A term is an array `[op, arg, …]`; `OPS` is the whole grammar: each
+--    op's sort and its argument kinds in order, policy.py's table as
+--    `genvm-policy vectors tables` wrote it into tables.lua.
 -- 2. A policy's canonical value is the map `{version, filter, score, select,
 --    mutate, on_failure, max_attempts}`; every slot and all twelve classes present.
 -- 3. `from_value` fails closed, at the path of the first wrong item in value
@@ -184,6 +185,21 @@ function check_term(t, sort, path, depth)
   end
 end
 
+--- The canonical value of a policy (rule 2): the value it was read from.
+function M.policy_value(p)
+  return p.value
+end
+
+--- `identity("policy", policy_value(p))` (rule 4), hashed once per policy.
+function M.policy_identity(p)
+  if not p.identity then
+    p.identity = identity.identity("policy", p.value)
+  end
+  return p.identity
+end
+
+-- -- reading the canonical value back -----------------------------------------
+
 --- The policy whose canonical value (§7.3) is `v` (rules 2, 3). Returns
 --- `{filter, score, select, mutate, on_failure, max_attempts, value}`;
 --- `on_failure` maps each class to its action term.
@@ -249,19 +265,6 @@ function M.from_value(v)
   end
   return { filter = v.filter, score = v.score, select = v.select, mutate = v.mutate,
     on_failure = plan, max_attempts = cap, value = v }
-end
-
---- The canonical value of a policy (rule 2): the value it was read from.
-function M.policy_value(p)
-  return p.value
-end
-
---- `identity("policy", policy_value(p))` (rule 4), hashed once per policy.
-function M.policy_identity(p)
-  if not p.identity then
-    p.identity = identity.identity("policy", p.value)
-  end
-  return p.identity
 end
 
 return M

@@ -22,6 +22,8 @@ local M = {}
 
 local decimal_units = numeric.decimal_units
 
+-- -- filter (§8.1) -----------------------------------------------------------
+
 local function tier(b, name)
   local rank = b.tier_rank[name]
   if rank == nil then

@@ -192,6 +192,9 @@ def catalog_identity(c: Catalog) -> str:
     return identity("catalog", catalog_value(c))
 
 
+# -- the GenVM view (§5.6) ----------------------------------------------------------
+
+
 def genvm_view(c: Catalog) -> Value:
     """The GenVM view of the catalog (§5.6): only what the hook can see."""
     return {"version": VERSION, "routes": [_view_route(r) for r in c.routes]}

@@ -41,11 +41,6 @@ _NAMES = attrgetter("provider", "model")
 
 
 # -- filter (§8.1) -----------------------------------------------------------
-def holds(term: Term, b: Bound, i: int, req: Request) -> bool:
-    """Whether predicate `term` holds for route `i` under request `req`."""
-    return bool(predicate(term, b)([i], req))
-
-
 def predicate(term: Term, b: Bound) -> Sieve:
     """Predicate `term` as a sieve over route ranks, built once per term of `b.policy`."""
     fn = b.preds.get(id(term))
@@ -57,6 +52,11 @@ def predicate(term: Term, b: Bound) -> Sieve:
             fn = partial(_each, fn)
         b.preds[id(term)] = fn
     return fn
+
+
+def holds(term: Term, b: Bound, i: int, req: Request) -> bool:
+    """Whether predicate `term` holds for route `i` under request `req`."""
+    return bool(predicate(term, b)([i], req))
 
 
 def _each(fn: Sieve, pop: list[int], req: Request) -> list[int]:
