@@ -32,7 +32,7 @@ local values = require("genvm_policy.values")
 local M = {}
 
 --- The deepest a container may sit; the top-level item is at depth 1 (§2.1).
-M.MAX_DEPTH = 64
+M.MAX_DEPTH = require("genvm_policy.tables").encoding.MAX_DEPTH
 
 local MAX = require("genvm_policy.numeric").MAX
 local MAX_DEPTH = M.MAX_DEPTH

@@ -23,19 +23,11 @@
 
 local M = {}
 
-M.UNKNOWN = "unknown"
+M.UNKNOWN = require("genvm_policy.tables").family.UNKNOWN
 
--- The data of rules 2, 3, 5 and 7; each list in bytes order, as in family.py.
-M.TABLE = {
-  vendors = {
-    "ai21", "amazon", "anthropic", "cohere", "deepseek", "deepseek-ai", "google",
-    "meta", "meta-llama", "microsoft", "minimax", "mistralai", "moonshotai", "nvidia",
-    "openai", "qwen", "x-ai", "z-ai", "zai-org",
-  },
-  routers = { "auto", "openrouter/auto", "openrouter/auto-router", "switchpoint/router" },
-  tags = { "beta", "extended", "floor", "free", "latest", "nitro", "online", "thinking" },
-  suffixes = { "bf16", "fp8", "hf", "instruct", "it", "latest", "turbo" },
-}
+-- The data of rules 2, 3, 5 and 7; each list in bytes order: family.py's table,
+-- generated into tables.lua.
+M.TABLE = require("genvm_policy.tables").family.TABLE
 
 local function set_of(list)
   local s = {}

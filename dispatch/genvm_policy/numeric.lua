@@ -21,8 +21,8 @@ local errors = require("genvm_policy.errors")
 
 local M = {}
 
---- The bound of every stored or computed integer (rule 1).
-M.MAX = 9007199254740991
+--- The bound of every stored or computed integer (rule 1), 2^53 - 1.
+M.MAX = require("genvm_policy.tables").numeric.MAX
 
 local MAX = M.MAX
 local mathtype = math.type

@@ -31,18 +31,19 @@ local sha256 = require("genvm_policy.sha256")
 
 local M = {}
 
+local T = require("genvm_policy.tables").prng
 --- The length of a node's secret salt.
-M.SALT_BYTES = 32
+M.SALT_BYTES = T.SALT_BYTES
 --- The longest key a stream accepts: one HMAC block, so it is never pre-hashed.
-M.MAX_KEY_BYTES = 64
+M.MAX_KEY_BYTES = T.MAX_KEY_BYTES
 --- The longest stream label: label, NUL and index then fit one HMAC block.
-M.MAX_LABEL_BYTES = 48
+M.MAX_LABEL_BYTES = T.MAX_LABEL_BYTES
 --- The number of blocks of one stream (indexes are 4-byte big-endian).
-M.BLOCKS = 0x100000000
+M.BLOCKS = T.BLOCKS
 --- The number of values `u53` draws from.
-M.TOP = 0x20000000000000
+M.TOP = T.TOP
 --- The number of values `u32` draws from: `below` uses it for bounds up to WORD.
-M.WORD = 0x100000000
+M.WORD = T.WORD
 --- The domain tag in front of the per-call material (rule 2).
 M.CALL_KEY_TAG = "genvm-policy/v1/call-key\0"
 

@@ -124,6 +124,12 @@ return {
       "POL_NFC",
     },
   },
+  numeric = {
+    MAX = 9007199254740991,
+  },
+  encoding = {
+    MAX_DEPTH = 64,
+  },
   identity = {
     KINDS = {
       "catalog",
@@ -137,10 +143,27 @@ return {
     TAG = "genvm-policy/v1/",
     PREFIX = "sha256:",
   },
+  prng = {
+    SALT_BYTES = 32,
+    MAX_KEY_BYTES = 64,
+    MAX_LABEL_BYTES = 48,
+    BLOCKS = 4294967296,
+    TOP = 9007199254740992,
+    WORD = 4294967296,
+  },
   catalog = {
     VERSION = 1,
     MAX_ROUTES = 10000,
     MAX_NAME_BYTES = 256,
+  },
+  family = {
+    UNKNOWN = "unknown",
+    TABLE = {
+      vendors = { "ai21", "amazon", "anthropic", "cohere", "deepseek", "deepseek-ai", "google", "meta", "meta-llama", "microsoft", "minimax", "mistralai", "moonshotai", "nvidia", "openai", "qwen", "x-ai", "z-ai", "zai-org" },
+      routers = { "auto", "openrouter/auto", "openrouter/auto-router", "switchpoint/router" },
+      tags = { "beta", "extended", "floor", "free", "latest", "nitro", "online", "thinking" },
+      suffixes = { "bf16", "fp8", "hf", "instruct", "it", "latest", "turbo" },
+    },
   },
   request = {
     ENTRIES = {

@@ -2,9 +2,10 @@
 
 Spec: docs/SPEC.md (each table's own section); docs/VECTORS.md ("Commands").
 The reference's literal tables (the op grammar, fields, parameters, limits,
-failure classes, statuses, request facts, text filters, error codes) are the
-only source. `lua_source()` is `dispatch/genvm_policy/tables.lua`, which the
-Lua modules read instead of keeping copies; `spec_text(old)` is docs/SPEC.md
+failure classes, statuses, request facts, text filters, error codes, and the
+cost of each op in the spec) are the only source. `lua_source()` is
+`dispatch/genvm_policy/tables.lua`, which the Lua modules read instead of
+keeping copies; `spec_text(old)` is docs/SPEC.md
 with every generated region rewritten. The CLI (`genvm-policy vectors tables`)
 writes both; a test regenerates them and compares bytes.
 
@@ -26,7 +27,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from genvm_policy.core import cascade, catalog, errors, identity, mutate, policy, request
+from genvm_policy.authoring import cost
+from genvm_policy.core import (
+    cascade,
+    catalog,
+    encoding,
+    errors,
+    family,
+    identity,
+    mutate,
+    numeric,
+    policy,
+    prng,
+    request,
+)
 
 __all__ = ["LUA_PATH", "REGIONS", "SPEC_PATH", "lua_source", "spec_text"]
 
@@ -40,15 +54,29 @@ Table = object
 # part -> (constant name, value), in the order the Lua file lists them.
 _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
     ("errors", (("CODES", tuple(errors.CODES)),)),
+    ("numeric", (("MAX", numeric.MAX),)),
+    ("encoding", (("MAX_DEPTH", encoding.MAX_DEPTH),)),
     ("identity", (
         ("KINDS", identity.KINDS),
         ("TAG", identity.TAG.decode("ascii")),
         ("PREFIX", identity.PREFIX),
     )),
+    ("prng", (
+        ("SALT_BYTES", prng.SALT_BYTES),
+        ("MAX_KEY_BYTES", prng.MAX_KEY_BYTES),
+        ("MAX_LABEL_BYTES", prng.MAX_LABEL_BYTES),
+        ("BLOCKS", prng.BLOCKS),
+        ("TOP", prng.TOP),
+        ("WORD", prng.WORD),
+    )),
     ("catalog", (
         ("VERSION", catalog.VERSION),
         ("MAX_ROUTES", catalog.MAX_ROUTES),
         ("MAX_NAME_BYTES", catalog.MAX_NAME_BYTES),
+    )),
+    ("family", (
+        ("UNKNOWN", family.UNKNOWN),
+        ("TABLE", family.TABLE),
     )),
     ("request", (
         ("ENTRIES", request.ENTRIES),
@@ -231,6 +259,12 @@ def _classes() -> list[str]:
     return rows
 
 
+def _cost() -> list[str]:
+    rows = ["| op | per route | per decision |", "|---|---|---|"]
+    rows += [f"| `{op}` | {r:,} | {d:,} |" for op, (r, d) in cost.COST.items()]
+    return rows
+
+
 def _body() -> list[str]:
     return ["| code | class |", "|---|---|", *_by_class(cascade.BODY_CLASS, sort=False)]
 
@@ -244,6 +278,7 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "fields": _fields,
     "params": _params,
     "limits": _limits,
+    "cost": _cost,
     "classes": _classes,
     "body-class": _body,
     "status-class": _status,
