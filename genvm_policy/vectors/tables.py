@@ -223,6 +223,14 @@ def _by_class(table: Mapping[str, str] | Mapping[int, str], sort: bool) -> list[
     return rows
 
 
+def _codes() -> list[str]:
+    rows = ["| code | raised when |", "|---|---|"]
+    for code, when in errors.CODES.items():
+        cell = when.replace("|", "\\|")  # a bare `|` would end the cell
+        rows.append(f"| `{code}` | {cell} |")
+    return rows
+
+
 def _ops() -> list[str]:
     rows = ["| op | sort | arguments | meaning |", "|---|---|---|---|"]
     for op, (sort, kinds, section) in policy.OPS.items():
@@ -274,6 +282,7 @@ def _status() -> list[str]:
 
 
 REGIONS: dict[str, Callable[[], list[str]]] = {
+    "codes": _codes,
     "ops": _ops,
     "fields": _fields,
     "params": _params,
