@@ -127,13 +127,13 @@ def reference_path(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
-    from genvm_policy.core.catalog import _ROUTE_KINDS
+    from genvm_policy.core.catalog import ROUTE_KINDS
 
     lua = state(runtime)
     good = catalog_value(small_catalog())
     assert lua_catalog_error(lua, good) == ("ok", [])
     for n in range(len(good["routes"])):  # type: ignore[arg-type]
-        for key, kind in _ROUTE_KINDS.items():
+        for key, kind in ROUTE_KINDS.items():
             routes = [dict(r) for r in good["routes"]]  # type: ignore[union-attr]
             routes[n][key] = WRONG[kind]
             bad = {**good, "routes": routes}  # type: ignore[dict-item]

@@ -35,15 +35,12 @@ M.MAX_NAME_BYTES = T.MAX_NAME_BYTES
 local kind, null, bytes_less = encoding.kind, encoding.null, encoding.bytes_less
 local mathtype = math.type
 
-local ROUTE_KEYS = { "provider", "model", "kind", "json", "image", "max_completion_tokens",
-  "greybox_text", "greybox_image", "priority", "family", "tier", "price_in", "price_out",
-  "context", "has_tee", "no_log", "fields" }
--- key -> what it holds: "text", "flag", "int?" (integer or null), "text?", "map".
-local ROUTE_KINDS = { provider = "text", model = "text", kind = "text", json = "flag",
-  image = "flag", max_completion_tokens = "flag", greybox_text = "int?",
-  greybox_image = "int?", priority = "int?", family = "text", tier = "text?",
-  price_in = "int?", price_out = "int?", context = "int?", has_tee = "flag",
-  no_log = "flag", fields = "map" }
+-- A route's keys in order, and key -> what it holds: "text", "bool", "int?" (an
+-- integer or null), "text?", "ints" (a map of integers), as catalog.py has them.
+local ROUTE_KEYS, ROUTE_KINDS = T.ROUTE_KEYS, T.ROUTE_KINDS
+-- What a message says each kind is.
+local KIND_TEXT = { text = "text", bool = "a boolean", ["int?"] = "an integer or null",
+  ["text?"] = "text or null", ints = "a map" }
 
 local function bad(path, message)
   errors.raise("CAT_TYPE", path, message, "compile the policy again with `genvm-policy compile`")
@@ -91,15 +88,15 @@ end
 
 local function fact(v, what, path)
   local k = kind(v)
-  if what == "text" and k == "text" or what == "flag" and k == "boolean"
-      or what == "map" and k == "map" then
+  if what == "text" and k == "text" or what == "bool" and k == "boolean"
+      or what == "ints" and k == "map" then
     return v
   end
   if what == "int?" and (k == "integer" or k == "null")
       or what == "text?" and (k == "text" or k == "null") then
     return v ~= null and v or nil
   end
-  bad(path, "expected " .. what:gsub("%?", " or null"))
+  bad(path, "expected " .. KIND_TEXT[what])
 end
 
 -- The value of route fact `v` when it has the kind `what` holds; else nil, and
@@ -108,10 +105,10 @@ local function fast_fact(v, what)
   local t = type(v)
   if what == "text" then
     return t == "string" and v or nil, t == "string"
-  elseif what == "flag" then
+  elseif what == "bool" then
     return v, t == "boolean"
   elseif v == null then
-    return nil, what ~= "map"
+    return nil, what ~= "ints"
   elseif what == "int?" then
     return v, mathtype(v) == "integer"
   elseif what == "text?" then

@@ -247,14 +247,14 @@ def view_from_providers(providers: Mapping[str, object]) -> Value:
 
 # Route key -> kind (rule 5): `text`, `bool`, `int`, `int?` (an integer or null),
 # `text?`, `ints` (a map of integers).
-_ROUTE_KINDS = {
+ROUTE_KINDS = {
     "provider": "text", "model": "text", "kind": "text", "json": "bool", "image": "bool",
     "max_completion_tokens": "bool", "greybox_text": "int?", "greybox_image": "int?",
     "priority": "int?", "family": "text", "tier": "text?", "price_in": "int?",
     "price_out": "int?", "context": "int?", "has_tee": "bool", "no_log": "bool",
     "fields": "ints",
 }  # fmt: skip
-_ROUTE_KEYS = tuple(_ROUTE_KINDS)
+ROUTE_KEYS = tuple(ROUTE_KINDS)
 
 
 def _value_error(path: tuple[str | int, ...], message: str) -> PolicyError:
@@ -268,7 +268,7 @@ def _map(value: object, keys: tuple[str, ...], path: tuple[str | int, ...]) -> d
 
 
 def _kind(value: object, kind: str, path: tuple[str | int, ...]) -> None:
-    """Check `value` against a kind of `_ROUTE_KINDS` (rule 5)."""
+    """Check `value` against a kind of `ROUTE_KINDS` (rule 5)."""
     if kind.endswith("?") and value is None:
         return
     base = kind.rstrip("?")
@@ -299,8 +299,8 @@ def catalog_from_value(value: Value) -> Catalog:
     _kind(top["default_tier"], "text?", ("catalog", "default_tier"))
     routes: list[Route] = []
     for n, raw in enumerate(_list(top["routes"], ("catalog", "routes"))):
-        r = _map(raw, _ROUTE_KEYS, ("catalog", "routes", n))
-        for key, kind in _ROUTE_KINDS.items():
+        r = _map(raw, ROUTE_KEYS, ("catalog", "routes", n))
+        for key, kind in ROUTE_KINDS.items():
             _kind(r[key], kind, ("catalog", "routes", n, key))
         route = Route(**{**r, "fields": tuple(sorted(r["fields"].items()))})
         # Strictly increasing bytes order: the hook's ranks and lookups rely on it.

@@ -73,6 +73,8 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("VERSION", catalog.VERSION),
         ("MAX_ROUTES", catalog.MAX_ROUTES),
         ("MAX_NAME_BYTES", catalog.MAX_NAME_BYTES),
+        ("ROUTE_KEYS", catalog.ROUTE_KEYS),
+        ("ROUTE_KINDS", catalog.ROUTE_KINDS),
     )),
     ("family", (
         ("UNKNOWN", family.UNKNOWN),
