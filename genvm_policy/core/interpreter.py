@@ -275,7 +275,7 @@ def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
 
 
 def _span(column: list[int]) -> int:
-    """The largest magnitude in `column`, 0 when empty (SPEC §8.2, checked per column).
+    """The largest magnitude in `column`, 0 when empty (docs/IMPLEMENTATION.md §2).
 
     When an operation's operands and results are proved within ±MAX by it, its
     checked form cannot raise; else the checked form reruns and raises as specified.
