@@ -102,6 +102,28 @@ def test_decide_reads_a_request_file(tmp_path: Path) -> None:
     assert doc["request"]["format"] == "bool" and doc["request"]["temperature"] == 200
 
 
+def test_decide_bounds_only_the_fields_a_term_reads(tmp_path: Path) -> None:
+    # SPEC §7.2: a built-in field outside the language's bounds refuses the decision only
+    # when a term reads it; a `model_in` list spelled like a `field` term reads nothing.
+    node = tmp_path / "node.yaml"
+    node.write_text("backends:\n  lab:\n    provider: openai-compatible\n    key: k\n"
+                    "    models: {field: {}, price_in: {}}\n")
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text('version: 1\nmodels: {field: {price_in: "2000000"}}\n')
+    names = tmp_path / "names.yaml"
+    names.write_text("filter: {model_in: [field, price_in]}\n")
+    reads = tmp_path / "reads.yaml"
+    reads.write_text("filter: {has: price_in}\n")
+    base = ("decide", "--catalog", str(node), "--overlay", str(overlay), "--seed", "00")
+    out = cli(*base, "--policy", str(names), "--json")
+    assert out.returncode == 0, out.stderr
+    assert [a["model"] for a in json.loads(out.stdout)["attempts"]] == ["field", "price_in"]
+    refused = cli(*base, "--policy", str(reads), "--json")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "NUM_RANGE at $.routes.lab.field.price_in" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_explain_shows_every_sample_request() -> None:
     out = cli("explain", "--catalog", NODE, "--overlay", OVERLAY,
               "--policy", "examples/policies/cheap-first.yaml")

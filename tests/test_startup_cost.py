@@ -1,9 +1,9 @@
 """What the hook's start-up shortcuts rely on, checked against the reference.
 
 Spec: docs/SPEC.md §2 and §5.5 (rules 6-7 of dispatch/genvm_policy/encoding.lua
-and rule 4 of catalog.lua rest on them); docs/HOOK.md §3 steps 3-7 and "Start-up
-cost". Each shortcut
-of the Lua start-up path is tested for the property that makes it exact:
+and rule 4 of catalog.lua rest on them); docs/HOOK.md §3 steps 3-7 and
+docs/IMPLEMENTATION.md §5 (start-up cost). Each shortcut of the Lua start-up
+path is tested for the property that makes it exact:
 
 1. a byte range `encoding.decode` reports for a top-level value is that
    value's canonical encoding (so the hook hashes it instead of re-encoding);
@@ -127,7 +127,7 @@ def reference_path(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
-    from genvm_policy.node.compile import _ROUTE_KINDS
+    from genvm_policy.core.catalog import _ROUTE_KINDS
 
     lua = state(runtime)
     good = catalog_value(small_catalog())
