@@ -102,10 +102,14 @@ def send_calls(node_root: Path, log: Path) -> int:
         if number == 1:
             # The policy's first choice for this call answers 503 once: the cascade moves on.
             probe = DemoHost(str(hook), genvm_view(catalog))
-            first = probe.call(entry, {**args, "images": []}, probe.new_ctx(
-                {"tx_id": f"0x{number:064x}", "node_address": "0x" + "ab" * 20},
-                f"session-{number}",
-            )).calls[0]
+            first = probe.call(
+                entry,
+                {**args, "images": []},
+                probe.new_ctx(
+                    {"tx_id": f"0x{number:064x}", "node_address": "0x" + "ab" * 20},
+                    f"session-{number}",
+                ),
+            ).calls[0]
             host.script(*first, Outcome("status", 503, "overloaded"))
         result = host.call(entry, {**args, "images": []}, ctx)
         tried = " -> ".join(f"{p}/{m}" for p, m in result.calls)
@@ -117,7 +121,9 @@ def send_calls(node_root: Path, log: Path) -> int:
     for entry in records:
         if entry["message"] == "script_log: genvm-policy decision":
             rec = entry["log"]
-            steps = ", ".join(f"{s['provider']}/{s['model']} {s['result']}" for s in rec["attempts"])
+            steps = ", ".join(
+                f"{s['provider']}/{s['model']} {s['result']}" for s in rec["attempts"]
+            )
             print(f"   record: call {rec['material']['call']} of {rec['material']['session']}, "
                   f"mode {rec['mode']}, seed {rec['seed'][:19]}…, attempts [{steps}], "
                   f"outcome {rec['outcome']['kind']}")  # fmt: skip

@@ -175,6 +175,7 @@ def mlua_report(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without host-specific message texts; empty fields dropped."""
+
     def clean(part: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in part.items() if k != "message" and v not in (None, [], {})}
 

@@ -62,16 +62,42 @@ end
 
 def big_catalog(n: int) -> Catalog:
     per = 100
-    backends = {f"b{i:03d}": {"provider": "openai-compatible", "key": "k", "models": {
-        f"m{j:04d}": {"supports_json": j % 3 != 0, "supports_image": j % 5 == 0,
-                      "meta": {"greybox": {"text": j}}}
-        for j in range(i * per, min(n, (i + 1) * per))}} for i in range(-(-n // per))}
-    routes = {b: {m: {"tier": ["basic", "standard", "premium"][k % 3], "price_in": f"0.{k % 97}",
-                      "fields": {"quality": k % 101}}
-                  for k, m in enumerate(spec["models"])} for b, spec in backends.items()}
-    return build_catalog({"backends": backends}, {
-        "version": 1, "tiers": ["basic", "standard", "premium"], "default_tier": "basic",
-        "fields": {"quality": {"scale": 0, "min": 0, "max": 100}}, "routes": routes})
+    backends = {
+        f"b{i:03d}": {
+            "provider": "openai-compatible",
+            "key": "k",
+            "models": {
+                f"m{j:04d}": {
+                    "supports_json": j % 3 != 0,
+                    "supports_image": j % 5 == 0,
+                    "meta": {"greybox": {"text": j}},
+                }
+                for j in range(i * per, min(n, (i + 1) * per))
+            },
+        }
+        for i in range(-(-n // per))
+    }
+    routes = {
+        b: {
+            m: {
+                "tier": ["basic", "standard", "premium"][k % 3],
+                "price_in": f"0.{k % 97}",
+                "fields": {"quality": k % 101},
+            }
+            for k, m in enumerate(spec["models"])
+        }
+        for b, spec in backends.items()
+    }
+    return build_catalog(
+        {"backends": backends},
+        {
+            "version": 1,
+            "tiers": ["basic", "standard", "premium"],
+            "default_tier": "basic",
+            "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
+            "routes": routes,
+        },
+    )
 
 
 def largest_policy() -> dict[str, Any]:
@@ -82,13 +108,18 @@ def largest_policy() -> dict[str, Any]:
     scores += [{"gate": {"if": {"tier_at_least": "standard"}, "then": {"neg": "price_in"}}}] * 1
     scores += [{"normalize": {"of": {"sum": [{"field": "quality"}, {"neg": "price_in"}]},
                               "to": 1000}}]  # fmt: skip
-    return {"filter": [{"any": filters[i:i + 40]} for i in range(0, 120, 40)],
-            "score": {"sum": scores},
-            "select": {"top_k": {"k": 64, "of": {"sample": 2**20}}},
-            "mutate": [{"jitter": {"temperature": ["-0.5", "0.5"], "max_tokens": [-100, 100]}},
-                       {"text_filters": ["NFKC"]}, "use_max_completion_tokens"],
-            "on_failure": {"server": {"retry": {"attempts": 5, "backoff_ms": 100}}},
-            "max_attempts": LIMITS["max_attempts"]}
+    return {
+        "filter": [{"any": filters[i : i + 40]} for i in range(0, 120, 40)],
+        "score": {"sum": scores},
+        "select": {"top_k": {"k": 64, "of": {"sample": 2**20}}},
+        "mutate": [
+            {"jitter": {"temperature": ["-0.5", "0.5"], "max_tokens": [-100, 100]}},
+            {"text_filters": ["NFKC"]},
+            "use_max_completion_tokens",
+        ],
+        "on_failure": {"server": {"retry": {"attempts": 5, "backoff_ms": 100}}},
+        "max_attempts": LIMITS["max_attempts"],
+    }
 
 
 def count(n: int) -> tuple[int, float, int, int]:

@@ -88,8 +88,13 @@ class RawError:
 class HostileVM(FakeGenVM):
     """The fake with hostile host shapes: `providers` and `templates` edited before load."""
 
-    def __init__(self, *args: Any, providers: Callable[[Any], None] | None = None,
-                 templates: Callable[[Any], Any] | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        providers: Callable[[Any], None] | None = None,
+        templates: Callable[[Any], Any] | None = None,
+        **kw: Any,
+    ) -> None:
         self.edit_providers, self.edit_templates = providers, templates
         super().__init__(*args, **kw)
 
@@ -143,7 +148,10 @@ def expect_plan(node: Node, outcome: Any, kind: str, status: int | None) -> dict
     cls = classify(Failure(host_kind(kind, outcome), status))
     step = rec["attempts"][0]
     assert (step["result"], step.get("status"), step["action"]) == (
-        cls, status, PLAN.get(cls, "abort"))
+        cls,
+        status,
+        PLAN.get(cls, "abort"),
+    )
     if PLAN.get(cls) is None:  # abort: the provider's own error, unchanged
         assert result.kind == "fatal_error" and result.causes and result.causes[0] == kind
         assert rec["outcome"] == {"kind": "abort", "class": cls}
@@ -170,8 +178,10 @@ def test_every_status_follows_the_plan(node: Node, shape: Any, status: int) -> N
     RawError("STATUS_NOT_OK", {"status": -503.0}), RawError("SOMETHING_NEW", {}, True),
 ], ids=lambda o: type(o).__name__ + str(getattr(o, "ctx", "")))  # fmt: skip
 def test_kinds_without_a_usable_status_follow_the_plan(node: Node, outcome: Any) -> None:
-    kind = getattr(outcome, "kind", None) or {SendingRequest: "SENDING_REQUEST",
-                                              Deserializing: "DESERIALIZING"}[type(outcome)]
+    kind = (
+        getattr(outcome, "kind", None)
+        or {SendingRequest: "SENDING_REQUEST", Deserializing: "DESERIALIZING"}[type(outcome)]
+    )
     status = getattr(outcome, "ctx", {}).get("status")
     usable = type(status) is float and status.is_integer()
     expect_plan(node, outcome, kind, int(status) if usable else None)
@@ -209,8 +219,10 @@ def _save_host(vm: FakeGenVM) -> None:
 
 
 def _restore_host(vm: FakeGenVM) -> None:
-    vm.lua.execute("for k in pairs(__dflt) do __dflt[k] = nil end\n"
-                   "for k, v in pairs(__saved) do __dflt[k] = v end")
+    vm.lua.execute(
+        "for k in pairs(__dflt) do __dflt[k] = nil end\n"
+        "for k, v in pairs(__saved) do __dflt[k] = v end"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RAISING))
@@ -293,8 +305,9 @@ def harsh_node(tmp: Path, profile: str) -> Node:
 @pytest.mark.parametrize("profile", PROFILES)
 @settings(max_examples=12)
 @given(data=st.data())
-def test_keeps_failing_stays_within_the_bound(profile: str, tmp_path_factory: Any,
-                                              data: st.DataObject) -> None:
+def test_keeps_failing_stays_within_the_bound(
+    profile: str, tmp_path_factory: Any, data: st.DataObject
+) -> None:
     node = harsh_node(tmp_path_factory.mktemp("harsh"), profile)
     vm = node.vm()
     for name, backend in vm.config.backends.items():
@@ -308,8 +321,12 @@ def test_keeps_failing_stays_within_the_bound(profile: str, tmp_path_factory: An
     assert result.kind in ("ok", "fatal_error")
     if result.kind == "fatal_error":
         assert result.causes and result.causes[0] in (
-            "NO_PROVIDER_FOR_PROMPT", "STATUS_NOT_OK", "READING_BODY", "SENDING_REQUEST",
-            "DESERIALIZING")
+            "NO_PROVIDER_FOR_PROMPT",
+            "STATUS_NOT_OK",
+            "READING_BODY",
+            "SENDING_REQUEST",
+            "DESERIALIZING",
+        )
 
 
 # -- host shapes (rule 3) ---------------------------------------------------------------------
@@ -337,8 +354,11 @@ def test_meta_of_any_shape_only_drifts(node: Node, shape: str) -> None:
     env = {k: "key" for k in KEYS[line(node.profile)]}
     vm = Probe(node.hook, YAML[line(node.profile)], profile=node.profile, env=env, providers=edit)
     assert [r for r in vm.logs if r.message == FAULT] == []
-    chains = [(r.provider, r.model) for r in node.catalog.routes
-              if r.greybox_text is not None or r.greybox_image is not None or r.priority]
+    chains = [
+        (r.provider, r.model)
+        for r in node.catalog.routes
+        if r.greybox_text is not None or r.greybox_image is not None or r.priority
+    ]
     for fmt in ("text", "json"):
         result = vm.session().call("ExecPrompt", {**PROMPT, "response_format": fmt})
         rec = verify(node, vm, result)
@@ -370,15 +390,28 @@ def test_all_backends_but_one_dropped(node: Node) -> None:
 
 def test_empty_catalog_every_route_unavailable(node: Node, tmp_path: Path) -> None:
     ghost = tmp_path / "ghost.yaml"
-    ghost.write_text(yaml.safe_dump({"backends": {"ghost": {
-        "provider": "openai-compatible", "host": "https://ghost", "key": "k",
-        "models": {"phantom": {"supports_json": True}}}}}), "utf-8")
+    ghost.write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "ghost": {
+                        "provider": "openai-compatible",
+                        "host": "https://ghost",
+                        "key": "k",
+                        "models": {"phantom": {"supports_json": True}},
+                    }
+                }
+            }
+        ),
+        "utf-8",
+    )
     node = Node(tmp_path, node.profile, source=ghost)
     vm = node.vm()
     assert [r.fields["extra"] for r in vm.logs if r.message == "genvm-policy drift"] != []
-    for entry, args in [("ExecPrompt", PROMPT), ("ExecPromptTemplate",
-                                                 {"template": "EqComparative",
-                                                  **TEMPLATES["EqComparative"]})]:
+    for entry, args in [
+        ("ExecPrompt", PROMPT),
+        ("ExecPromptTemplate", {"template": "EqComparative", **TEMPLATES["EqComparative"]}),
+    ]:
         result = vm.session().call(entry, args)
         rec = verify(node, vm, result)
         assert result.kind == "fatal_error" and result.causes == ["NO_PROVIDER_FOR_PROMPT"]
@@ -399,8 +432,10 @@ TEMPLATE_SHAPES: dict[str, Callable[[Any], Any]] = {
 @pytest.mark.parametrize("shape", sorted(TEMPLATE_SHAPES))
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_templates_missing_or_odd(node: Node, shape: str, template: str) -> None:
-    vm = hostile(node, templates=lambda t: (lambda v: None if v is None else vm_lua(v))(
-        TEMPLATE_SHAPES[shape](t)))
+    vm = hostile(
+        node,
+        templates=lambda t: (lambda v: None if v is None else vm_lua(v))(TEMPLATE_SHAPES[shape](t)),
+    )
     result = vm.session().call("ExecPromptTemplate", {"template": template, **TEMPLATES[template]})
     assert result.kind == "ok", result.message
     rec = verify(node, vm, result)
@@ -435,8 +470,11 @@ def test_filter_text_absent_sends_unfiltered_text(node: Node) -> None:
     assert rec["request"]["prompt_bytes"] == len(PROMPT["prompt"].encode())
     # Where the host filters, the newer line's stock filters shape what is sent and decided.
     sent = with_filter.requests[0].raw["prompt"]["user_message"]
-    assert sent == (PROMPT["prompt"] if node.profile == "v1" else filter_text(
-        PROMPT["prompt"], ["NFKC", "RmZeroWidth", "NormalizeWS"]))
+    assert sent == (
+        PROMPT["prompt"]
+        if node.profile == "v1"
+        else filter_text(PROMPT["prompt"], ["NFKC", "RmZeroWidth", "NormalizeWS"])
+    )
     assert records(with_filter.logs)[0]["request"]["prompt_bytes"] == len(sent.encode())
 
 
@@ -448,23 +486,36 @@ def test_pairs_order_never_reaches_a_decision(node: Node) -> None:
         calls = [s.call("ExecPrompt", PROMPT), s.call("ExecPrompt", {**PROMPT, "images": [
             b"\x89PNG\r\n\x1a\n"]})] + [s.call("ExecPromptTemplate", {"template": t, **a})
                                         for t, a in sorted(TEMPLATES.items())]  # fmt: skip
-        seen.add(json.dumps([(verify(node, vm, c)["identities"]["decision"],
-                              [r.raw for r in c.requests]) for c in calls],
-                             sort_keys=True, default=repr))
+        seen.add(
+            json.dumps(
+                [
+                    (verify(node, vm, c)["identities"]["decision"], [r.raw for r in c.requests])
+                    for c in calls
+                ],
+                sort_keys=True,
+                default=repr,
+            )
+        )
     assert len(seen) == 1
 
 
 def _solo(node: Node, calls: int) -> list[list[str]]:
     vm = node.vm()
     sessions = [vm.session(), vm.session()]
-    return [[verify(node, vm, s.call("ExecPrompt", PROMPT))["identities"]["decision"]
-             for _ in range(calls)] for s in sessions]
+    return [
+        [
+            verify(node, vm, s.call("ExecPrompt", PROMPT))["identities"]["decision"]
+            for _ in range(calls)
+        ]
+        for s in sessions
+    ]
 
 
 @settings(max_examples=10)
 @given(schedule=st.lists(st.booleans(), min_size=1, max_size=12))
-def test_two_sessions_interleaved_at_every_yield(schedule: list[bool], tmp_path_factory: Any
-                                                 ) -> None:
+def test_two_sessions_interleaved_at_every_yield(
+    schedule: list[bool], tmp_path_factory: Any
+) -> None:
     node = Node(tmp_path_factory.mktemp("il"), "v2-mid")
     want = _solo(node, 2)
     vm = node.vm()
@@ -491,10 +542,13 @@ def test_a_vm_built_mid_traffic_decides_alike(node: Node) -> None:
     vm2 = node.vm(seed=2)
     fresh = vm2.session().call("ExecPrompt", PROMPT)
     done = pending.run()
-    assert verify(node, vm1, done)["identities"]["decision"] == verify(
-        node, vm2, fresh)["identities"]["decision"]
+    assert (
+        verify(node, vm1, done)["identities"]["decision"]
+        == verify(node, vm2, fresh)["identities"]["decision"]
+    )
     assert json.dumps([r.raw for r in done.requests], sort_keys=True, default=repr) == json.dumps(
-        [r.raw for r in fresh.requests], sort_keys=True, default=repr)
+        [r.raw for r in fresh.requests], sort_keys=True, default=repr
+    )
 
 
 # -- installation faults (rule 4) ---------------------------------------------------------------
@@ -504,7 +558,8 @@ def load_in(vm: FakeGenVM, policy: Path, salt: Path) -> tuple[str, str | None, i
     """Run the hook's per-VM load again inside `vm`: (mode, fault, fallback lines logged)."""
     before = len(vm.logs)
     got = vm.lua.eval('require("genvm_policy.hook").load')(
-        vm.lua.table_from({"policy": str(policy), "salt": str(salt)}))
+        vm.lua.table_from({"policy": str(policy), "salt": str(salt)})
+    )
     faults = [r for r in vm.logs[before:] if r.message == FAULT]
     return got["mode"], got["fault"], len(faults)
 
@@ -523,8 +578,9 @@ def small_node(tmp: Path, profile: str) -> Node:
 
 
 @pytest.mark.parametrize(("profile", "stride"), [("v1", 1), ("v2-new", 5)])
-def test_every_truncation_and_every_flipped_byte_falls_back(profile: str, stride: int,
-                                                           tmp_path: Path) -> None:
+def test_every_truncation_and_every_flipped_byte_falls_back(
+    profile: str, stride: int, tmp_path: Path
+) -> None:
     """Every cut length; a flipped low bit at every position (every 5th with the host hash,
     whose path is slower to reach: the same checks run on it)."""
     node = small_node(tmp_path, profile)
@@ -533,8 +589,9 @@ def test_every_truncation_and_every_flipped_byte_falls_back(profile: str, stride
     assert load_in(vm, node.policy_path, node.salt_path) == ("policy", None, 0)
     faults: dict[str, int] = {}
     variants = [good[:n] for n in range(len(good))]
-    variants += [good[:i] + bytes([good[i] ^ 1]) + good[i + 1:]
-                 for i in range(0, len(good), stride)]
+    variants += [
+        good[:i] + bytes([good[i] ^ 1]) + good[i + 1 :] for i in range(0, len(good), stride)
+    ]
     for bad in variants:
         node.policy_path.write_bytes(bad)
         mode, fault, logged = load_in(vm, node.policy_path, node.salt_path)
@@ -548,12 +605,14 @@ def _recompiled(node: Node, **changes: Any) -> bytes:
     text = node.policy_path.read_bytes()
     start = text.index(b'bytes = "') + len(b'bytes = "')
     body = text[start:-4].decode("ascii")
-    raw = bytes(int(body[i + 1:i + 4]) if body[i] == "\\" else ord(body[i])
-                for i in _escape_starts(body))
+    raw = bytes(
+        int(body[i + 1 : i + 4]) if body[i] == "\\" else ord(body[i]) for i in _escape_starts(body)
+    )
     value = decode(raw)
     value.update(changes)
-    out = "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}"
-                  for b in encode(value))
+    out = "".join(
+        chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}" for b in encode(value)
+    )
     return text[:start] + out.encode("ascii") + text[-4:]
 
 
@@ -624,9 +683,15 @@ DRIFT: dict[str, Callable[[str], str]] = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize(("profile", "case"), [
-    (p, c) for p in PROFILES for c in sorted(DRIFT)
-    if p != "v1" or c in ("image support", "completion tokens")])  # v1 has no meta facts
+@pytest.mark.parametrize(
+    ("profile", "case"),
+    [
+        (p, c)
+        for p in PROFILES
+        for c in sorted(DRIFT)
+        if p != "v1" or c in ("image support", "completion tokens")
+    ],
+)  # v1 has no meta facts
 def test_catalog_changed_since_compile_is_drift(profile: str, case: str, tmp_path: Path) -> None:
     node = Node(tmp_path, profile)
     text = YAML[line(node.profile)].read_text("utf-8")
@@ -642,6 +707,7 @@ def test_catalog_changed_since_compile_is_drift(profile: str, case: str, tmp_pat
         result = s.call("ExecPrompt", PROMPT)
         rec = verify(node, vm, result)
         assert [tuple(d) for d in rec["drift"]] == want and rec["mode"] == "policy"
-        assert not {tuple(d) for d in rec["drift"]} & {(a["provider"], a["model"])
-                                                         for a in rec["attempts"]}
+        assert not {tuple(d) for d in rec["drift"]} & {
+            (a["provider"], a["model"]) for a in rec["attempts"]
+        }
     assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == len(drifts)

@@ -192,8 +192,9 @@ def test_the_request_carries_the_role_genvm_gives(node: Node) -> None:
 
 
 def test_top_p_is_sent_only_where_the_line_passes_extra(node: Node) -> None:
-    node.policy = admit({**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]},
-                        node.catalog)
+    node.policy = admit(
+        {**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]}, node.catalog
+    )
     node.policy_path.write_bytes(compile_policy(node.catalog, node.policy))
     vm = node.vm()
     result = vm.session().call("ExecPrompt", PROMPT)
@@ -227,19 +228,34 @@ def test_overloaded_status_falls_through(
 @pytest.mark.parametrize(
     ("outcome", "cls", "logged"),
     [
-        (StatusNotOk(400, '{"error": {"code": "context_length_exceeded", "message": "x"}}'),
-         "context_overflow", {"code": "context_length_exceeded"}),
-        (StatusNotOk(400, '{"type": "error", "error": {"type": "request_too_large"}}'),
-         "context_overflow", {"code": "request_too_large"}),
-        (StatusNotOk(400, ' {"error": {"code": "content_filter"}}'), "content_filter",
-         {"code": "content_filter"}),
+        (
+            StatusNotOk(400, '{"error": {"code": "context_length_exceeded", "message": "x"}}'),
+            "context_overflow",
+            {"code": "context_length_exceeded"},
+        ),
+        (
+            StatusNotOk(400, '{"type": "error", "error": {"type": "request_too_large"}}'),
+            "context_overflow",
+            {"code": "request_too_large"},
+        ),
+        (
+            StatusNotOk(400, ' {"error": {"code": "content_filter"}}'),
+            "content_filter",
+            {"code": "content_filter"},
+        ),
         (StatusNotOk(400, '{"error": {"code": "invalid_value"}}'), "bad_request", {}),
         (StatusNotOk(400, "<html>content_filter</html>"), "bad_request", {}),
         (ReadingBody(502), "unavailable", {"kind": "READING_BODY"}),
-        (SendingRequest("error sending request: operation timed out"), "timeout",
-         {"kind": "send_timeout"}),
-        (SendingRequest("error sending request: connection refused"), "network",
-         {"kind": "network"}),
+        (
+            SendingRequest("error sending request: operation timed out"),
+            "timeout",
+            {"kind": "send_timeout"},
+        ),
+        (
+            SendingRequest("error sending request: connection refused"),
+            "network",
+            {"kind": "network"},
+        ),
     ],
 )
 def test_the_classifier_reads_body_and_send_error(
@@ -270,8 +286,10 @@ def test_retry_after_is_logged_and_honoured(node: Node) -> None:
     assert result.kind == "ok" and result.sleeps == []
     rec = verify(node, vm, result)
     assert rec["attempts"][0]["retry_after_ms"] == 2000
-    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "next"),
-                                                                      ("ok", "done")]
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [
+        ("server", "next"),
+        ("ok", "done"),
+    ]
 
 
 def test_server_error_retries_after_a_pause(node: Node) -> None:
@@ -281,8 +299,10 @@ def test_server_error_retries_after_a_pause(node: Node) -> None:
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "ok" and result.sleeps == [0.25]
     rec = verify(node, vm, result)
-    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "retry"),
-                                                                      ("ok", "done")]
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [
+        ("server", "retry"),
+        ("ok", "done"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -320,8 +340,9 @@ def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
     assert rec["outcome"] == {"kind": "no_provider", "class": "unavailable"}
 
 
-@pytest.mark.parametrize(("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0),
-                                                   (40_001, None)])
+@pytest.mark.parametrize(
+    ("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0), (40_001, None)]
+)
 def test_budget_timeout_and_exhaustion(node: Node, remaining: int, timeout: Any) -> None:
     """The session's fake gas gives 1000 gen per second: stock's timeout is remaining/1000
     x 3/2 s, dropped at 0 and above 60 s, and under 1 s the call exhausts."""
@@ -368,7 +389,8 @@ def test_changed_capabilities_are_drift(node: Node, tmp_path: Path) -> None:
         result = s.call("ExecPrompt", {**PROMPT, "response_format": fmt})
         rec = verify(node, vm, result)
         assert [tuple(r) for r in rec["drift"]] == excluded_routes(
-            genvm_view(node.catalog), live_view(vm))[1]
+            genvm_view(node.catalog), live_view(vm)
+        )[1]
         assert len(rec["drift"]) == 1
         assert tuple(rec["drift"][0]) not in {(a["provider"], a["model"]) for a in rec["attempts"]}
     assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == 1
@@ -528,8 +550,12 @@ def test_teardown_adds_statistics_to_stats_sqlite(node: Node) -> None:
     assert teardown is not None and teardown.kind == "ok"
     assert not [r for r in vm.logs if "statistics" in r.message]
     with sqlite3.connect(vm.stats_path) as db:
-        rows = {m: (e, i, o) for m, e, i, o in db.execute(
-            "SELECT model, errors, input_tokens, output_tokens FROM provider_stats")}
+        rows = {
+            m: (e, i, o)
+            for m, e, i, o in db.execute(
+                "SELECT model, errors, input_tokens, output_tokens FROM provider_stats"
+            )
+        }
     # per session: a 503, the next route's default answer (7 tokens each way), then 5
     assert rows[f"{provider}/{model}"] == (2, 10, 10)
     assert sum(r[1] for r in rows.values()) == 2 * (7 + 5)
@@ -553,8 +579,9 @@ def test_statistics_never_fail_the_session(node: Node) -> None:
     ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
     ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
 ])  # fmt: skip
-def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str,
-                                                        remaining: Any, want: Any) -> None:
+def test_budget_reads_every_shape_the_newest_line_gives(
+    tmp_path: Path, gas: str, remaining: Any, want: Any
+) -> None:
     """`genPerTimeUnit` as decimal text or a `rat`, absent or zero (budget off), and a
     `remaining_gen` that is a plain number: the timeout and exhaustion follow stock."""
     node = Node(tmp_path, "v2-new")
@@ -583,8 +610,12 @@ def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
     """POLICY asks for NFKC: in the newer line it runs on each template variable, never on
     the operator's template wording; a value's own `#{…}` is never filled again."""
     vm = node.vm()
-    args = {"template": "EqComparative", "leader_answer": "\ufb01 #{principle}",
-            "validator_answer": "b", "principle": "same"}
+    args = {
+        "template": "EqComparative",
+        "leader_answer": "\ufb01 #{principle}",
+        "validator_answer": "b",
+        "principle": "same",
+    }
     result = vm.session().call("ExecPromptTemplate", args)
     assert result.kind == "ok", result.message
     (call,) = result.requests
@@ -592,6 +623,10 @@ def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
     template = vm.config.templates["eq_comparative"]
     assert call.request["system_message"] == template["system"]
     leader = "\ufb01" if node.profile == "v1" else "fi"
-    want = (template["user"].replace("#{principle}", "same").replace("#{validator_answer}", "b")
-            .replace("#{leader_answer}", leader + " #{principle}"))
+    want = (
+        template["user"]
+        .replace("#{principle}", "same")
+        .replace("#{validator_answer}", "b")
+        .replace("#{leader_answer}", leader + " #{principle}")
+    )
     assert call.request["user_message"] == want

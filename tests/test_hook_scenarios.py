@@ -58,10 +58,17 @@ def test_an_installed_node_tree_runs_alike_under_both_hosts(
     genvm = node / "0.5.7" / "third_party" / "genvm"
     config = genvm / "config" / "genvm-module-llm.yaml"
     policy = tmp_path / "p"
-    for args in (["init", "--node-config", str(config), "-o", str(policy)],
-                 ["install", "--node-root", str(node), "--policy", str(policy / "policy.yaml")]):
-        done = subprocess.run([sys.executable, "-m", "genvm_policy.cli", *args],
-                              capture_output=True, text=True, timeout=600, check=False)
+    for args in (
+        ["init", "--node-config", str(config), "-o", str(policy)],
+        ["install", "--node-root", str(node), "--policy", str(policy / "policy.yaml")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "genvm_policy.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     script = yaml.safe_load(config.read_text(encoding="utf-8"))["lua_script_path"]
     hook = script.replace("${exeDir}", str(genvm / "bin")).replace("${genvmRoot}", str(genvm))

@@ -131,8 +131,10 @@ def test_check_refuses_a_weighted_selector_that_overflows(tmp_path: Path) -> Non
 
 
 def test_check_refuses_a_priority_outside_the_field_bounds(tmp_path: Path) -> None:
-    text = SAMPLES["v2-sample"].read_text(encoding="utf-8").replace(
-        "priority: -1", "priority: 3000000000"
+    text = (
+        SAMPLES["v2-sample"]
+        .read_text(encoding="utf-8")
+        .replace("priority: -1", "priority: 3000000000")
     )
     node = _write(tmp_path, "node.yaml", text)
     policy = _write(tmp_path, "p.yaml", "score: priority\n")
@@ -192,7 +194,6 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
 
 
-
 def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) -> None:
     catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
     # No images for the validator: only its image calls have no route, so deciding the
@@ -211,6 +212,7 @@ def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) 
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1
     assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+
 
 _REFUSED = {
     # the examples on a sandbox node of the newer line: (policy, overlay, config edit,
@@ -266,7 +268,7 @@ _FAKE = {  # config -> (profiles, the env keys its backends name)
                                          "GEMINIKEY"]),
     "v2-greybox": (("v2-mid", "v2-new"), ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY",
                                           "ANTHROPICKEY", "GEMINIKEY"]),
-}
+}  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
 _PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
 _CALLS = [
     *(("ExecPrompt", {"prompt": "Say hi.", "response_format": f, "images": i})
@@ -281,9 +283,7 @@ _CALLS = [
 
 
 @pytest.mark.parametrize("mode", ["policy", "stock"])
-@pytest.mark.parametrize(
-    ("name", "profile"), [(n, p) for n in sorted(_FAKE) for p in _FAKE[n][0]]
-)
+@pytest.mark.parametrize(("name", "profile"), [(n, p) for n in sorted(_FAKE) for p in _FAKE[n][0]])
 def test_stock_greybox_answers_every_class_under_the_genvm_fake(
     tmp_path: Path, name: str, profile: str, mode: str
 ) -> None:
@@ -364,8 +364,17 @@ def test_a_class_one_role_cannot_route_is_refused_naming_the_role() -> None:
 
 def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> None:
     catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
-    text_only = build_catalog({"backends": {"b": {"provider": "openai-compatible", "key": "k",
-                                                  "models": {"m": {"supports_json": True}}}}})
+    text_only = build_catalog(
+        {
+            "backends": {
+                "b": {
+                    "provider": "openai-compatible",
+                    "key": "k",
+                    "models": {"m": {"supports_json": True}},
+                }
+            }
+        }
+    )
     reports = analyse(text_only, builtin("stock-greybox"))
     states = {r.name: r.state for r in reports}
     assert states["text+image"] == states["json+image"] == "node" and states["text"] == "routed"

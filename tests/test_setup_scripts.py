@@ -74,7 +74,7 @@ def test_env_rebuilds_a_venv_without_pip(tmp_path: Path) -> None:
         shutil.copy2(ROOT / "scripts" / name, project / "scripts" / name)
     (project / "pyproject.toml").write_text(
         '[project]\nname = "probe"\nversion = "0"\n[project.optional-dependencies]\ntest = []\n'
-        '[tool.setuptools]\npy-modules = []\n',
+        "[tool.setuptools]\npy-modules = []\n",
         encoding="utf-8",
     )
     made = subprocess.run(

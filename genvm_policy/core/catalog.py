@@ -83,7 +83,6 @@ class FieldDecl:
     hi: int
 
 
-
 VERSION = 1
 
 

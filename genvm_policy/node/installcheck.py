@@ -315,8 +315,7 @@ def _tell_grid(where: str, got: bytes | None, why: str, want: bytes, say: Say) -
     if got != want:
         detail = why if got is None else first_difference(got, want)
         raise _verify_error(
-            f"decision grid: the installed runtime and the reference differ in {where}: "
-            f"{detail}",
+            f"decision grid: the installed runtime and the reference differ in {where}: {detail}",
             "the installed runtime disagrees with the reference: do not switch to it",
         )
     say(f"decision grid: {len(CLASSES) * GRID_SEEDS} decisions ({len(CLASSES)} request classes "

@@ -46,9 +46,7 @@ def load_policy(source: str, catalog: Catalog | None) -> Policy:
 
 def add_catalog_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """Add `--catalog NODE_CONFIG` and `--overlay FILE`."""
-    parser.add_argument(
-        "--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP
-    )
+    parser.add_argument("--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP)
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
 
 
@@ -106,7 +104,9 @@ def warnings(catalog: Catalog, policy: Policy) -> list[str]:
         whole = select(d.bound, list(d.survivors), scores, request, d.seed)
         if len(whole) > len(d.ranks):
             routes = d.bound.routes
-            cut = ", ".join(f"{routes[i].provider}/{routes[i].model}" for i in whole[len(d.ranks):])
+            cut = ", ".join(
+                f"{routes[i].provider}/{routes[i].model}" for i in whole[len(d.ranks) :]
+            )
             out.append(
                 f"warning: {request.entry}/{request.format}"
                 f"{' with images' if request.images else ''}: max_attempts "
