@@ -92,7 +92,9 @@ def send_calls(node_root: Path, log: Path) -> int:
     tree = find_tree(node_root)
     hook = tree.active_script
     assert hook is not None
-    catalog = build_catalog(load_document(str(tree.config), what="node config"))
+    config = load_document(str(tree.config), what="node config")
+    assert isinstance(config, dict), tree.config
+    catalog = build_catalog(config)
     host = DemoHost(str(hook), genvm_view(catalog))
     lines = [log_line(r, 0) for r in host.logs]
     for number, (entry, args) in enumerate(CALLS, start=1):

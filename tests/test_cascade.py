@@ -57,7 +57,7 @@ def scripted(outcomes: dict[str, list[Any]]) -> tuple[Any, list[str]]:
     def call(a: Attempt) -> Success | Failure:
         key = f"{a.provider}/{a.model}"
         calls.append(key)
-        queue = outcomes.get(key, [Success(key)])
+        queue: list[Success | Failure] = outcomes.get(key, [Success(key)])
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return call, calls

@@ -249,7 +249,7 @@ def test_bad_names(name: str) -> None:
 
 
 def test_too_many_routes() -> None:
-    models = {f"m{i}": {} for i in range(MAX_ROUTES + 1)}
+    models: dict[str, dict[str, Any]] = {f"m{i}": {} for i in range(MAX_ROUTES + 1)}
     config = {"backends": {"big": {"provider": "ollama", "key": "k", "models": models}}}
     assert _error(config).code == "CAT_TOO_MANY"
     del models["m0"]
@@ -257,7 +257,7 @@ def test_too_many_routes() -> None:
 
 
 def test_no_backends() -> None:
-    assert (_error({"backend": {}}).code, _error([]).path) == ("CAT_SHAPE", ("backends",))  # type: ignore[arg-type]
+    assert (_error({"backend": {}}).code, _error([]).path) == ("CAT_SHAPE", ("backends",))
 
 
 # -- the overlay ----------------------------------------------------------------

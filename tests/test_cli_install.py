@@ -120,7 +120,9 @@ def test_a_bad_salt_is_refused_before_any_change(tmp_path: Path) -> None:
 
 
 def test_verification_fails_when_the_hook_disagrees(tmp_path: Path) -> None:
-    catalog = build_catalog(load_document(ROOT / "examples/node/genvm-module-llm.yaml", what="c"))
+    config = load_document(ROOT / "examples/node/genvm-module-llm.yaml", what="c")
+    assert isinstance(config, dict)
+    catalog = build_catalog(config)
     policy = admit({"select": "argmax"}, catalog)
     (tmp_path / "policy.lua").write_bytes(compile_policy(catalog, policy))
     (tmp_path / "salt").write_bytes(bytes(32 * [7]))

@@ -42,7 +42,7 @@ from genvm_policy.vectors.run_policy import read_request
 
 def budget(n: int) -> settings:
     """`n` examples under the CI profile; the long profile's count when it is larger."""
-    return settings(max_examples=max(n, settings.default.max_examples))
+    return settings(max_examples=max(n, settings().max_examples))
 
 
 # A request check in the driver's own terms: the canonical reader of the Lua runtime.
@@ -162,7 +162,7 @@ def test_decisions_agree(
 ) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
-    got = decode(want)
+    got: Any = decode(want)
     # Admission bounds every scorer; only a `weighted` sum over this catalog's routes is
     # left to bind (SPEC §8, bounds at bind). No decision of a bound policy raises.
     assert "error" not in got or (got["error"][0] == "POL_BOUND"
@@ -187,7 +187,7 @@ def test_policies_admitted_without_a_catalog_agree(
 ) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
-    got = decode(want)
+    got: Any = decode(want)
     # Bind refuses what the catalog lacks, or what it cannot bound; a bound policy's
     # decision never raises (no `NUM_RANGE`: the proof of SPEC §8 is sound).
     assert "error" not in got or got["error"][0] in (
@@ -236,7 +236,7 @@ def canonical(value: dict[str, Any]) -> bytes:
 def test_request_values_agree(luas: tuple[Any, ...], value: dict[str, Any]) -> None:
     want = canonical(value)
     agree(luas, "request", encode(value), want)
-    got = decode(want)
+    got: Any = decode(want)
     if "error" in got:
         assert got["error"][0] in CODES
     # The document reader agrees wherever the document form is the canonical form:

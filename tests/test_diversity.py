@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -289,6 +290,7 @@ def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> N
         counts = [c for _, c in worst_case(families)]
         for k, jury in report["juries"].items():
             expected = jury_probability(counts, int(k), majority(int(k)))
+            assert expected is not None
             assert jury["probability"]["exact"] == f"{expected.numerator}/{expected.denominator}"
     other = cli(*args, "--seed", "0a0c")
     assert other.returncode == 0 and other.stdout != outs[0][0]
@@ -359,7 +361,12 @@ def test_cli_errors_are_clean(tmp_path: Path) -> None:
 
 
 def test_a_thousand_validators_by_a_hundred_requests_in_under_a_minute(tmp_path: Path) -> None:
-    kinds = [{"format": "text"}, {"format": "json"}, {"images": 1}, {"entry": "EqComparative"}]
+    kinds: list[dict[str, Any]] = [
+        {"format": "text"},
+        {"format": "json"},
+        {"images": 1},
+        {"entry": "EqComparative"},
+    ]
     requests = [{**kinds[i % 4], "prompt_bytes": i} for i in range(100)]
     path = tmp_path / "requests.json"
     path.write_text(json.dumps(requests))

@@ -16,7 +16,7 @@ policy against the catalog). Vector cases: `decision` `unbound_*`, `request`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ from genvm_policy.core.decision import decide
 from genvm_policy.core.encoding import decode, encode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.interpreter import bind
-from genvm_policy.core.request import make_request, request_from_value
+from genvm_policy.core.request import Request, make_request, request_from_value
 from genvm_policy.vectors.generate_flow import UNBOUND
 from genvm_policy.vectors.run_policy import read_request
 
@@ -87,7 +87,8 @@ def test_every_unbound_vector_fails_alike(lua: Any) -> None:
     for _, _, doc in UNBOUND:
         policy = admit(doc)
         want = py_report(cat, policy, req, SEED)
-        assert "error" in decode(want)
+        got = decode(want)
+        assert isinstance(got, dict) and "error" in got
         assert lua.report(blob(cat, policy, req, SEED)) == want
 
 
@@ -122,7 +123,9 @@ def test_only_an_absent_request_field_defaults(
     assert decode(lua.request(encode(value))) == want
     # The document reader names a `false` count `NUM_TYPE` (a file's numbers may be
     # text); on every other case it agrees with the canonical reader.
-    doc = [] if value.get("images") is False else [request_from_value]
+    doc: list[Callable[[Any], Request]] = (
+        [] if value.get("images") is False else [request_from_value]
+    )
     for reader in (read_request, *doc):
         with pytest.raises(PolicyError) as err:
             reader(value)
@@ -131,6 +134,6 @@ def test_only_an_absent_request_field_defaults(
 
 def test_null_fields_still_default(lua: Any) -> None:
     value = {"entry": None, "images": None}
-    got = decode(lua.request(encode(value)))
+    got: Any = decode(lua.request(encode(value)))
     assert got["entry"] == request_from_value(value).entry == "prompt"
     assert got["images"] == read_request(value).images == 0

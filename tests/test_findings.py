@@ -300,6 +300,7 @@ def test_f7_nfc_non_ascii_text_is_admitted() -> None:
 @pytest.mark.parametrize("where", ["provider", "model"])
 def test_invisible_and_format_characters_are_name_errors(bad: str, where: str) -> None:
     name = f"gpt{bad}4o"
+    path: tuple[str, ...]
     if where == "model":
         config, path = _one_backend({name: {}}), ("backends", "p", "models", name)
     else:

@@ -102,7 +102,7 @@ def big_catalog(n: int) -> Catalog:
 
 def largest_policy() -> dict[str, Any]:
     """A policy at the term limit: wide filters and scores that touch every route."""
-    filters = [{"ge": {"quality": k}} for k in range(0, 60)]
+    filters: list[dict[str, Any]] = [{"ge": {"quality": k}} for k in range(0, 60)]
     filters += [{"not": {"provider_in": [f"b{k:03d}"]}} for k in range(60)]
     scores = [{"scale": {"by": k + 1, "div": 7, "of": {"field": "quality"}}} for k in range(120)]
     scores += [{"gate": {"if": {"tier_at_least": "standard"}, "then": {"neg": "price_in"}}}] * 1
@@ -173,4 +173,5 @@ def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
     for seed in (bytes(32), bytes(range(32))):
         want = py_report(cat, pol, req, seed)
         assert lua.report(blob(cat, pol, req, seed)) == want
-        assert "error" not in decode(want)
+        got = decode(want)
+        assert isinstance(got, dict) and "error" not in got

@@ -37,6 +37,7 @@ from genvmfake import (
     StatusNotOk,
     filter_text,
 )
+from genvmfake.outcomes import Outcome
 from genvmfake.values import NULL, ModuleError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -183,8 +184,8 @@ def test_kinds_without_a_usable_status_follow_the_plan(node: Node, outcome: Any)
         or {SendingRequest: "SENDING_REQUEST", Deserializing: "DESERIALIZING"}[type(outcome)]
     )
     status = getattr(outcome, "ctx", {}).get("status")
-    usable = type(status) is float and status.is_integer()
-    expect_plan(node, outcome, kind, int(status) if usable else None)
+    usable = isinstance(status, float) and status.is_integer()
+    expect_plan(node, outcome, kind, int(status) if usable and status is not None else None)
 
 
 @pytest.mark.parametrize("traceback", [False, True])
@@ -290,9 +291,10 @@ HARSH = {
                    "bad_request": "next", "not_found": "next"},
     "max_attempts": 16,
 }  # fmt: skip
-FAILURES = st.sampled_from([StatusNotOk(503), StatusNotOk(500), StatusNotOk(401),
-                            ReadingBody(429), SendingRequest(), Deserializing(),
-                            StatusNotOk(404), StatusNotOk(400)])  # fmt: skip
+FAILURES: st.SearchStrategy[Outcome] = st.sampled_from([
+    StatusNotOk(503), StatusNotOk(500), StatusNotOk(401), ReadingBody(429), SendingRequest(),
+    Deserializing(), StatusNotOk(404), StatusNotOk(400),
+])  # fmt: skip
 
 
 def harsh_node(tmp: Path, profile: str) -> Node:
@@ -524,8 +526,8 @@ def test_two_sessions_interleaved_at_every_yield(
     got: list[list[str]] = [[], []]
     moves = iter(schedule)
     while any(queues):
-        who = next(moves, len(queues[0]) == 0)
-        who = int(who) if queues[int(who)] else 1 - int(who)
+        drawn = next(moves, len(queues[0]) == 0)
+        who = int(drawn) if queues[int(drawn)] else 1 - int(drawn)
         call = queues[who][0]
         if call.step():
             got[who].append(verify(node, vm, call.run())["identities"]["decision"])
@@ -609,6 +611,7 @@ def _recompiled(node: Node, **changes: Any) -> bytes:
         int(body[i + 1 : i + 4]) if body[i] == "\\" else ord(body[i]) for i in _escape_starts(body)
     )
     value = decode(raw)
+    assert isinstance(value, dict)
     value.update(changes)
     out = "".join(
         chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}" for b in encode(value)
@@ -624,9 +627,14 @@ def _escape_starts(body: str) -> list[int]:
     return starts
 
 
-INSTALL: dict[str, tuple[str, Callable[[Node], None]]] = {
-    "policy directory": ("policy_missing", lambda n: (n.policy_path.unlink(),
-                                                      n.policy_path.mkdir())),
+def _dir_in_place(path: Path) -> None:
+    """A directory where the file `path` was: the hook must refuse to read it."""
+    path.unlink()
+    path.mkdir()
+
+
+INSTALL: dict[str, tuple[str, Callable[[Node], object]]] = {
+    "policy directory": ("policy_missing", lambda n: _dir_in_place(n.policy_path)),
     "format 2": ("policy_version", lambda n: n.policy_path.write_bytes(
         n.policy_path.read_bytes().replace(b"format = 1", b"format = 2", 1))),
     # A file compiled under spec 1 (before the classes were split) is refused, not misread.
@@ -639,7 +647,7 @@ INSTALL: dict[str, tuple[str, Callable[[Node], None]]] = {
     "empty file": ("policy_format", lambda n: n.policy_path.write_bytes(b"")),
     "code, not data": ("policy_format", lambda n: n.policy_path.write_bytes(
         b'return { format = 1, bytes = "" .. os.exit() .. "" }\n')),
-    "salt directory": ("salt_missing", lambda n: (n.salt_path.unlink(), n.salt_path.mkdir())),
+    "salt directory": ("salt_missing", lambda n: _dir_in_place(n.salt_path)),
     "salt empty": ("salt_invalid", lambda n: n.salt_path.write_bytes(b"")),
     "salt 31 bytes": ("salt_invalid", lambda n: n.salt_path.write_bytes(SALT[:31])),
     "salt 33 bytes": ("salt_invalid", lambda n: n.salt_path.write_bytes(SALT + b"\n")),

@@ -61,8 +61,8 @@ POLICY = {
     ],
     "on_failure": {"overloaded": "next", "server": {"retry": {"attempts": 1, "backoff_ms": 250}}},
 }
-PROMPT = {"prompt": "  Hello\u200b world ", "response_format": "text", "images": []}
-TEMPLATES = {
+PROMPT: dict[str, Any] = {"prompt": "  Hello\u200b world ", "response_format": "text", "images": []}
+TEMPLATES: dict[str, dict[str, str]] = {
     "EqComparative": {"leader_answer": "a", "validator_answer": "b", "principle": "same"},
     "EqNonComparativeValidator": {"task": "t", "criteria": "c", "input": "i", "output": "o"},
     "EqNonComparativeLeader": {"task": "t", "criteria": "c", "input": "i"},
@@ -79,7 +79,9 @@ class Node:
     def __init__(self, tmp: Path, profile: str, source: Path | None = None) -> None:
         self.profile = profile
         source = source or YAML[line(profile)]
-        self.catalog: Catalog = build_catalog(load_document(str(source), what="node config"))
+        config = load_document(str(source), what="node config")
+        assert isinstance(config, dict), source
+        self.catalog: Catalog = build_catalog(config)
         self.policy: Policy = admit(POLICY, self.catalog)
         self.policy_path, self.salt_path = tmp / "policy.lua", tmp / "salt"
         self.policy_path.write_bytes(compile_policy(self.catalog, self.policy))
@@ -396,7 +398,7 @@ def test_changed_capabilities_are_drift(node: Node, tmp_path: Path) -> None:
     assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == 1
 
 
-FAULTS: dict[str, Callable[[Node], None]] = {
+FAULTS: dict[str, Callable[[Node], object]] = {
     "policy_missing": lambda n: n.policy_path.unlink(),
     "policy_format": lambda n: n.policy_path.write_bytes(n.policy_path.read_bytes()[:200]),
     "policy_identity": lambda n: n.policy_path.write_bytes(

@@ -373,8 +373,11 @@ def test_cli_include_unchained_widens_the_chains(tmp_path: Path) -> None:
     assert "text 11 routes of the node's chain, 4 of them outside it" in wide.stdout
     a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
     b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
-    chain = [t["select"]["chain"] for t in a["select"]["tiers"]]  # type: ignore[index]
-    widened = [t["select"]["chain"] for t in b["select"]["tiers"]]  # type: ignore[index]
+    assert isinstance(a, dict) and isinstance(b, dict)
+    plain_select: Any = a["select"]
+    wide_select: Any = b["select"]
+    chain = [t["select"]["chain"] for t in plain_select["tiers"]]
+    widened = [t["select"]["chain"] for t in wide_select["tiers"]]
     auto = "openrouter/openrouter/auto"
     assert auto not in chain[1] and auto in widened[1]
     assert widened[1][: len(chain[1])] == chain[1]
@@ -389,9 +392,12 @@ def test_cli_text_filters_opt_in(tmp_path: Path) -> None:
     a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
     b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
     assert isinstance(a, dict) and isinstance(b, dict)
-    assert b["mutate"][1:] == a["mutate"] and tuple(b["mutate"][0]["text_filters"]) in RECIPES
+    plain_mutate: Any = a["mutate"]
+    opted_mutate: Any = b["mutate"]
+    assert opted_mutate[1:] == plain_mutate
+    assert tuple(opted_mutate[0]["text_filters"]) in RECIPES
     assert "template variables reach the model unlike the stock script's" in opted.stdout
-    assert ", ".join(b["mutate"][0]["text_filters"]) in opted.stdout
+    assert ", ".join(opted_mutate[0]["text_filters"]) in opted.stdout
     assert "--text-filters" in cli("init", "--help").stdout
 
 
@@ -415,8 +421,8 @@ def test_any_node_with_a_chain_keeps_each_class_inside_it(
     specs: list[tuple[int | None, int | None, bool]], salt: bytes
 ) -> None:
     models: dict[str, dict[str, Any]] = {}
-    for n, (text, image, vision) in enumerate(specs):
-        chains = {k: v for k, v in (("text", text), ("image", image)) if v is not None}
+    for n, (at_text, at_image, vision) in enumerate(specs):
+        chains = {k: v for k, v in (("text", at_text), ("image", at_image)) if v is not None}
         models[f"m{n:02d}"] = {"supports_image": vision, "meta": {"greybox": chains}}
     catalog = catalog_of(models, {})
     text, image = starter_chains(catalog, salt)

@@ -59,7 +59,9 @@ def golden_lua_cases() -> int:
 def _node(tmp: Path) -> tuple[Path, Catalog, Policy, bytes]:
     node = make_node(tmp / "node", {"0.5.7": "v2"})
     tree = find_tree(node)
-    catalog = build_catalog(load_document(tree.config, what="c"))
+    config = load_document(tree.config, what="c")
+    assert isinstance(config, dict)
+    catalog = build_catalog(config)
     policy = admit({"select": "argmax"}, catalog)
     return node, catalog, policy, bytes(range(32))
 
@@ -111,7 +113,10 @@ def test_own_vectors_cover_every_request_class_and_seed(tmp_path: Path) -> None:
     decision, cascade = own_vectors(catalog, policy)
     # Every request class (format x images, each template) x 4 seeds; the grid adds 64.
     assert decision.kind == "decision" and len(decision.cases) == len(CLASSES) * 4 == 36
-    requests = {repr(c.input["request"]) for c in decision.cases}  # type: ignore[index]
+    requests = set()
+    for c in decision.cases:
+        assert isinstance(c.input, dict)
+        requests.add(repr(c.input["request"]))
     assert len(requests) == len(CLASSES) == 9
     assert cascade.kind == "cascade" and cascade.cases
     assert all(c.valid for c in decision.cases)

@@ -31,7 +31,7 @@ from genvm_policy.core.request import ENTRIES, FORMATS, Request, make_request, r
 from genvm_policy.loaders.sources import load_document
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
-MANY = settings(max_examples=max(300, settings.default.max_examples))
+MANY = settings(max_examples=max(300, settings().max_examples))
 
 DRIVER = rb"""
 local encoding = require("genvm_policy.encoding")
@@ -418,7 +418,7 @@ def test_generated_decisions_agree(lua: Any, case: tuple[Catalog, Policy, Reques
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
     assert lua.report(blob(cat, policy, req, seed)) == want
-    got = decode(want)
+    got: Any = decode(want)
     # Only a `weighted` sum over the catalog's routes is left to bind (SPEC §8).
     assert "error" not in got or (got["error"][0] == "POL_BOUND"
                                   and got["error"][1][0] == "select"), got  # fmt: skip
@@ -539,7 +539,7 @@ def test_malformed_policy_values_fail_closed(
 
 @given(st.data())
 def test_any_corruption_is_a_registered_error(lua: Any, data: st.DataObject) -> None:
-    value = decode(encode(VALID))
+    value: Any = decode(encode(VALID))
     junk = (
         st.none()
         | st.booleans()
@@ -556,24 +556,27 @@ def test_any_corruption_is_a_registered_error(lua: Any, data: st.DataObject) -> 
             st.sampled_from(sorted(target) if isinstance(target, dict) else range(len(target)))
         )
     target[key] = data.draw(junk)
-    got = decode(lua.policy(encode(value)))
+    got: Any = decode(lua.policy(encode(value)))
     assert isinstance(got, str) or got["error"][0] in CODES
 
 
 def test_malformed_catalog_values_fail_closed(lua: Any) -> None:
     good = catalog_value(catalog())
     assert decode(lua.catalog(encode(good))) == len(catalog().routes)
-    routes = list(good["routes"])  # type: ignore[index]
-    swapped = {**good, "routes": [routes[1], routes[0], *routes[2:]]}  # type: ignore[dict-item]
-    assert decode(lua.catalog(encode(swapped)))["error"] == ["CAT_TYPE", ["routes", 1]]
+    assert isinstance(good, dict) and isinstance(good["routes"], list)
+    routes: list[Any] = list(good["routes"])
+    swapped = {**good, "routes": [routes[1], routes[0], *routes[2:]]}
+    assert decode(lua.catalog(encode(swapped))) == {"error": ["CAT_TYPE", ["routes", 1]]}
     bad = {**routes[0], "json": 1}
-    broken = {**good, "routes": [bad, *routes[1:]]}  # type: ignore[dict-item]
-    assert decode(lua.catalog(encode(broken)))["error"] == ["CAT_TYPE", ["routes", 0, "json"]]
-    assert decode(lua.catalog(encode({**good, "x": 1})))["error"] == ["CAT_TYPE", []]
+    broken = {**good, "routes": [bad, *routes[1:]]}
+    assert decode(lua.catalog(encode(broken))) == {"error": ["CAT_TYPE", ["routes", 0, "json"]]}
+    assert decode(lua.catalog(encode({**good, "x": 1}))) == {"error": ["CAT_TYPE", []]}
 
 
 def test_lua_registers_every_code_it_shares_with_python(lua: Any) -> None:
-    lua_codes = set(decode(lua.codes()))
+    codes = decode(lua.codes())
+    assert isinstance(codes, list)
+    lua_codes = set(codes)
     assert lua_codes <= set(CODES)
     for code in (
         "REQ_FIELD",

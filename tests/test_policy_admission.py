@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_policy_support import catalog
 
 from genvm_policy.authoring.admission import admit
-from genvm_policy.core.encoding import encode
+from genvm_policy.core.encoding import Value, encode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import CLASS_GROUPS, CLASSES, LIMITS, policy_identity
 
@@ -50,7 +50,7 @@ def test_each_op_admits_to_its_term() -> None:
         },
         CAT,
     )
-    children = [
+    children: list[Value] = [
         ["needs"],
         ["any", ["has_tee"], ["format_in", ["json"]]],
         ["ge", "quality", [50, 0]],

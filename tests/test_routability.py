@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixturepaths import GENVM_FIXTURES
@@ -186,12 +187,13 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     whole = DemoHost(str(hook), view)
     assert not [log for log in whole.logs if log.get("message") == UNROUTABLE_MESSAGE]
     # The image backends lost their keys: GenVM offers no image route any more.
-    routes = view["routes"]  # type: ignore[index, call-overload]
+    assert isinstance(view, dict) and isinstance(view["routes"], list)
+    routes: list[Any] = view["routes"]
     kept = [r for r in routes if not r["image"]]
-    host = DemoHost(str(hook), {**view, "routes": kept})  # type: ignore[dict-item]
+    host = DemoHost(str(hook), {**view, "routes": kept})
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1 and said[0]["mode"] == "policy"
-    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+    assert said[0]["classes"] == ["text+image", "json+image", "bool+image"]
 
 
 def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) -> None:
@@ -211,7 +213,7 @@ def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) 
     host = DemoHost(str(hook), genvm_view(catalog))
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1
-    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+    assert said[0]["classes"] == ["text+image", "json+image", "bool+image"]
 
 
 _REFUSED = {
@@ -270,7 +272,7 @@ _FAKE = {  # config -> (profiles, the env keys its backends name)
                                           "ANTHROPICKEY", "GEMINIKEY"]),
 }  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
 _PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
-_CALLS = [
+_CALLS: list[tuple[str, dict[str, Any]]] = [
     *(("ExecPrompt", {"prompt": "Say hi.", "response_format": f, "images": i})
       for f in ("text", "json") for i in ([], [_PNG])),
     ("ExecPromptTemplate", {"template": "EqComparative", "leader_answer": "a",

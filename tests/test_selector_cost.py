@@ -239,7 +239,7 @@ def test_draws_bounded_by_max_attempts_and_spread(
     expected = [[k, n, -(-n // 8)] for k, n in sorted(want.items()) if n]
     assert select_counts(draws, blocks) == expected
     assert len(d.ranks) == (2 if name == "top_k-sample" else attempts)
-    out = decode(lua.decide(blob(BIG, pol, TEXT, seed)))
+    out: Any = decode(lua.decide(blob(BIG, pol, TEXT, seed)))
     assert lua_counts(out) == expected
     assert list(out["ranks"]) == list(d.ranks)
 
@@ -253,7 +253,7 @@ def test_whole_order_draws_once_per_route(
     draws, _ = counted
     order = whole_order(BIG, pol, SEEDS[0])
     assert sum(draws.values()) == len(order) == N
-    out = decode(lua.whole(blob(BIG, pol, TEXT, SEEDS[0])))
+    out: Any = decode(lua.whole(blob(BIG, pol, TEXT, SEEDS[0])))
     assert [n for _, n, _ in out["counts"]] == [N]
     assert list(out["ranks"]) == order
 
@@ -290,7 +290,8 @@ def test_limited_order_is_the_prefix_of_the_whole_order(lua: Any, term: Any, att
         whole = whole_order(SMALL, pol, seed)
         d = decide(SMALL, pol, TEXT, seed)
         assert list(d.ranks) == whole[:attempts]
-        assert list(decode(lua.decide(blob(SMALL, pol, TEXT, seed)))["ranks"]) == list(d.ranks)
+        out: Any = decode(lua.decide(blob(SMALL, pol, TEXT, seed)))
+        assert list(out["ranks"]) == list(d.ranks)
 
 
 def test_a_limit_changes_no_error(lua: Any) -> None:
@@ -335,5 +336,6 @@ def test_a_limit_changes_no_error(lua: Any) -> None:
     with pytest.raises(PolicyError) as err:
         decide(cat, pol, TEXT, SEEDS[0])
     assert (err.value.code, err.value.path) == ("POL_BOUND", ("select", 1, 1, 1))
-    got = decode(lua.decide(blob(cat, pol, TEXT, SEEDS[0])))["error"]
+    out: Any = decode(lua.decide(blob(cat, pol, TEXT, SEEDS[0])))
+    got = out["error"]
     assert [got[0], list(got[1])] == ["POL_BOUND", ["select", 1, 1, 1]]

@@ -39,7 +39,7 @@ from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string
 RUNTIMES = ["lua53", "lua54"]
 _STATES: dict[str, Any] = {}
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).filter(
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30).filter(
     lambda s: unicodedata.normalize("NFC", s) == s
 )
 scalars = st.one_of(
@@ -150,22 +150,24 @@ def reference_path(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
-    from genvm_policy.node.compile import _ROUTE_KINDS
+    from genvm_policy.core.catalog import _ROUTE_KINDS
 
     lua = state(runtime)
     good = catalog_value(small_catalog())
     assert lua_catalog_error(lua, good) == ("ok", [])
-    for n in range(len(good["routes"])):  # type: ignore[arg-type]
+    assert isinstance(good, dict) and isinstance(good["routes"], list)
+    rows: list[Any] = good["routes"]
+    for n in range(len(rows)):
         for key, kind in _ROUTE_KINDS.items():
-            routes = [dict(r) for r in good["routes"]]  # type: ignore[union-attr]
+            routes = [dict(r) for r in rows]
             routes[n][key] = WRONG[kind]
-            bad = {**good, "routes": routes}  # type: ignore[dict-item]
+            bad = {**good, "routes": routes}
             assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
             del routes[n][key]
             assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
-        routes = [dict(r) for r in good["routes"]]  # type: ignore[union-attr]
+        routes = [dict(r) for r in rows]
         routes[n]["zzz"] = 1
-        bad = {**good, "routes": routes}  # type: ignore[dict-item]
+        bad = {**good, "routes": routes}
         assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
 
 

@@ -192,17 +192,20 @@ class Installed:
         if profile == "v1" and shape == "v2":
             yaml_path = older_line_copy(yaml_path, tmp / "genvm-module-llm.v1.yaml")
         self.yaml, self.profile = yaml_path, profile
-        self.catalog = build_catalog(load_document(str(yaml_path), what="node config"),
-                                     load_document(str(overlay), what="overlay")
-                                     if overlay else None)  # fmt: skip
+        node_doc = load_document(str(yaml_path), what="node config")
+        extra = load_document(str(overlay), what="overlay") if overlay else None
+        assert isinstance(node_doc, dict) and isinstance(extra, dict | None)
+        self.catalog = build_catalog(node_doc, extra)
         if policy == STARTER:
             doc = starter_policy(self.catalog, SALT)[0]
         else:
-            doc = (
+            loaded = (
                 BUILTINS[policy]
                 if policy in BUILTINS
                 else load_document(str(ROOT / "examples" / "policies" / policy), what="policy")
             )
+            assert isinstance(loaded, dict), policy
+            doc = loaded
         self.policy = admit(doc, self.catalog)
         (tmp / "policy.lua").write_bytes(compile_policy(self.catalog, self.policy))
         (tmp / "salt").write_bytes(SALT)

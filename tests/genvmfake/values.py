@@ -253,7 +253,7 @@ def serde_seq(value: Any) -> list[Any] | None:
     and `{[2] = x}` all read as empty. None when `value` is not a table."""
     if not isinstance(value, dict):
         return None
-    out = []
+    out: list[Any] = []
     while len(out) + 1 in value:
         out.append(value[len(out) + 1])
     return out
