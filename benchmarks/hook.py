@@ -154,7 +154,7 @@ def _start_samples(quick: bool, routes: int) -> int:
 def _providers(routes: int) -> dict[str, Any]:
     """`__llm.providers` as GenVM's V2 line shows the config: enabled parts, no keys or hosts."""
     out: dict[str, Any] = {}
-    for name, spec in catalogs.node_config(routes)["backends"].items():  # type: ignore[attr-defined]
+    for name, spec in catalogs.node_config(routes)["backends"].items():
         if not spec.get("enabled", True):
             continue
         models = {
@@ -258,14 +258,25 @@ def _mlua_bench(
 ) -> tuple[Timing, Timing]:
     """(start-up, call) timings the mlua binary takes of `hook`; calls after 5 warm-ups."""
     scenario = {
-        "name": "bench", "profile": "v2-mid", "hook": str(hook), "config": str(cfg),
-        "root": tmp, "env": env, "lua_path": "${exeDir}/../lib/genvm-lua/?.lua",
-        "sessions": [{}], "steps": [{"session": 0, "entry": "ExecPrompt", "args": _PROMPT}],
-    }  # fmt: skip
+        "name": "bench",
+        "profile": "v2-mid",
+        "hook": str(hook),
+        "config": str(cfg),
+        "root": tmp,
+        "env": env,
+        "lua_path": "${exeDir}/../lib/genvm-lua/?.lua",
+        "sessions": [{}],
+        "steps": [{"session": 0, "entry": "ExecPrompt", "args": _PROMPT}],
+    }
     path = Path(tmp) / f"bench-{hook.stem}.json"
     path.write_text(json.dumps(scenario), encoding="utf-8")
-    run = subprocess.run([str(mlua_binary()), "bench", str(path), str(starts), str(calls + 5)],
-                         capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
+    run = subprocess.run(
+        [str(mlua_binary()), "bench", str(path), str(starts), str(calls + 5)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if run.returncode != 0:
         raise RuntimeError(run.stderr.strip() or "the mlua bench stopped")
     got = json.loads(run.stdout)

@@ -107,8 +107,11 @@ def ratios(rows: list[Row]) -> list[str]:
             f"{runtime:7} {policy:16} / stock-greybox at 100 routes: {r:5.2f}× in turns "
             f"(cells' medians {cells:4.2f}×) (≤ 3×) {verdict}"
         )
-    plain = {(r.name, r.routes): r for r in rows
-             if r.name.startswith("hook_") and r.extra.get("host") == "plain"}  # fmt: skip
+    plain = {
+        (r.name, r.routes): r
+        for r in rows
+        if r.name.startswith("hook_") and r.extra.get("host") == "plain"
+    }
     for row in rows:
         lupa = plain.get((row.name, row.routes))
         if row.runtime != "mlua" or lupa is None or not (row.median_us and lupa.median_us):

@@ -181,6 +181,12 @@ def measure_replay_log(budget: Budget) -> Row:
     timing = time_calls(lambda _: read_log(data), budget)
     peak = python_peak_kib(lambda: read_log(data))
     return Row(
-        "replay_log", "python", None, "1 MiB of hostile lines",
-        timing.median_us, timing.p95_us, peak, len(timing.samples),
-    )  # fmt: skip
+        "replay_log",
+        "python",
+        None,
+        "1 MiB of hostile lines",
+        timing.median_us,
+        timing.p95_us,
+        peak,
+        len(timing.samples),
+    )

@@ -42,7 +42,7 @@ CALLS = (
         {"template": "EqComparative", "leader_answer": "42", "validator_answer": "42",
          "principle": "the same number"},
     ),
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 
 
 def make_tree(node_root: Path, config: Path) -> None:
@@ -115,8 +115,10 @@ def send_calls(node_root: Path, log: Path) -> int:
             host.script(*first, Outcome("status", 503, "overloaded"))
         result = host.call(entry, {**args, "images": []}, ctx)
         tried = " -> ".join(f"{p}/{m}" for p, m in result.calls)
-        print(f"   call {number} {entry} ({args.get('response_format', args.get('template'))}): "
-              f"{result.kind}; tried {tried}")  # fmt: skip
+        print(
+            f"   call {number} {entry} ({args.get('response_format', args.get('template'))}): "
+            f"{result.kind}; tried {tried}"
+        )
         lines += [log_line(r, number) for r in result.logs]
     log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     records = [json.loads(line) for line in lines]
@@ -126,9 +128,11 @@ def send_calls(node_root: Path, log: Path) -> int:
             steps = ", ".join(
                 f"{s['provider']}/{s['model']} {s['result']}" for s in rec["attempts"]
             )
-            print(f"   record: call {rec['material']['call']} of {rec['material']['session']}, "
-                  f"mode {rec['mode']}, seed {rec['seed'][:19]}…, attempts [{steps}], "
-                  f"outcome {rec['outcome']['kind']}")  # fmt: skip
+            print(
+                f"   record: call {rec['material']['call']} of {rec['material']['session']}, "
+                f"mode {rec['mode']}, seed {rec['seed'][:19]}…, attempts [{steps}], "
+                f"outcome {rec['outcome']['kind']}"
+            )
     return 0
 
 

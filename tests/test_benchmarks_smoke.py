@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
     "decide", "hook_call", "hook_start", "vectors_replay", "admission", "diversity", "replay_log",
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 KEYS = {"name", "runtime", "routes", "policy", "median_us", "p95_us", "peak_kib"}
 
 

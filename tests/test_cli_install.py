@@ -65,7 +65,7 @@ def test_install_status_reinstall_revert(tmp_path: Path, line: str) -> None:
         "build the hook bundle",
         "sample decisions agree",
     ):
-        assert step in out, step  # fmt: skip
+        assert step in out, step
     assert ("restart the node" in out) == (line == "v1")
     assert LITERAL_KEY not in out + got.stderr
     salt = (tmp_path / "pol" / "salt").read_bytes()

@@ -165,8 +165,9 @@ def test_decisions_agree(
     got: Any = decode(want)
     # Admission bounds every scorer; only a `weighted` sum over this catalog's routes is
     # left to bind (SPEC §8, bounds at bind). No decision of a bound policy raises.
-    assert "error" not in got or (got["error"][0] == "POL_BOUND"
-                                  and got["error"][1][0] == "select"), got  # fmt: skip
+    assert "error" not in got or (
+        got["error"][0] == "POL_BOUND" and got["error"][1][0] == "select"
+    ), got
     agree(luas, "report", blob(cat, policy, req, seed), want)
 
 

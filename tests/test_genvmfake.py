@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixturepaths import GENVM_FIXTURES
@@ -36,11 +37,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
 
 
 def make(
-    profile: str, hook: str = "walk.lua", env: dict[str, str] | None = None, **kw: object
+    profile: str, hook: str = "walk.lua", env: dict[str, str] | None = None, **kw: Any
 ) -> FakeGenVM:
     yaml_path = V1_YAML if profile == "v1" else V2_YAML
     env = env or (V1_ENV if profile == "v1" else V2_ENV)
-    return FakeGenVM(HOOKS / hook, yaml_path, profile=profile, env=env, **kw)  # type: ignore[arg-type]
+    return FakeGenVM(HOOKS / hook, yaml_path, profile=profile, env=env, **kw)
 
 
 def prompt(cmd: str, fmt: str = "text", images: list[bytes] | None = None) -> dict[str, object]:
@@ -235,7 +236,8 @@ def test_answer_shapes(profile: str) -> None:
         "ExecPromptTemplate",
         {"template": "EqNonComparativeLeader", "task": "t", "criteria": "c", "input": "i"},
     )
-    assert leader.kind == "ok" and leader.requests[0].request["format"] == "text"  # type: ignore[index]
+    sent = leader.requests[0].request
+    assert leader.kind == "ok" and sent is not None and sent["format"] == "text"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -304,7 +306,8 @@ def test_invalid_image_is_rejected_before_the_script(profile: str) -> None:
     got = s.call("ExecPrompt", prompt("hi", images=[b"\xff\xd8\xff\xe1exif"]))
     assert got.kind == "user_error" and got.causes == ["INVALID_IMAGE"] and not got.requests
     ok = s.call("ExecPrompt", prompt("hi", images=[PNG]))
-    assert ok.kind == "ok" and ok.requests[-1].request["images"] == [PNG]  # type: ignore[index]
+    sent = ok.requests[-1].request
+    assert ok.kind == "ok" and sent is not None and sent["images"] == [PNG]
     three = s.call("ExecPrompt", prompt("hi", images=[PNG, PNG, PNG]))
     assert three.kind == ("ok" if profile == "v1" else "user_error")
 

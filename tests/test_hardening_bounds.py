@@ -107,7 +107,7 @@ def largest_policy() -> dict[str, Any]:
     scores = [{"scale": {"by": k + 1, "div": 7, "of": {"field": "quality"}}} for k in range(120)]
     scores += [{"gate": {"if": {"tier_at_least": "standard"}, "then": {"neg": "price_in"}}}] * 1
     scores += [{"normalize": {"of": {"sum": [{"field": "quality"}, {"neg": "price_in"}]},
-                              "to": 1000}}]  # fmt: skip
+                              "to": 1000}}]  # fmt: skip  # a table laid out by hand in rows
     return {
         "filter": [{"any": filters[i : i + 40]} for i in range(0, 120, 40)],
         "score": {"sum": scores},

@@ -64,10 +64,12 @@ from genvm_policy.node.hookmodel import excluded_routes
 
 FAULT = "genvm-policy fallback"
 # Every status class, GenVM's overloaded set, the codes SPEC §10.1 names, and unknowns.
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 STATUSES = [100, 101, 200, 204, 301, 304, 400, 401, 403, 404, 408, 409, 413, 418, 422, 429,
             451, 499, 500, 501, 502, 503, 504, 529, 599]  # fmt: skip
 # The plan of `test_hook.POLICY`: the overloaded group → next, server → retry once, else abort.
 PLAN = {"rate_limited": "next", "unavailable": "next", "timeout": "next", "server": "retry"}
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 HOST_KIND = {"STATUS_NOT_OK": "STATUS_NOT_OK", "READING_BODY": "READING_BODY",
              "SENDING_REQUEST": "network", "DESERIALIZING": "DESERIALIZING"}  # fmt: skip
 
@@ -171,13 +173,21 @@ def test_every_status_follows_the_plan(node: Node, shape: Any, status: int) -> N
     expect_plan(node, shape(status, traceback=status % 2 == 1), kind, status)
 
 
-@pytest.mark.parametrize("outcome", [
-    SendingRequest(), SendingRequest(traceback=True), Deserializing(),
-    SendingRequest("error sending request: connection refused"),
-    RawError("READING_BODY", {"url": "u", "rust_error": "eof", "headers": {}}),
-    RawError("STATUS_NOT_OK", {"status": 503.5}), RawError("STATUS_NOT_OK", {"status": "503"}),
-    RawError("STATUS_NOT_OK", {"status": -503.0}), RawError("SOMETHING_NEW", {}, True),
-], ids=lambda o: type(o).__name__ + str(getattr(o, "ctx", "")))  # fmt: skip
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        SendingRequest(),
+        SendingRequest(traceback=True),
+        Deserializing(),
+        SendingRequest("error sending request: connection refused"),
+        RawError("READING_BODY", {"url": "u", "rust_error": "eof", "headers": {}}),
+        RawError("STATUS_NOT_OK", {"status": 503.5}),
+        RawError("STATUS_NOT_OK", {"status": "503"}),
+        RawError("STATUS_NOT_OK", {"status": -503.0}),
+        RawError("SOMETHING_NEW", {}, True),
+    ],
+    ids=lambda o: type(o).__name__ + str(getattr(o, "ctx", "")),
+)
 def test_kinds_without_a_usable_status_follow_the_plan(node: Node, outcome: Any) -> None:
     kind = (
         getattr(outcome, "kind", None)
@@ -261,6 +271,7 @@ def test_odd_decoded_errors_abort_with_the_providers_error(node: Node, shape: st
     assert rec["outcome"] == {"kind": "abort", "class": "unknown"}
 
 
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 ANSWERS = {"text": "'bare text'", "empty table": "{}", "number data": "{data = 42}",
            "nested data": "{data = {data = 'x'}, consumed_gen = 0}"}  # fmt: skip
 
@@ -270,9 +281,11 @@ def test_a_malformed_answer_is_returned_untouched_for_genvm_to_judge(
     node: Node, shape: str
 ) -> None:
     vm = hostile(node)
-    vm.lua.execute("local real = __llm.exec_prompt_in_provider\n"
-                   "__llm.exec_prompt_in_provider = function(ctx, req)\n"
-                   f"  real(ctx, req); return {ANSWERS[shape]} end")  # fmt: skip
+    vm.lua.execute(
+        "local real = __llm.exec_prompt_in_provider\n"
+        "__llm.exec_prompt_in_provider = function(ctx, req)\n"
+        f"  real(ctx, req); return {ANSWERS[shape]} end"
+    )
     result = vm.session().call("ExecPrompt", PROMPT)
     rec = verify(node, vm, result)
     assert rec["outcome"] == {"kind": "ok"} and len(rec["attempts"]) == 1
@@ -290,11 +303,11 @@ HARSH = {
                    "auth": "skip_provider", "network": "next_same_family", "unknown": "next",
                    "bad_request": "next", "not_found": "next"},
     "max_attempts": 16,
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 FAILURES: st.SearchStrategy[Outcome] = st.sampled_from([
     StatusNotOk(503), StatusNotOk(500), StatusNotOk(401), ReadingBody(429), SendingRequest(),
     Deserializing(), StatusNotOk(404), StatusNotOk(400),
-])  # fmt: skip
+])  # fmt: skip  # a table laid out by hand in rows
 
 
 def harsh_node(tmp: Path, profile: str) -> Node:
@@ -333,6 +346,7 @@ def test_keeps_failing_stays_within_the_bound(
 
 # -- host shapes (rule 3) ---------------------------------------------------------------------
 
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 META = {"number": 7, "text": "meta", "true": True, "null": NULL, "empty": {},
         "greybox text": {"greybox": "x", "priority": "9"},
         "greybox float": {"greybox": {"text": 1.5, "image": -1}}}  # fmt: skip
@@ -428,7 +442,7 @@ TEMPLATE_SHAPES: dict[str, Callable[[Any], Any]] = {
                           "eq_non_comparative_leader", "eq_non_comparative_validator")},
     "not text": lambda t: {k: {"system": 5, "user": True} for k in ("eq_comparative",
                            "eq_non_comparative_leader", "eq_non_comparative_validator")},
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("shape", sorted(TEMPLATE_SHAPES))
@@ -485,9 +499,12 @@ def test_pairs_order_never_reaches_a_decision(node: Node) -> None:
     for seed in range(6):
         vm = node.vm(seed=seed)
         s = vm.session()
-        calls = [s.call("ExecPrompt", PROMPT), s.call("ExecPrompt", {**PROMPT, "images": [
-            b"\x89PNG\r\n\x1a\n"]})] + [s.call("ExecPromptTemplate", {"template": t, **a})
-                                        for t, a in sorted(TEMPLATES.items())]  # fmt: skip
+        calls = [
+            s.call("ExecPrompt", PROMPT),
+            s.call("ExecPrompt", {**PROMPT, "images": [b"\x89PNG\r\n\x1a\n"]}),
+        ] + [
+            s.call("ExecPromptTemplate", {"template": t, **a}) for t, a in sorted(TEMPLATES.items())
+        ]
         seen.add(
             json.dumps(
                 [
@@ -656,7 +673,7 @@ INSTALL: dict[str, tuple[str, Callable[[Node], object]]] = {
                        lambda n: n.salt_path.write_bytes(SALT.hex().upper().encode())),
     "salt hex crlf": ("salt_invalid",
                       lambda n: n.salt_path.write_bytes(SALT.hex().encode() + b"\r\n")),
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("case", sorted(INSTALL))
@@ -688,7 +705,7 @@ DRIFT: dict[str, Callable[[str], str]] = {
     "completion tokens": lambda t: t.replace("supports_image: false",
                                              "supports_image: false\n        "
                                              "use_max_completion_tokens: true", 1),
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize(

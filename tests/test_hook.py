@@ -47,8 +47,10 @@ from genvm_policy.node.hookmodel import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = GENVM_FIXTURES
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 YAML = {"v1": FIXTURES / "llm-default-config.yaml",
         "v2": FIXTURES / "genvm-module-llm.v2-greybox.yaml"}  # fmt: skip
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 KEYS = {"v1": ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY", "GEMINIKEY", "ATOMAKEY"],
         "v2": ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY", "ANTHROPICKEY", "GEMINIKEY"]}  # fmt: skip
 SALT = bytes(range(100, 132))
@@ -91,8 +93,9 @@ class Node:
 
     def vm(self, drop: tuple[str, ...] = (), seed: int = 0, **kw: Any) -> FakeGenVM:
         env = {k: "key" for k in KEYS[line(self.profile)] if k not in drop}
-        return FakeGenVM(self.hook, YAML[line(self.profile)], profile=self.profile, env=env,
-                         seed=seed, **kw)  # fmt: skip
+        return FakeGenVM(
+            self.hook, YAML[line(self.profile)], profile=self.profile, env=env, seed=seed, **kw
+        )
 
 
 def records(logs: list[LogRecord]) -> list[dict[str, Any]]:
@@ -101,13 +104,20 @@ def records(logs: list[LogRecord]) -> list[dict[str, Any]]:
 
 def live_view(vm: FakeGenVM) -> Any:
     providers = {
-        name: {"meta": b.meta if vm.line == "v2" else None,
-               "models": {mid: {"supports_json": m.supports_json,
-                                "supports_image": m.supports_image,
-                                "use_max_completion_tokens": m.use_max_completion_tokens,
-                                "meta": m.meta} for mid, m in b.models.items()}}
+        name: {
+            "meta": b.meta if vm.line == "v2" else None,
+            "models": {
+                mid: {
+                    "supports_json": m.supports_json,
+                    "supports_image": m.supports_image,
+                    "use_max_completion_tokens": m.use_max_completion_tokens,
+                    "meta": m.meta,
+                }
+                for mid, m in b.models.items()
+            },
+        }
         for name, b in vm.config.backends.items()
-    }  # fmt: skip
+    }
     return view_from_providers(providers)
 
 
@@ -406,7 +416,7 @@ FAULTS: dict[str, Callable[[Node], object]] = {
     "policy_version": lambda n: n.policy_path.write_bytes(
         n.policy_path.read_bytes().replace(b"format = 1", b"format = 7", 1)),
     "salt_missing": lambda n: n.salt_path.unlink(),
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -494,9 +504,13 @@ def test_success_answer_is_returned_untouched(node: Node) -> None:
 def test_entry_script_runs_from_the_source_tree(node: Node) -> None:
     """Unbundled, with `dispatch/?.lua` on the path: the relative default paths are absent
     here, so the hook reports the fault once and serves through the stock fallback."""
-    vm = FakeGenVM(ROOT / "dispatch" / "genvm-policy-hook.lua", YAML[line(node.profile)],
-                   profile=node.profile, env={k: "key" for k in KEYS[line(node.profile)]},
-                   lua_path=str(ROOT / "dispatch" / "?.lua"))  # fmt: skip
+    vm = FakeGenVM(
+        ROOT / "dispatch" / "genvm-policy-hook.lua",
+        YAML[line(node.profile)],
+        profile=node.profile,
+        env={k: "key" for k in KEYS[line(node.profile)]},
+        lua_path=str(ROOT / "dispatch" / "?.lua"),
+    )
     assert [r.fields["fault"] for r in vm.logs if r.message == "genvm-policy fallback"] == [
         "salt_missing"
     ]
@@ -576,11 +590,18 @@ def test_statistics_never_fail_the_session(node: Node) -> None:
         assert "stats.sqlite" in warning.fields["path"]
 
 
-@pytest.mark.parametrize(("gas", "remaining", "want"), [
-    ("text", 500, "exhausted"), ("rat", 500, "exhausted"), ("rat", 20_000, 30.0),
-    ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
-    ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("gas", "remaining", "want"),
+    [
+        ("text", 500, "exhausted"),
+        ("rat", 500, "exhausted"),
+        ("rat", 20_000, 30.0),
+        ("absent", 500, None),
+        ("zero", 500, None),
+        ("text", "number", 30.0),
+        ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
+    ],
+)
 def test_budget_reads_every_shape_the_newest_line_gives(
     tmp_path: Path, gas: str, remaining: Any, want: Any
 ) -> None:

@@ -75,14 +75,24 @@ def test_an_installed_node_tree_runs_alike_under_both_hosts(
     assert "genvm-policy" in Path(hook).read_text(encoding="utf-8")
     steps = [{"session": 0, "entry": "ExecPrompt", "args": PROMPT}]
     env = {k: "key" for k in ("OPENROUTERKEY", "HEURISTKEY", "GEMINIKEY", "OPENAIKEY")}
-    sc = {"name": "installed", "profile": profile, "genvm_root": str(genvm), "env": env,
-          "seed": 3, "sessions": [{}], "steps": steps, "script": []}  # fmt: skip
+    sc = {
+        "name": "installed",
+        "profile": profile,
+        "genvm_root": str(genvm),
+        "env": env,
+        "seed": 3,
+        "sessions": [{}],
+        "steps": steps,
+        "script": [],
+    }
     mlua = mlua_report(sc, tmp_path)
-    fake = fake_report({**sc, "hook": hook, "config": str(config), "root": str(genvm),
-                        "lua_path": None})  # fmt: skip
+    fake = fake_report(
+        {**sc, "hook": hook, "config": str(config), "root": str(genvm), "lua_path": None}
+    )
     assert mlua["start"]["kind"] == "ok", mlua["start"]
     assert [s["kind"] for s in mlua["steps"]] == ["ok"]
-    modes = [g["fields"].get("mode") for g in mlua["steps"][0]["logs"]
-             if g["message"] == RECORD_MESSAGE]  # fmt: skip
+    modes = [
+        g["fields"].get("mode") for g in mlua["steps"][0]["logs"] if g["message"] == RECORD_MESSAGE
+    ]
     assert modes == ["policy"]
     assert comparable(mlua) == comparable(fake)

@@ -45,8 +45,11 @@ ID = re.compile(r"sha256:[0-9a-f]{64}")
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def salts(n: int, shape: str | None = None) -> list[bytes]:
@@ -117,8 +120,11 @@ def test_a_default_starter_sends_the_stock_text_and_the_models_own_flag() -> Non
             doc, text = starter_policy(catalog, salt)
             assert "text_filters" not in text and "use_max_completion_tokens" not in text
             policy = admit(doc, catalog)
-            for request in (make_request(), make_request(images=1),
-                            make_request(entry="EqComparative")):  # fmt: skip
+            for request in (
+                make_request(),
+                make_request(images=1),
+                make_request(entry="EqComparative"),
+            ):
                 d = decide(catalog, policy, request, salt)
                 for a, (provider, model, _) in enumerate(d.routes):
                     params = attempt_params(d, a)
@@ -141,9 +147,13 @@ def test_text_filters_are_an_opt_in_that_changes_nothing_else() -> None:
             == admit(doc, EXAMPLE).identity
         )
         # The file says what a contract sees differently, and how to go back.
-        for said in ("differs from what the stock script sends", "template variable",
-                     "`EqComparative` loses its indentation", "older line ignores them",
-                     "Delete this entry to send exactly the stock text"):  # fmt: skip
+        for said in (
+            "differs from what the stock script sends",
+            "template variable",
+            "`EqComparative` loses its indentation",
+            "older line ignores them",
+            "Delete this entry to send exactly the stock text",
+        ):
             assert said in text and said not in plain_text, said
         assert "`genvm-policy init --text-filters` adds text filters" in plain_text
     assert set(drawn) == set(RECIPES)
@@ -363,10 +373,19 @@ def test_cli_refuses_a_public_or_malformed_salt(tmp_path: Path) -> None:
 
 def test_cli_include_unchained_widens_the_chains(tmp_path: Path) -> None:
     salt = tmp_path / "salt"
-    plain = cli("init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "a"),
-                "--salt", str(salt))  # fmt: skip
-    wide = cli("init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "b"), "--salt",
-               str(salt), "--include-unchained")  # fmt: skip
+    plain = cli(
+        "init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "a"), "--salt", str(salt)
+    )
+    wide = cli(
+        "init",
+        "--node-config",
+        GREYBOX_NODE,
+        "-o",
+        str(tmp_path / "b"),
+        "--salt",
+        str(salt),
+        "--include-unchained",
+    )
     assert plain.returncode == 0 and wide.returncode == 0, (plain.stderr, wide.stderr)
     assert "text 7 routes of the node's chain, 4 left out" in plain.stdout
     assert "--include-unchained adds them" in plain.stdout

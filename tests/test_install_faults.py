@@ -303,8 +303,10 @@ _KILLER = textwrap.dedent(
 def _killed(root: Path, action: str, at: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _KILLER, str(root), action, str(at)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_kill_9_at_every_step_then_status_and_revert(work: Path) -> None:

@@ -420,8 +420,9 @@ def test_generated_decisions_agree(lua: Any, case: tuple[Catalog, Policy, Reques
     assert lua.report(blob(cat, policy, req, seed)) == want
     got: Any = decode(want)
     # Only a `weighted` sum over the catalog's routes is left to bind (SPEC §8).
-    assert "error" not in got or (got["error"][0] == "POL_BOUND"
-                                  and got["error"][1][0] == "select"), got  # fmt: skip
+    assert "error" not in got or (
+        got["error"][0] == "POL_BOUND" and got["error"][1][0] == "select"
+    ), got
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -25,7 +25,7 @@ from genvm_policy.core.errors import CODES, PolicyError
 
 RUNTIMES = ["lua53", "lua54"]
 MODULES = ["errors", "numeric", "values", "encoding", "identity", "sha256", "prng", "predicate",
-           "interpreter", "selection", "mutate"]  # fmt: skip
+           "interpreter", "selection", "mutate"]  # fmt: skip  # a table laid out by hand in rows
 MAX = numeric.MAX
 
 # Lua strings holding raw bytes cannot cross into Python (lupa decodes them as

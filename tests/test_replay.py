@@ -138,8 +138,11 @@ def test_summary_names_the_first_difference(node: dict[str, Any]) -> None:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def test_cli_replays_a_genvm_log(node: dict[str, Any], tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def test_stock_greybox_routes_every_class_in_python_and_lua(name: str, tmp_path:
     assert run_installed(hook, grid_input(catalog, policy)) == want
     results = decode(want)
     assert isinstance(results, list) and len(results) == len(CLASSES) * GRID_SEEDS == 576
-    assert all(r["output"]["routes"] for r in results)  # type: ignore[index, call-overload]
+    rows: list[Any] = results
+    assert all(r["output"]["routes"] for r in rows)
 
 
 @pytest.mark.parametrize("name", ["v1-sample", "v2-sample"])
@@ -117,8 +118,9 @@ def test_check_refuses_tee_filter_for_image_prompts_and_accepts_knowingly(tmp_pa
     ok = cli("check", policy, "--catalog", node, "--overlay", overlay, *args)
     assert ok.returncode == 0, ok.stderr
     assert "route: text+image: NO ROUTE (accepted with --allow-unroutable)" in ok.stderr
-    typo = cli("check", policy, "--catalog", node, "--overlay", overlay,
-               "--allow-unroutable", "img")  # fmt: skip
+    typo = cli(
+        "check", policy, "--catalog", node, "--overlay", overlay, "--allow-unroutable", "img"
+    )
     assert typo.returncode == 2 and "POL_VALUE" in typo.stderr and "`img`" in typo.stderr
     alone = cli("check", policy, "--allow-unroutable", "text")
     assert alone.returncode == 2 and "needs `--catalog`" in alone.stderr
@@ -270,7 +272,7 @@ _FAKE = {  # config -> (profiles, the env keys its backends name)
                                          "GEMINIKEY"]),
     "v2-greybox": (("v2-mid", "v2-new"), ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY",
                                           "ANTHROPICKEY", "GEMINIKEY"]),
-}  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
+}  # fmt: skip  # a table laid out by hand in rows
 _PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
 _CALLS: list[tuple[str, dict[str, Any]]] = [
     *(("ExecPrompt", {"prompt": "Say hi.", "response_format": f, "images": i})
@@ -281,7 +283,7 @@ _CALLS: list[tuple[str, dict[str, Any]]] = [
                             "input": "i"}),
     ("ExecPromptTemplate", {"template": "EqNonComparativeValidator", "task": "t",
                             "criteria": "c", "input": "i", "output": "o"}),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("mode", ["policy", "stock"])
@@ -322,7 +324,7 @@ _BLAME = [  # policy on the partial-chain catalog -> (first refused class, path,
     # normal form sorts `json` before `needs`: the needs still apply first
     ({"filter": ["json", {"provider_in": ["gamma"]}], "select": "stock"},
      "text+image", ("filter", 3), "provider_in"),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize(("doc", "first", "path", "op"), _BLAME)

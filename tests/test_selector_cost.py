@@ -44,7 +44,7 @@ TIERS = {"tiers": [
     {"filter": {"tier_at_least": "premium"}, "select": {"weighted": {"sum": [1, "quality"]}}},
     {"filter": {"tier_at_least": "standard"}, "select": {"sample": {"spread": 2}}},
     {"filter": "true", "select": {"weighted": {"sum": [1, "quality"]}}},
-]}  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
+]}  # fmt: skip  # a table laid out by hand in rows
 
 
 def rows(n: int) -> list[Any]:
@@ -219,7 +219,7 @@ CASES: list[tuple[str, Any, int, dict[str, int]]] = [
      {"select/sample/0": 2 + 5}),
     # The premium tier alone fills the limit: later tiers open their streams, draw nothing.
     ("tiers", TIERS, 6, {"select/weighted/0": 6, "select/sample/1": 0, "select/weighted/2": 0}),
-]  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize(("name", "term", "attempts", "want"), CASES, ids=[c[0] for c in CASES])
@@ -279,7 +279,7 @@ NESTED = [
         {"filter": {"lt": {"quality": 60}}, "select": {"weighted": {"sum": [-40, "quality"]}}},
         {"filter": "true", "select": {"sample": {"spread": 2}}},
     ]},
-]  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("term", NESTED, ids=[f"nested-{k}" for k in range(len(NESTED))])

@@ -31,7 +31,9 @@ def test_three_formats_give_the_same_tree() -> None:
     assert yaml_doc == json_doc == toml_doc
     for doc in (yaml_doc, json_doc, toml_doc):
         assert isinstance(doc, dict)
-        price = doc["a"]["price"]  # type: ignore[index, call-overload]
+        section = doc["a"]
+        assert isinstance(section, dict)
+        price = section["price"]
         assert isinstance(price, NumberText) and price == "0.150"
 
 

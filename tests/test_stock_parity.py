@@ -71,7 +71,7 @@ CONFIGS: dict[str, tuple[Path, Path | None, str]] = {
                      ROOT / "examples" / "node" / "overlay.yaml", "v2"),
     "v1-sample": (DATA / "llm-default-config.yaml", None, "v1"),
     "v2-sample": (DATA / "genvm-module-llm.v2-sample.yaml", None, "v2"),
-}  # fmt: skip  # a data table: its rows are laid out by hand, one case per row
+}  # fmt: skip  # a table laid out by hand in rows
 """The node configs the suite runs on: (path, overlay, shape); see the module docstring."""
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
@@ -94,6 +94,7 @@ NOT_ADMITTED = {
 """Pairs whose catalog lacks a field the policy names (the example overlay's) or a route
 it pins (the example node's): never installed, so not run."""
 
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 STOCK_SCRIPTS = {"v1": ["v1-default"], "v2-mid": ["v2-default", "v2-greybox"],
                  "v2-new": ["v2-default", "v2-greybox"]}  # fmt: skip
 SALT = bytes(range(7, 39))
@@ -105,7 +106,7 @@ TEMPLATE_ARGS = {
                       "principle": "same meaning"},
     "EqNonComparativeLeader": {"task": "sum  it", "criteria": "exact", "input": "1\n  2"},
     "EqNonComparativeValidator": {"task": "t", "criteria": "c", "input": "  i", "output": "o"},
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt-text": ("prompt", {"prompt": PROMPT, "response_format": "text", "images": []}),
     "prompt-json": ("prompt", {"prompt": PROMPT, "response_format": "json", "images": []}),
@@ -114,7 +115,7 @@ CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt-json-image": ("prompt", {"prompt": PROMPT, "response_format": "json",
                                      "images": [PNG]}),
     **{t: (t, a) for t, a in TEMPLATE_ARGS.items()},
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 OK = Success(text="the same words", json={"answer": "same"}, result=True)
 OUTCOMES: dict[str, Outcome] = {
     "success": OK,

@@ -209,7 +209,7 @@ def example_catalog() -> Catalog:
         resource("examples").joinpath("node", "genvm-module-llm.yaml"), what="node config"
     )
     overlay = load_document(resource("examples").joinpath("node", "overlay.yaml"), what="overlay")
-    return build_catalog(node, overlay)  # type: ignore[arg-type]  # loaded maps
+    return build_catalog(node, overlay)  # type: ignore[arg-type]  # build_catalog checks the shape
 
 
 def greybox_catalog() -> Catalog:

@@ -173,7 +173,7 @@ FAMILY_NAMES: list[tuple[str, str, str, str]] = [
     ("non_ascii", "non-ASCII letters are not folded", "p", "ÉCOLE-Model"),
     ("qwen_full", "vendor, case, suffix and stamp together", "together",
      "Qwen/Qwen3-235B-A22B-Instruct-2507"),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 def gen_family() -> Generated:

@@ -80,10 +80,13 @@ def prove_routes(
 def add_allow_unroutable(parser: argparse.ArgumentParser) -> None:
     """Add `--allow-unroutable CLASS` (repeatable)."""
     parser.add_argument(
-        "--allow-unroutable", action="append", default=[], metavar="CLASS",
+        "--allow-unroutable",
+        action="append",
+        default=[],
+        metavar="CLASS",
         help="accept that the policy leaves request class CLASS without a route (repeatable; "
         "classes: " + ", ".join(name for name, _ in CLASSES) + ")",
-    )  # fmt: skip
+    )
 
 
 def warnings(catalog: Catalog, policy: Policy) -> list[str]:
@@ -124,9 +127,11 @@ def _check(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
     if catalog is None and args.allow_unroutable:
         raise PolicyError(
-            "POL_KEY", (), "`--allow-unroutable` needs `--catalog`",
+            "POL_KEY",
+            (),
+            "`--allow-unroutable` needs `--catalog`",
             "routes are proved against a node's catalog: pass --catalog NODE_CONFIG",
-        )  # fmt: skip
+        )
     policy = load_policy(args.policy, catalog)
     if catalog is not None:
         # The identity alone goes to stdout, as `hash policy` prints it.
