@@ -26,7 +26,7 @@ CHECKOUT_DATA = {
     pattern: sorted(p.relative_to(ROOT) for p in ROOT.glob(pattern))
     for pattern in ("dispatch/*.lua", "dispatch/genvm_policy/*.lua", "dispatch/vectors/*.lua",
                     "vectors/*.cbor")
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 def _run(
@@ -82,9 +82,13 @@ def test_the_installed_package_reads_its_own_copy(program: Path, empty: Path) ->
     where = _run([str(python), "-c", probe], cwd=empty)
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()) == program.parent.parent.joinpath(
-        "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages",
-        "genvm_policy", "data", "dispatch",
-    )  # fmt: skip
+        "lib",
+        f"python{sys.version_info[0]}.{sys.version_info[1]}",
+        "site-packages",
+        "genvm_policy",
+        "data",
+        "dispatch",
+    )
 
 
 def test_golden_vectors_pass_on_every_runtime_from_an_empty_folder(

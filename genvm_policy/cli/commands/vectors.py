@@ -63,9 +63,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     gen.add_argument(
-        "dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR",
+        "dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
         help="the folder to write (default: ./vectors)",
-    )  # fmt: skip
+    )
     gen.set_defaults(handler=_generate)
     ver = actions.add_parser(
         "verify",
@@ -80,14 +84,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     ver.add_argument(
-        "--runtime", choices=RUNTIMES, default="python",
+        "--runtime",
+        choices=RUNTIMES,
+        default="python",
         help="python (default), lua53/lua (lupa's Lua 5.3, as GenVM embeds it), lua54, "
         "lua-standalone (Debian's lua5.3), or all of them in turn",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "dir", nargs="?", type=Path, default=None, metavar="DIR",
+        "dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="the folder of vector files (default: the golden vectors of the package)",
-    )  # fmt: skip
+    )
     ver.set_defaults(handler=_verify)
 
 
