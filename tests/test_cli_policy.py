@@ -138,8 +138,10 @@ def test_decide_bounds_only_the_fields_a_term_reads(tmp_path: Path) -> None:
     # SPEC §7.2: a built-in field outside the language's bounds refuses the decision only
     # when a term reads it; a `model_in` list spelled like a `field` term reads nothing.
     node = tmp_path / "node.yaml"
-    node.write_text("backends:\n  lab:\n    provider: openai-compatible\n    key: k\n"
-                    "    models: {field: {}, price_in: {}}\n")
+    node.write_text(
+        "backends:\n  lab:\n    provider: openai-compatible\n    key: k\n"
+        "    models: {field: {}, price_in: {}}\n"
+    )
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text('version: 1\nmodels: {field: {price_in: "2000000"}}\n')
     names = tmp_path / "names.yaml"

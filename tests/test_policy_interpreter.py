@@ -342,17 +342,36 @@ def test_bind_reads_only_the_fields_its_field_ops_name() -> None:
     routes = list(CAT.routes)
     routes[1] = replace(routes[1], context=2**32 + 5, priority=2**31 + 1)
     wide = Catalog(tuple(routes), CAT.tiers, CAT.default_tier, CAT.fields)
-    lookalikes = admit({
-        "filter": {"any": [{"model_in": ["field", "context"]}, {"route_in": ["has/priority"]},
-                           {"provider_in": ["ge", "context"]}, "json"]},
-        "score": {"route_value": {"routes": {"field/context": 2}, "default": 1}},
-        "select": {"tiers": [{"filter": {"family_in": ["has", "priority"]},
-                              "select": {"chain": ["le/context"]}}]},
-    })
+    lookalikes = admit(
+        {
+            "filter": {
+                "any": [
+                    {"model_in": ["field", "context"]},
+                    {"route_in": ["has/priority"]},
+                    {"provider_in": ["ge", "context"]},
+                    "json",
+                ]
+            },
+            "score": {"route_value": {"routes": {"field/context": 2}, "default": 1}},
+            "select": {
+                "tiers": [
+                    {
+                        "filter": {"family_in": ["has", "priority"]},
+                        "select": {"chain": ["le/context"]},
+                    }
+                ]
+            },
+        }
+    )
     assert bind(wide, lookalikes).columns == {}
-    for reads in ({"score": {"field": {"name": "context", "default": 1}}},
-                  {"filter": {"has": "priority"}}):
+    for reads in (
+        {"score": {"field": {"name": "context", "default": 1}}},
+        {"filter": {"has": "priority"}},
+    ):
         with pytest.raises(PolicyError) as err:
             bind(wide, admit(reads))
         assert err.value.code == "NUM_RANGE" and err.value.path[:3] == (
-            "routes", routes[1].provider, routes[1].model)
+            "routes",
+            routes[1].provider,
+            routes[1].model,
+        )
