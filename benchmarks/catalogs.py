@@ -12,6 +12,8 @@ size: two runs build the same catalog, so timings compare across runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from genvm_policy.authoring.catalog_build import build_catalog
 from genvm_policy.core.catalog import MAX_ROUTES, Catalog
 
@@ -44,7 +46,7 @@ def _served(b: int, per: int) -> list[int]:
     return [(b * 3 + i) % pool for i in range(per)]
 
 
-def node_config(routes: int) -> dict[str, object]:
+def node_config(routes: int) -> dict[str, Any]:
     """GenVM's LLM module config (V2 layout) with exactly `routes` kept routes."""
     backends_n, per = _shape(routes)
     backends: dict[str, object] = {}

@@ -55,8 +55,14 @@ def measure_python(catalog: Catalog, policy: Policy, name: str, budget: Budget) 
     timing = time_calls(lambda i: decide(catalog, policy, req, seed(i), catalog_id=cid), budget)
     peak = python_peak_kib(lambda: decide(catalog, policy, req, seed(0), catalog_id=cid))
     return Row(
-        "decide", "python", len(catalog.routes), name,
-        timing.median_us, timing.p95_us, peak, len(timing.samples),
+        "decide",
+        "python",
+        len(catalog.routes),
+        name,
+        timing.median_us,
+        timing.p95_us,
+        peak,
+        len(timing.samples),
     )
 
 
@@ -98,8 +104,14 @@ def measure_lua(catalog: Catalog, policy: Policy, name: str, budget: Budget) -> 
     timing = time_calls(lambda i: driver.decide_once(seed(i)), budget)
     peak = lua_peak_kib(lua, _closure(lua, driver))
     return Row(
-        "decide", "lua53", routes, name,
-        timing.median_us, timing.p95_us, peak, len(timing.samples),
+        "decide",
+        "lua53",
+        routes,
+        name,
+        timing.median_us,
+        timing.p95_us,
+        peak,
+        len(timing.samples),
     )
 
 

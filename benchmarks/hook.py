@@ -118,8 +118,15 @@ def measure(
     return rows
 
 
-def _row(name: str, routes: int, host: str, timing: Timing | None = None, *,
-         base: Timing | None = None, why: str | None = None) -> Row:
+def _row(
+    name: str,
+    routes: int,
+    host: str,
+    timing: Timing | None = None,
+    *,
+    base: Timing | None = None,
+    why: str | None = None,
+) -> Row:
     policy = "stock-greybox" if host == "plain" else f"stock-greybox ({host})"
     extra: dict[str, Any] = {"host": host}
     runtime = "mlua" if host == MLUA else "lua53"
@@ -129,8 +136,7 @@ def _row(name: str, routes: int, host: str, timing: Timing | None = None, *,
     if base is not None:
         median, p95 = median - base.median_us, p95 - base.median_us
         extra["baseline_us"] = base.median_us
-    return Row(name, runtime, routes, policy, median, p95, None, len(timing.samples),
-               extra=extra)
+    return Row(name, runtime, routes, policy, median, p95, None, len(timing.samples), extra=extra)
 
 
 def _budget(quick: bool) -> Budget:
@@ -148,15 +154,19 @@ def _start_samples(quick: bool, routes: int) -> int:
 def _providers(routes: int) -> dict[str, Any]:
     """`__llm.providers` as GenVM's V2 line shows the config: enabled parts, no keys or hosts."""
     out: dict[str, Any] = {}
-    for name, spec in catalogs.node_config(routes)["backends"].items():  # type: ignore[attr-defined]
+    for name, spec in catalogs.node_config(routes)["backends"].items():
         if not spec.get("enabled", True):
             continue
         models = {
-            mid: {"enabled": True, "supports_json": bool(m.get("supports_json", False)),
-                  "supports_image": bool(m.get("supports_image", False)),
-                  "use_max_completion_tokens": bool(m.get("use_max_completion_tokens", False)),
-                  "meta": m.get("meta")}
-            for mid, m in spec["models"].items() if m.get("enabled", True)
+            mid: {
+                "enabled": True,
+                "supports_json": bool(m.get("supports_json", False)),
+                "supports_image": bool(m.get("supports_image", False)),
+                "use_max_completion_tokens": bool(m.get("use_max_completion_tokens", False)),
+                "meta": m.get("meta"),
+            }
+            for mid, m in spec["models"].items()
+            if m.get("enabled", True)
         }
         out[name] = {"models": models, "meta": spec.get("meta")}
     return out
@@ -243,18 +253,30 @@ def _measure_fake(
     return rows
 
 
-def _mlua_bench(tmp: str, cfg: Path, hook: Path, env: dict[str, str], starts: int,
-                calls: int) -> tuple[Timing, Timing]:
+def _mlua_bench(
+    tmp: str, cfg: Path, hook: Path, env: dict[str, str], starts: int, calls: int
+) -> tuple[Timing, Timing]:
     """(start-up, call) timings the mlua binary takes of `hook`; calls after 5 warm-ups."""
     scenario = {
-        "name": "bench", "profile": "v2-mid", "hook": str(hook), "config": str(cfg),
-        "root": tmp, "env": env, "lua_path": "${exeDir}/../lib/genvm-lua/?.lua",
-        "sessions": [{}], "steps": [{"session": 0, "entry": "ExecPrompt", "args": _PROMPT}],
-    }  # fmt: skip
+        "name": "bench",
+        "profile": "v2-mid",
+        "hook": str(hook),
+        "config": str(cfg),
+        "root": tmp,
+        "env": env,
+        "lua_path": "${exeDir}/../lib/genvm-lua/?.lua",
+        "sessions": [{}],
+        "steps": [{"session": 0, "entry": "ExecPrompt", "args": _PROMPT}],
+    }
     path = Path(tmp) / f"bench-{hook.stem}.json"
     path.write_text(json.dumps(scenario), encoding="utf-8")
-    run = subprocess.run([str(mlua_binary()), "bench", str(path), str(starts), str(calls + 5)],
-                         capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
+    run = subprocess.run(
+        [str(mlua_binary()), "bench", str(path), str(starts), str(calls + 5)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if run.returncode != 0:
         raise RuntimeError(run.stderr.strip() or "the mlua bench stopped")
     got = json.loads(run.stdout)
@@ -279,8 +301,9 @@ def _measure_mlua(
     return rows
 
 
-def _start_times(fake: Any, baseline: Path, hook: Path, cfg: Path, env: dict[str, str],
-                 samples: int) -> Timing:
+def _start_times(
+    fake: Any, baseline: Path, hook: Path, cfg: Path, env: dict[str, str], samples: int
+) -> Timing:
     """Times of running the hook's chunk in fresh fake VMs (built with the baseline, untimed)."""
     times = []
     for _ in range(samples):

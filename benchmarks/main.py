@@ -91,8 +91,9 @@ def run(quick: bool, sizes: tuple[int, ...], log: Any) -> list[Row]:
         # The costliest policy the cost bound admits at 1,000 routes, timed at 100 and 1,000.
         doc = policies.costliest(built[1000])
         for n in (m for m in (100, 1000) if m in sizes):
-            row = measure_lua(built[n], admit(doc, built[n]), policies.COSTLIEST,
-                              _budgets(quick, n))
+            row = measure_lua(
+                built[n], admit(doc, built[n]), policies.COSTLIEST, _budgets(quick, n)
+            )
             row.name = "decide_costliest"
             print(f"  decide_costliest lua53 {n}: {row.median_us or row.why}", file=log)
             rows.append(row)
@@ -101,8 +102,11 @@ def run(quick: bool, sizes: tuple[int, ...], log: Any) -> list[Row]:
     hook_sizes = [n for n in wanted if n in sizes]
     rows += hook.measure(built, 100 if 100 in sizes else min(sizes), hook_sizes, quick)
     for runtime in ("python", "lua53"):
-        rows.append(measure_command("vectors_replay", runtime, None,
-                                    ["vectors", "verify", "--runtime", runtime]))
+        rows.append(
+            measure_command(
+                "vectors_replay", runtime, None, ["vectors", "verify", "--runtime", runtime]
+            )
+        )
     small = 100 if 100 in sizes else min(sizes)
     budget = Budget(warmup=2, samples=20 if quick else 200, seconds=1.0 if quick else 5.0)
     rows.append(measure_admission(built[small], budget))
@@ -137,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sample counts; under 60 s")
     parser.add_argument("--json", metavar="FILE", help="write the rows and the machine as JSON")
-    parser.add_argument("--sizes", help="catalog sizes in routes, comma-separated (default: "
-                        "10,100,1000,10000; with --quick 100,1000,10000)")
+    parser.add_argument(
+        "--sizes",
+        help="catalog sizes in routes, comma-separated (default: "
+        "10,100,1000,10000; with --quick 100,1000,10000)",
+    )
     args = parser.parse_args(argv)
     default = catalogs.SIZES[1:] if args.quick else catalogs.SIZES
     text = args.sizes or ",".join(map(str, default))

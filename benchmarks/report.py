@@ -107,14 +107,19 @@ def ratios(rows: list[Row]) -> list[str]:
             f"{runtime:7} {policy:16} / stock-greybox at 100 routes: {r:5.2f}× in turns "
             f"(cells' medians {cells:4.2f}×) (≤ 3×) {verdict}"
         )
-    plain = {(r.name, r.routes): r for r in rows
-             if r.name.startswith("hook_") and r.extra.get("host") == "plain"}  # fmt: skip
+    plain = {
+        (r.name, r.routes): r
+        for r in rows
+        if r.name.startswith("hook_") and r.extra.get("host") == "plain"
+    }
     for row in rows:
         lupa = plain.get((row.name, row.routes))
         if row.runtime != "mlua" or lupa is None or not (row.median_us and lupa.median_us):
             continue
-        lines.append(f"{row.name} at {row.routes} routes: mlua {row.median_us:.0f} µs / lupa "
-                     f"{lupa.median_us:.0f} µs = {row.median_us / lupa.median_us:4.2f}×")
+        lines.append(
+            f"{row.name} at {row.routes} routes: mlua {row.median_us:.0f} µs / lupa "
+            f"{lupa.median_us:.0f} µs = {row.median_us / lupa.median_us:4.2f}×"
+        )
     for row in rows:
         if row.runtime == "lua53" and row.target_us is not None and row.median_us is not None:
             lines.append(

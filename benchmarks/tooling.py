@@ -46,13 +46,27 @@ def diversity_args(folder: Path, routes: int, validators: int, requests: int) ->
     ovl.write_text(json.dumps(catalogs.overlay(routes)), encoding="utf-8")
     formats = ("text", "json")
     listed = [
-        {"format": formats[k % 2], "images": k % 3 // 2, "prompt_bytes": 512 * (k % 16),
-         "temperature": (k % 15) / 10, "max_tokens": 500 + 100 * (k % 20)}
+        {
+            "format": formats[k % 2],
+            "images": k % 3 // 2,
+            "prompt_bytes": 512 * (k % 16),
+            "temperature": (k % 15) / 10,
+            "max_tokens": 500 + 100 * (k % 20),
+        }
         for k in range(requests)
     ]
     reqs.write_text(json.dumps(listed), encoding="utf-8")
-    return ["diversity", "--catalog", str(cfg), "--overlay", str(ovl),
-            "--generate", str(validators), "--requests", str(reqs)]
+    return [
+        "diversity",
+        "--catalog",
+        str(cfg),
+        "--overlay",
+        str(ovl),
+        "--generate",
+        str(validators),
+        "--requests",
+        str(reqs),
+    ]
 
 
 def _document(catalog: Catalog, n: int) -> dict[str, object]:
@@ -100,8 +114,14 @@ def measure_admission(catalog: Catalog, budget: Budget) -> Row:
     timing = time_calls(lambda _: admit(doc, catalog), budget)
     peak = python_peak_kib(lambda: admit(doc, catalog))
     row = Row(
-        "admission", "python", len(catalog.routes), f"largest ({n} gated scorers)",
-        timing.median_us, timing.p95_us, peak, len(timing.samples),
+        "admission",
+        "python",
+        len(catalog.routes),
+        f"largest ({n} gated scorers)",
+        timing.median_us,
+        timing.p95_us,
+        peak,
+        len(timing.samples),
     )
     return row
 
@@ -161,6 +181,12 @@ def measure_replay_log(budget: Budget) -> Row:
     timing = time_calls(lambda _: read_log(data), budget)
     peak = python_peak_kib(lambda: read_log(data))
     return Row(
-        "replay_log", "python", None, "1 MiB of hostile lines",
-        timing.median_us, timing.p95_us, peak, len(timing.samples),
-    )  # fmt: skip
+        "replay_log",
+        "python",
+        None,
+        "1 MiB of hostile lines",
+        timing.median_us,
+        timing.p95_us,
+        peak,
+        len(timing.samples),
+    )

@@ -42,7 +42,7 @@ CALLS = (
         {"template": "EqComparative", "leader_answer": "42", "validator_answer": "42",
          "principle": "the same number"},
     ),
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 
 
 def make_tree(node_root: Path, config: Path) -> None:
@@ -92,7 +92,9 @@ def send_calls(node_root: Path, log: Path) -> int:
     tree = find_tree(node_root)
     hook = tree.active_script
     assert hook is not None
-    catalog = build_catalog(load_document(str(tree.config), what="node config"))
+    config = load_document(str(tree.config), what="node config")
+    assert isinstance(config, dict), tree.config
+    catalog = build_catalog(config)
     host = DemoHost(str(hook), genvm_view(catalog))
     lines = [log_line(r, 0) for r in host.logs]
     for number, (entry, args) in enumerate(CALLS, start=1):
@@ -102,25 +104,35 @@ def send_calls(node_root: Path, log: Path) -> int:
         if number == 1:
             # The policy's first choice for this call answers 503 once: the cascade moves on.
             probe = DemoHost(str(hook), genvm_view(catalog))
-            first = probe.call(entry, {**args, "images": []}, probe.new_ctx(
-                {"tx_id": f"0x{number:064x}", "node_address": "0x" + "ab" * 20},
-                f"session-{number}",
-            )).calls[0]
+            first = probe.call(
+                entry,
+                {**args, "images": []},
+                probe.new_ctx(
+                    {"tx_id": f"0x{number:064x}", "node_address": "0x" + "ab" * 20},
+                    f"session-{number}",
+                ),
+            ).calls[0]
             host.script(*first, Outcome("status", 503, "overloaded"))
         result = host.call(entry, {**args, "images": []}, ctx)
         tried = " -> ".join(f"{p}/{m}" for p, m in result.calls)
-        print(f"   call {number} {entry} ({args.get('response_format', args.get('template'))}): "
-              f"{result.kind}; tried {tried}")  # fmt: skip
+        print(
+            f"   call {number} {entry} ({args.get('response_format', args.get('template'))}): "
+            f"{result.kind}; tried {tried}"
+        )
         lines += [log_line(r, number) for r in result.logs]
     log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     records = [json.loads(line) for line in lines]
     for entry in records:
         if entry["message"] == "script_log: genvm-policy decision":
             rec = entry["log"]
-            steps = ", ".join(f"{s['provider']}/{s['model']} {s['result']}" for s in rec["attempts"])
-            print(f"   record: call {rec['material']['call']} of {rec['material']['session']}, "
-                  f"mode {rec['mode']}, seed {rec['seed'][:19]}…, attempts [{steps}], "
-                  f"outcome {rec['outcome']['kind']}")  # fmt: skip
+            steps = ", ".join(
+                f"{s['provider']}/{s['model']} {s['result']}" for s in rec["attempts"]
+            )
+            print(
+                f"   record: call {rec['material']['call']} of {rec['material']['session']}, "
+                f"mode {rec['mode']}, seed {rec['seed'][:19]}…, attempts [{steps}], "
+                f"outcome {rec['outcome']['kind']}"
+            )
     return 0
 
 

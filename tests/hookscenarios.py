@@ -40,7 +40,7 @@ _OUTCOMES = {
     "success": outcomes.Success, "status_not_ok": outcomes.StatusNotOk,
     "reading_body": outcomes.ReadingBody, "sending_request": outcomes.SendingRequest,
     "deserializing": outcomes.Deserializing, "plain_error": outcomes.PlainError,
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 def resolve(definition: dict[str, Any], profile: str, tmp: Path) -> dict[str, Any]:
@@ -69,12 +69,18 @@ def resolve(definition: dict[str, Any], profile: str, tmp: Path) -> dict[str, An
             FAULTS[definition["fault"]](node)
         hook = node.hook
     return {
-        "name": definition["name"], "profile": profile, "hook": str(hook), "lua_path": lua_path,
-        "config": str(YAML[line(profile)]), "root": str(root),
-        "env": {k: "key" for k in keys}, "seed": definition.get("seed", 0),
-        "script": definition.get("script", []), "sessions": definition.get("sessions", [{}]),
+        "name": definition["name"],
+        "profile": profile,
+        "hook": str(hook),
+        "lua_path": lua_path,
+        "config": str(YAML[line(profile)]),
+        "root": str(root),
+        "env": {k: "key" for k in keys},
+        "seed": definition.get("seed", 0),
+        "script": definition.get("script", []),
+        "sessions": definition.get("sessions", [{}]),
         "steps": definition["steps"],
-    }  # fmt: skip
+    }
 
 
 def _from_json(value: Any) -> Any:
@@ -101,29 +107,50 @@ def _plain(value: Any) -> Any:
 
 def _records(result: CallResult) -> dict[str, Any]:
     return {
-        "requests": [{"session": r.session, "request": _plain(r.request), "outcome": r.outcome}
-                     for r in result.requests],
-        "logs": [{"level": g.level, "message": g.message, "fields": _plain(g.fields)}
-                 for g in result.logs],
-        "sleeps": list(result.sleeps), "http": _plain(result.http),
-    }  # fmt: skip
+        "requests": [
+            {"session": r.session, "request": _plain(r.request), "outcome": r.outcome}
+            for r in result.requests
+        ],
+        "logs": [
+            {"level": g.level, "message": g.message, "fields": _plain(g.fields)}
+            for g in result.logs
+        ],
+        "sleeps": list(result.sleeps),
+        "http": _plain(result.http),
+    }
 
 
 def fake_report(sc: dict[str, Any]) -> dict[str, Any]:
     """Run the resolved scenario `sc` under the Python fake."""
     try:
-        vm = FakeGenVM(Path(sc["hook"]), Path(sc["config"]), profile=sc["profile"],
-                       env=sc["env"], seed=sc["seed"], root=Path(sc["root"]),
-                       lua_path=sc["lua_path"])  # fmt: skip
+        vm = FakeGenVM(
+            Path(sc["hook"]),
+            Path(sc["config"]),
+            profile=sc["profile"],
+            env=sc["env"],
+            seed=sc["seed"],
+            root=Path(sc["root"]),
+            lua_path=sc["lua_path"],
+        )
     except ModuleDoesNotStart as err:
-        return {"name": sc["name"], "profile": sc["profile"], "steps": [],
-                "start": {"kind": "module_does_not_start", "message": str(err)}}  # fmt: skip
-    start_logs = [{"level": g.level, "message": g.message, "fields": _plain(g.fields)}
-                  for g in vm.logs]  # fmt: skip
+        return {
+            "name": sc["name"],
+            "profile": sc["profile"],
+            "steps": [],
+            "start": {"kind": "module_does_not_start", "message": str(err)},
+        }
+    start_logs = [
+        {"level": g.level, "message": g.message, "fields": _plain(g.fields)} for g in vm.logs
+    ]
     for script in sc["script"]:
-        vm.script(script["backend"], script["model"],
-                  *(_OUTCOMES[o["kind"]](**{k: v for k, v in o.items() if k != "kind"})
-                    for o in script["outcomes"]))  # fmt: skip
+        vm.script(
+            script["backend"],
+            script["model"],
+            *(
+                _OUTCOMES[o["kind"]](**{k: v for k, v in o.items() if k != "kind"})
+                for o in script["outcomes"]
+            ),
+        )
     sessions = [vm.session(**spec) for spec in sc["sessions"]]
     steps = []
     for step in sc["steps"]:
@@ -139,9 +166,12 @@ def _run(sessions: list[Any], steps: list[dict[str, Any]]) -> list[CallResult | 
     if len(steps) == 1 and steps[0]["entry"] in ("Setup", "Teardown"):
         s = sessions[steps[0]["session"]]
         return [s.setup() if steps[0]["entry"] == "Setup" else s.teardown()]
-    calls = [sessions[st["session"]].begin(st["entry"], _from_json(st["args"]),
-                                           remaining_gen=st.get("remaining_gen", 1_000_000))
-             for st in steps]  # fmt: skip
+    calls = [
+        sessions[st["session"]].begin(
+            st["entry"], _from_json(st["args"]), remaining_gen=st.get("remaining_gen", 1_000_000)
+        )
+        for st in steps
+    ]
     while not all(c.done for c in calls):
         for c in calls:
             if not c.done:
@@ -153,8 +183,12 @@ def _step_report(step: dict[str, Any], result: CallResult | None) -> dict[str, A
     entry = step["entry"]
     if result is None:
         return {"kind": "not_called", "session": step["session"], "entry": entry}
-    out: dict[str, Any] = {"kind": result.kind, "session": step["session"], "entry": entry,
-                           "message": result.message}  # fmt: skip
+    out: dict[str, Any] = {
+        "kind": result.kind,
+        "session": step["session"],
+        "entry": entry,
+        "message": result.message,
+    }
     if result.kind == "ok" and entry not in ("Setup", "Teardown"):
         out.update(data=_plain(result.data), consumed_gen=result.consumed_gen)
     if result.kind in ("user_error", "fatal_error") and result.causes:
@@ -166,8 +200,13 @@ def mlua_report(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Run the resolved scenario `sc` under the mlua host."""
     path = tmp / f"scenario-{sc['profile']}.json"
     path.write_text(json.dumps(sc), encoding="utf-8")
-    run = subprocess.run([str(mlua_binary()), "host", str(path)], capture_output=True,
-                         text=True, timeout=300, check=False)  # fmt: skip
+    run = subprocess.run(
+        [str(mlua_binary()), "host", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     report: dict[str, Any] = json.loads(run.stdout)
     return report
@@ -175,8 +214,8 @@ def mlua_report(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without host-specific message texts; empty fields dropped."""
+
     def clean(part: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in part.items() if k != "message" and v not in (None, [], {})}
 
-    return {**report, "start": clean(report["start"]),
-            "steps": [clean(s) for s in report["steps"]]}  # fmt: skip
+    return {**report, "start": clean(report["start"]), "steps": [clean(s) for s in report["steps"]]}

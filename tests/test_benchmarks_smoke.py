@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
     "decide", "hook_call", "hook_start", "vectors_replay", "admission", "diversity", "replay_log",
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 KEYS = {"name", "runtime", "routes", "policy", "median_us", "p95_us", "peak_kib"}
 
 
@@ -21,7 +21,11 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     proc = subprocess.run(
         [str(ROOT / "benchmarks" / "run"), "--quick", "--sizes", "10", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "| decide | python | 10 | stock-greybox |" in proc.stdout
@@ -50,7 +54,11 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
 def test_unknown_size_is_refused() -> None:
     proc = subprocess.run(
         [str(ROOT / "benchmarks" / "run"), "--quick", "--sizes", "7"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2
     assert "--sizes takes sizes from [10, 100, 1000, 10000], got `7`" in proc.stderr

@@ -57,7 +57,7 @@ def scripted(outcomes: dict[str, list[Any]]) -> tuple[Any, list[str]]:
     def call(a: Attempt) -> Success | Failure:
         key = f"{a.provider}/{a.model}"
         calls.append(key)
-        queue = outcomes.get(key, [Success(key)])
+        queue: list[Success | Failure] = outcomes.get(key, [Success(key)])
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return call, calls
@@ -123,9 +123,12 @@ def test_skip_provider_and_next_same_family() -> None:
     assert calls == [CHAIN[0], CHAIN[2]]
     chain = ["router/anthropic/haiku", "router/qwen/qwen3", "direct/anthropic/haiku"]
     call, calls = scripted({chain[0]: [Failure("status", 500)]})
-    d = decide(CAT, admit({"select": {"chain": chain},
-                           "on_failure": {"server": "next_same_family"}}, CAT),
-               make_request(), SEED)
+    d = decide(
+        CAT,
+        admit({"select": {"chain": chain}, "on_failure": {"server": "next_same_family"}}, CAT),
+        make_request(),
+        SEED,
+    )
     assert run(d, call).ok and calls == [chain[0], chain[2]]
 
 
@@ -135,11 +138,15 @@ any_action = actions | st.builds(
 )
 
 
-@given(st.dictionaries(st.sampled_from(CLASSES), any_action), st.integers(1, 16),
-       st.lists(st.sampled_from([400, 401, 404, 429, 500, 503]), min_size=1, max_size=8))
+@given(
+    st.dictionaries(st.sampled_from(CLASSES), any_action),
+    st.integers(1, 16),
+    st.lists(st.sampled_from([400, 401, 404, 429, 500, 503]), min_size=1, max_size=8),
+)
 def test_calls_never_exceed_max_attempts(on_failure: Any, cap: int, statuses: list[int]) -> None:
-    d = decide(CAT, admit({"on_failure": on_failure, "max_attempts": cap}, CAT),
-               make_request(), SEED)
+    d = decide(
+        CAT, admit({"on_failure": on_failure, "max_attempts": cap}, CAT), make_request(), SEED
+    )
     count = 0
 
     def call(a: Attempt) -> Failure:

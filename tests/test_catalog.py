@@ -249,7 +249,7 @@ def test_bad_names(name: str) -> None:
 
 
 def test_too_many_routes() -> None:
-    models = {f"m{i}": {} for i in range(MAX_ROUTES + 1)}
+    models: dict[str, dict[str, Any]] = {f"m{i}": {} for i in range(MAX_ROUTES + 1)}
     config = {"backends": {"big": {"provider": "ollama", "key": "k", "models": models}}}
     assert _error(config).code == "CAT_TOO_MANY"
     del models["m0"]
@@ -257,7 +257,7 @@ def test_too_many_routes() -> None:
 
 
 def test_no_backends() -> None:
-    assert (_error({"backend": {}}).code, _error([]).path) == ("CAT_SHAPE", ("backends",))  # type: ignore[arg-type]
+    assert (_error({"backend": {}}).code, _error([]).path) == ("CAT_SHAPE", ("backends",))
 
 
 # -- the overlay ----------------------------------------------------------------
@@ -315,8 +315,11 @@ def test_route_facts_override_model_facts() -> None:
         "routes: {router: {gpt-4o: {price_in: 2, family: gpt4, fields: {q: 0.25}}}}\n"
     )
     c = build_catalog(_yaml(BASE), overlay)
-    direct, routed, llama = (c.route("openai", "gpt-4o"), c.route("router", "gpt-4o"),
-                             c.route("router", "llama"))  # fmt: skip
+    direct, routed, llama = (
+        c.route("openai", "gpt-4o"),
+        c.route("router", "gpt-4o"),
+        c.route("router", "llama"),
+    )
     assert direct is not None and routed is not None and llama is not None
     assert (direct.price_in, routed.price_in) == (2_500_000, 2_000_000)
     assert (direct.tier, routed.tier, llama.tier) == ("premium", "premium", "basic")
@@ -336,7 +339,7 @@ MODEL = st.fixed_dictionaries(
                 "text": st.integers(0, 50), "image": st.integers(0, 50)})}
         ),
     },
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 BACKEND = st.fixed_dictionaries(
     {
         "provider": st.sampled_from(["openai-compatible", "anthropic", "google", "ollama"]),
@@ -359,7 +362,7 @@ def _shuffled(value: Any, rng: random.Random) -> Any:
     return value
 
 
-def _render(config: Any, style: int) -> Document:
+def _render(config: Any, style: int) -> dict[str, Document]:
     """Write `config` in one of several YAML spellings and load it back."""
     if style == 0:
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
@@ -367,15 +370,17 @@ def _render(config: Any, style: int) -> Document:
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=True, width=10_000)
     else:
         text = json.dumps(config, indent=style - 2)
-    return parse_document(text.encode(), "yaml")
+    doc = parse_document(text.encode(), "yaml")
+    assert isinstance(doc, dict)
+    return doc
 
 
 @given(CONFIG, st.randoms(use_true_random=False), st.integers(0, 4), st.integers(0, 4))
 def test_identity_ignores_key_order_and_style(
     config: Any, rng: random.Random, style_a: int, style_b: int
 ) -> None:
-    first = build_catalog(_render(config, style_a))  # type: ignore[arg-type]
-    second = build_catalog(_render(_shuffled(config, rng), style_b))  # type: ignore[arg-type]
+    first = build_catalog(_render(config, style_a))
+    second = build_catalog(_render(_shuffled(config, rng), style_b))
     assert catalog_identity(first) == catalog_identity(second)
     assert view_identity(first) == view_identity(second)
     assert catalog_value(first) == catalog_value(second)
@@ -435,6 +440,6 @@ def test_identity_changes_with_any_node_fact(config: Any, data: st.DataObject) -
     )
     changed = json.loads(json.dumps(config))
     changed["backends"][backend]["models"][model][key] = not models[model].get(key, False)
-    one, two = build_catalog(_render(config, 0)), build_catalog(_render(changed, 0))  # type: ignore[arg-type]
+    one, two = build_catalog(_render(config, 0)), build_catalog(_render(changed, 0))
     assert catalog_identity(one) != catalog_identity(two)
     assert view_identity(one) != view_identity(two)

@@ -32,7 +32,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_hash_catalog_prints_one_stable_line() -> None:
-    expected = catalog_identity(build_catalog(load_document(DEFAULT, what="node config")))  # type: ignore[arg-type]
+    config = load_document(DEFAULT, what="node config")
+    assert isinstance(config, dict)
+    expected = catalog_identity(build_catalog(config))
     first, second = _run("hash", "catalog", str(DEFAULT)), _run("hash", "catalog", str(DEFAULT))
     assert first.returncode == 0 and first.stderr == ""
     assert first.stdout == second.stdout == expected + "\n"
@@ -40,7 +42,9 @@ def test_hash_catalog_prints_one_stable_line() -> None:
 
 def test_hash_catalog_and_view_with_overlay() -> None:
     config = load_document(CONFIG, what="node config")
-    catalog = build_catalog(config, load_document(OVERLAY, what="overlay"))  # type: ignore[arg-type]
+    overlay = load_document(OVERLAY, what="overlay")
+    assert isinstance(config, dict) and isinstance(overlay, dict)
+    catalog = build_catalog(config, overlay)
     done = _run("hash", "catalog", str(CONFIG), "--overlay", str(OVERLAY))
     assert done.stdout == catalog_identity(catalog) + "\n"
     view = _run("hash", "view", str(CONFIG))
@@ -64,10 +68,10 @@ def test_catalog_show_table_and_json() -> None:
     origins = [_column(lines[0], line, "from") for line in lines[2:7]]
     assert set(origins) <= {"overlay", "rule", "router"} and "overlay" in origins
     shown = _run("catalog", "show", str(CONFIG), "--overlay", str(OVERLAY), "--json")
-    catalog = build_catalog(
-        load_document(CONFIG, what="node config"),  # type: ignore[arg-type]
-        load_document(OVERLAY, what="overlay"),  # type: ignore[arg-type]
-    )
+    config = load_document(CONFIG, what="node config")
+    overlay = load_document(OVERLAY, what="overlay")
+    assert isinstance(config, dict) and isinstance(overlay, dict)
+    catalog = build_catalog(config, overlay)
     assert json.loads(shown.stdout) == catalog_value(catalog)
 
 

@@ -65,7 +65,7 @@ def test_install_status_reinstall_revert(tmp_path: Path, line: str) -> None:
         "build the hook bundle",
         "sample decisions agree",
     ):
-        assert step in out, step  # fmt: skip
+        assert step in out, step
     assert ("restart the node" in out) == (line == "v1")
     assert LITERAL_KEY not in out + got.stderr
     salt = (tmp_path / "pol" / "salt").read_bytes()
@@ -120,7 +120,9 @@ def test_a_bad_salt_is_refused_before_any_change(tmp_path: Path) -> None:
 
 
 def test_verification_fails_when_the_hook_disagrees(tmp_path: Path) -> None:
-    catalog = build_catalog(load_document(ROOT / "examples/node/genvm-module-llm.yaml", what="c"))
+    config = load_document(ROOT / "examples/node/genvm-module-llm.yaml", what="c")
+    assert isinstance(config, dict)
+    catalog = build_catalog(config)
     policy = admit({"select": "argmax"}, catalog)
     (tmp_path / "policy.lua").write_bytes(compile_policy(catalog, policy))
     (tmp_path / "salt").write_bytes(bytes(32 * [7]))

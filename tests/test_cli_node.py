@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, cwd=cwd, check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -33,12 +33,23 @@ REQUESTS = {
 
 def decide(policy: str, runtime: str, *extra: str) -> subprocess.CompletedProcess[str]:
     args = [
-        sys.executable, "-m", "genvm_policy.cli", "decide",
-        "--catalog", str(NODE / "genvm-module-llm.yaml"),
-        "--overlay", str(NODE / "overlay.yaml"),
-        "--policy", policy, "--seed", "5eed00ff", "--runtime", runtime,
-        *REQUESTS[Path(policy).name], *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "genvm_policy.cli",
+        "decide",
+        "--catalog",
+        str(NODE / "genvm-module-llm.yaml"),
+        "--overlay",
+        str(NODE / "overlay.yaml"),
+        "--policy",
+        policy,
+        "--seed",
+        "5eed00ff",
+        "--runtime",
+        runtime,
+        *REQUESTS[Path(policy).name],
+        *extra,
+    ]
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
@@ -58,11 +69,25 @@ def test_every_runtime_prints_the_same_bytes(policy: str) -> None:
 
 def test_a_missing_stand_alone_interpreter_is_a_clean_error(tmp_path: Path) -> None:
     got = subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", "decide",
-         "--catalog", str(NODE / "genvm-module-llm.yaml"), "--policy", "stock-greybox",
-         "--json", "--runtime", "lua-standalone"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, env={"PATH": str(tmp_path)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "genvm_policy.cli",
+            "decide",
+            "--catalog",
+            str(NODE / "genvm-module-llm.yaml"),
+            "--policy",
+            "stock-greybox",
+            "--json",
+            "--runtime",
+            "lua-standalone",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={"PATH": str(tmp_path)},
+    )
     assert got.returncode == 2 and got.stdout == ""
     assert "RUNTIME_UNAVAILABLE" in got.stderr and "`lua5.3` is not installed" in got.stderr
     assert "Traceback" not in got.stderr
@@ -81,7 +106,17 @@ def test_an_unbuilt_mlua_runtime_is_a_named_error(
     from genvm_policy.node import runtimes
 
     monkeypatch.setattr(runtimes, "MLUA_BINARY", ROOT / "dispatch" / "mlua-host" / "absent")
-    status = main(["decide", "--catalog", str(NODE / "genvm-module-llm.yaml"),
-                   "--policy", "stock-greybox", "--runtime", "mlua", "--json"])  # fmt: skip
+    status = main(
+        [
+            "decide",
+            "--catalog",
+            str(NODE / "genvm-module-llm.yaml"),
+            "--policy",
+            "stock-greybox",
+            "--runtime",
+            "mlua",
+            "--json",
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "RUNTIME_UNAVAILABLE" in err and "cargo build --release --locked" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,9 @@ def load_catalog(config: str, overlay: str | None = None) -> Catalog:
 
 
 def load_policy(source: str, catalog: Catalog) -> Policy:
-    return admit(BUILTINS[source] if source in BUILTINS else load_document(source, what="policy"),
-                 catalog)  # fmt: skip
+    return admit(
+        BUILTINS[source] if source in BUILTINS else load_document(source, what="policy"), catalog
+    )
 
 
 def _cases() -> list[tuple[str, str, str | None]]:
@@ -110,9 +112,9 @@ def _compiled() -> bytes:
         (lambda t: t.replace(b'"', b"\x01", 2)[:-4] + b'" }\n', "HOOK_FORMAT"),
     ],
 )
-def test_damaged_files_are_refused(edit: object, code: str) -> None:
+def test_damaged_files_are_refused(edit: Callable[[bytes], bytes], code: str) -> None:
     with pytest.raises(PolicyError) as err:
-        read_compiled(edit(_compiled()))  # type: ignore[operator]
+        read_compiled(edit(_compiled()))
     assert err.value.code == code
 
 
@@ -135,10 +137,23 @@ def test_values_of_the_wrong_shape_are_refused() -> None:
 def test_cli_compile_writes_the_file_and_prints_identities(tmp_path: Path) -> None:
     out = tmp_path / "policy.lua"
     run = subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", "compile", str(EXAMPLE_POLICY),
-         "--catalog", str(EXAMPLE_NODE), "--overlay", str(EXAMPLE_OVERLAY), "-o", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "genvm_policy.cli",
+            "compile",
+            str(EXAMPLE_POLICY),
+            "--catalog",
+            str(EXAMPLE_NODE),
+            "--overlay",
+            str(EXAMPLE_OVERLAY),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     got = read_compiled(out.read_bytes())
     lines = run.stdout.splitlines()
@@ -155,10 +170,21 @@ def test_cli_compile_refuses_a_policy_the_catalog_cannot_serve(tmp_path: Path) -
     bad.write_text("filter: [{pin: nobody/nothing}]\n", encoding="utf-8")
     out = tmp_path / "policy.lua"
     run = subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", "compile", str(bad),
-         "--catalog", str(CONFIGS[0]), "-o", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "genvm_policy.cli",
+            "compile",
+            str(bad),
+            "--catalog",
+            str(CONFIGS[0]),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode != 0
     assert "POL_ROUTE" in run.stderr
     assert "Traceback" not in run.stderr

@@ -51,12 +51,17 @@ def test_every_op_has_its_example_in_the_language_section() -> None:
 def test_each_recipe_checks_and_explains_as_shown(recipe: str) -> None:
     (block,) = re.findall(r"```console\n(.*?)```", recipe, re.S)
     pairs = commands(block)
-    assert [shlex.split(c)[:2] for c, _ in pairs] == [["genvm-policy", "check"],
-                                                      ["genvm-policy", "explain"]]
+    assert [shlex.split(c)[:2] for c, _ in pairs] == [
+        ["genvm-policy", "check"],
+        ["genvm-policy", "explain"],
+    ]
     for command, shown in pairs:
         out = subprocess.run(
             [sys.executable, "-m", "genvm_policy.cli", *shlex.split(command)[1:]],
-            capture_output=True, text=True, cwd=ROOT, check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout == shown, command

@@ -45,20 +45,36 @@ def test_a_costly_policy_passes_on_a_small_catalog_and_without_one() -> None:
 
 
 def test_the_limit_grows_with_the_catalog_past_1000_routes() -> None:
-    doc = {"score": {"sum": [{"normalize": {"of": "quality"}},
-                             {"normalize": {"of": {"neg": "quality"}}}]}}
+    doc = {
+        "score": {
+            "sum": [{"normalize": {"of": "quality"}}, {"normalize": {"of": {"neg": "quality"}}}]
+        }
+    }
     cost = policy_cost(admit(doc, CAT_1000), 10_000)
     assert LIMIT < cost <= LIMIT * 10  # over the 1,000-route limit, within 10,000's
     assert admit(doc, big_catalog(10_000)).score[0] == "sum"
 
 
 def test_the_cost_is_the_sum_of_the_table() -> None:
-    p = admit({"filter": [{"fits_context": {"bytes_per_token": 4}}], "score": "quality",
-               "select": {"weighted": "quality"},
-               "mutate": [{"jitter": {"temperature": ["-0.1", "0.1"]}}], "max_attempts": 4})
+    p = admit(
+        {
+            "filter": [{"fits_context": {"bytes_per_token": 4}}],
+            "score": "quality",
+            "select": {"weighted": "quality"},
+            "mutate": [{"jitter": {"temperature": ["-0.1", "0.1"]}}],
+            "max_attempts": 4,
+        }
+    )
     n = 1000
-    per_route = (BASE[0] + COST["all"][0] + COST["needs"][0] + COST["fits_context"][0]
-                 + COST["field"][0] + COST["weighted"][0] + COST["field"][0])
+    per_route = (
+        BASE[0]
+        + COST["all"][0]
+        + COST["needs"][0]
+        + COST["fits_context"][0]
+        + COST["field"][0]
+        + COST["weighted"][0]
+        + COST["field"][0]
+    )
     fixed = BASE[1] + COST["jitter"][1] + STREAM + 4 * DRAW
     assert policy_cost(p, n) == per_route * n + fixed
 
@@ -70,6 +86,10 @@ def test_every_op_has_a_cost_and_the_spec_table_is_the_modules() -> None:
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| ([0-9,]+ \| [0-9,]+) \|$", section, re.M))
     table = {op: f"{a:,} | {b:,}" for op, (a, b) in COST.items()}
     assert rows == table
-    for name, value in (("BASE", f"{BASE[0]:,} per route + {BASE[1]:,}"),
-                        ("DRAW", f"{DRAW:,}"), ("STREAM", f"{STREAM:,}"), ("LIMIT", f"{LIMIT:,}")):
+    for name, value in (
+        ("BASE", f"{BASE[0]:,} per route + {BASE[1]:,}"),
+        ("DRAW", f"{DRAW:,}"),
+        ("STREAM", f"{STREAM:,}"),
+        ("LIMIT", f"{LIMIT:,}"),
+    ):
         assert f"`{name}` = {value}" in section, name

@@ -71,8 +71,7 @@ def test_seed_changes_the_decision_and_is_committed() -> None:
 def test_invariant_under_catalog_input_order(perm: list[int], seed: bytes) -> None:
     rows = [ROWS[i] for i in perm]
     shuffled = catalog(rows)
-    scrambled = Catalog(tuple(CAT.routes[i] for i in perm), CAT.tiers, CAT.default_tier,
-                        CAT.fields)
+    scrambled = Catalog(tuple(CAT.routes[i] for i in perm), CAT.tiers, CAT.default_tier, CAT.fields)
     policy = admit(JITTERED, CAT)
     want = decide(CAT, policy, make_request(format="json"), seed)
     assert decide(shuffled, policy, make_request(format="json"), seed) == want
@@ -120,8 +119,12 @@ scorers = st.recursive(
     fields,
     lambda kid: st.one_of(
         st.builds(lambda s: {"neg": s}, kid),
-        st.builds(lambda k, d, s: {"scale": {"by": k, "div": d, "of": s}},
-                  st.integers(-10**6, 10**6), st.integers(1, 10**6), kid),
+        st.builds(
+            lambda k, d, s: {"scale": {"by": k, "div": d, "of": s}},
+            st.integers(-(10**6), 10**6),
+            st.integers(1, 10**6),
+            kid,
+        ),
         st.builds(lambda xs: {"sum": xs}, st.lists(kid, min_size=1, max_size=3)),
         st.builds(lambda xs: {"max": xs}, st.lists(kid, min_size=1, max_size=3)),
         st.builds(lambda r, s: {"normalize": {"of": s, "to": r}}, st.integers(1, 10**6), kid),
@@ -134,8 +137,10 @@ prices = st.one_of(st.none(), st.integers(0, 10**6).map(str))
 
 @given(scorers, st.lists(st.tuples(prices, st.integers(0, 100)), min_size=6, max_size=6))
 def test_admitted_scorers_never_leave_the_bound(score: Any, facts: Any) -> None:
-    rows = [(*row[:6], price, row[7], quality, row[9])
-            for row, (price, quality) in zip(ROWS, facts, strict=True)]
+    rows = [
+        (*row[:6], price, row[7], quality, row[9])
+        for row, (price, quality) in zip(ROWS, facts, strict=True)
+    ]
     cat = catalog(rows)
     try:
         policy = admit({"score": score}, cat)

@@ -26,7 +26,7 @@ def test_demo_runs_end_to_end() -> None:
         "7. golden vectors",
         "8. revert",
     ):
-        assert f"== {step}" in out, step  # fmt: skip
+        assert f"== {step}" in out, step
     assert "unavailable" in out  # the scripted 503 shows in the first record
     assert "3 agreed, 0 differed" in out
     assert "revert put the GenVM tree back exactly as it was" in out
@@ -51,8 +51,12 @@ def test_demo_needs_no_stand_alone_lua(tmp_path: Path) -> None:
     assert shutil.which("lua5.3", path=env["PATH"]) is None
     got = subprocess.run(
         [str(ROOT / "scripts" / "demo")],
-        capture_output=True, text=True, check=False, timeout=120, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
     assert got.returncode == 0, got.stdout[-3000:] + got.stderr[-3000:]
     assert "the golden vectors pass on python lua53 lua54\n" in got.stdout
     assert "not installed: `apt-get install lua5.3` adds the independent check" in got.stdout

@@ -42,11 +42,13 @@ from genvm_policy.vectors.run_policy import read_request
 
 def budget(n: int) -> settings:
     """`n` examples under the CI profile; the long profile's count when it is larger."""
-    return settings(max_examples=max(n, settings.default.max_examples))
+    return settings(max_examples=max(n, settings().max_examples))
 
 
 # A request check in the driver's own terms: the canonical reader of the Lua runtime.
-REQUEST_DRIVER = DRIVER.replace(b"\nreturn D\n", b"""
+REQUEST_DRIVER = DRIVER.replace(
+    b"\nreturn D\n",
+    b"""
 function D.request(blob)
   return guarded(function()
     return request.request_value(request.from_value(encoding.decode(blob)))
@@ -54,7 +56,8 @@ function D.request(blob)
 end
 
 return D
-""")
+""",
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +80,41 @@ def agree(luas: tuple[Any, ...], fn: str, data: bytes, want: bytes) -> None:
 # -- catalogs ------------------------------------------------------------------
 # Names whose UTF-8 order differs from collation: case, accents, fullwidth,
 # CJK, a Cyrillic look-alike, a 256-byte name, prefixes and separators.
-NAMES = ["alpha", "Alpha", "zeta", "Zulu", "éclair", "Äpfel", "ß", "ａ", "模型", "a", "a-b",
-         "gpt/4o", "a" * 256, "gpt-4о", "Z"]
+NAMES = [
+    "alpha",
+    "Alpha",
+    "zeta",
+    "Zulu",
+    "éclair",
+    "Äpfel",
+    "ß",
+    "ａ",
+    "模型",
+    "a",
+    "a-b",
+    "gpt/4o",
+    "a" * 256,
+    "gpt-4о",
+    "Z",
+]
 BOUND = 2**31
-rows = st.lists(st.tuples(
-    st.sampled_from(NAMES[:9]), st.sampled_from(NAMES), st.booleans(), st.booleans(),
-    st.none() | st.sampled_from([0, 1, 2, BOUND]), st.none() | st.sampled_from([0, 1, BOUND]),
-    st.none() | st.sampled_from(["0", "0.000001", "0.15", "1", "1000000"]),
-    st.sampled_from(["basic", "standard", "premium"]), st.sampled_from([0, 1, 50, 99, 100]),
-    st.booleans(),
-), min_size=1, max_size=8, unique_by=lambda r: (r[0], r[1]))
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(NAMES[:9]),
+        st.sampled_from(NAMES),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.sampled_from([0, 1, 2, BOUND]),
+        st.none() | st.sampled_from([0, 1, BOUND]),
+        st.none() | st.sampled_from(["0", "0.000001", "0.15", "1", "1000000"]),
+        st.sampled_from(["basic", "standard", "premium"]),
+        st.sampled_from([0, 1, 50, 99, 100]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda r: (r[0], r[1]),
+)
 priorities = st.lists(st.sampled_from([-BOUND, -1, 0, 1, BOUND]), max_size=8)
 
 
@@ -97,10 +125,17 @@ def build(rs: list[Any], prio: list[int], bare: bool) -> Catalog:
         config["backends"][name]["meta"] = {"priority": p}
     extra = overlay(rs)
     if bare:
-        extra = {"version": 1, "tiers": ["gold"], "routes": {
-            provider: {model: {k: v for k, v in facts.items() if k not in ("fields", "tier")}
-                       for model, facts in models.items()}
-            for provider, models in extra["routes"].items()}}
+        extra = {
+            "version": 1,
+            "tiers": ["gold"],
+            "routes": {
+                provider: {
+                    model: {k: v for k, v in facts.items() if k not in ("fields", "tier")}
+                    for model, facts in models.items()
+                }
+                for provider, models in extra["routes"].items()
+            },
+        }
     return build_catalog(config, extra)
 
 
@@ -122,22 +157,25 @@ def cases(draw: st.DrawFn, unbound: bool = False) -> tuple[Catalog, Policy, Requ
 # -- decisions and cascades ------------------------------------------------------
 @budget(800)
 @given(cases())
-def test_decisions_agree(luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes]
-                         ) -> None:
+def test_decisions_agree(
+    luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes]
+) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
-    got = decode(want)
+    got: Any = decode(want)
     # Admission bounds every scorer; only a `weighted` sum over this catalog's routes is
     # left to bind (SPEC §8, bounds at bind). No decision of a bound policy raises.
-    assert "error" not in got or (got["error"][0] == "POL_BOUND"
-                                  and got["error"][1][0] == "select"), got  # fmt: skip
+    assert "error" not in got or (
+        got["error"][0] == "POL_BOUND" and got["error"][1][0] == "select"
+    ), got
     agree(luas, "report", blob(cat, policy, req, seed), want)
 
 
 @budget(500)
 @given(cases(), failures)
-def test_cascades_agree(luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes],
-                        outcomes: list[list[Any]]) -> None:
+def test_cascades_agree(
+    luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes], outcomes: list[list[Any]]
+) -> None:
     cat, policy, req, seed = case
     want = py_cascade(cat, policy, req, seed, outcomes)
     agree(luas, "cascade", blob(cat, policy, req, seed, outcomes=outcomes), want)
@@ -150,23 +188,41 @@ def test_policies_admitted_without_a_catalog_agree(
 ) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
-    got = decode(want)
+    got: Any = decode(want)
     # Bind refuses what the catalog lacks, or what it cannot bound; a bound policy's
     # decision never raises (no `NUM_RANGE`: the proof of SPEC §8 is sound).
     assert "error" not in got or got["error"][0] in (
-        "POL_FIELD", "POL_TIER", "NUM_INEXACT", "POL_BOUND"
+        "POL_FIELD",
+        "POL_TIER",
+        "NUM_INEXACT",
+        "POL_BOUND",
     ), got
     agree(luas, "report", blob(cat, policy, req, seed), want)
 
 
 # -- requests ------------------------------------------------------------------
-TEXTS = st.sampled_from(["", "prompt", "EqComparative", "EqNonComparativeLeader",
-                         "EqNonComparativeValidator", "text", "json", "bool", "xml", "Prompt"])
+TEXTS = st.sampled_from(
+    [
+        "",
+        "prompt",
+        "EqComparative",
+        "EqNonComparativeLeader",
+        "EqNonComparativeValidator",
+        "text",
+        "json",
+        "bool",
+        "xml",
+        "Prompt",
+    ]
+)
 NUMBERS = st.sampled_from([-1, 0, 1, 16, 17, 700, 2000, 2001, 2**32 - 1, 2**32])
 request_maps = st.dictionaries(
-    st.sampled_from(["entry", "format", "images", "prompt_bytes", "temperature", "max_tokens",
-                     "model", "Entry"]),
-    st.none() | TEXTS | NUMBERS | st.booleans(), max_size=6)
+    st.sampled_from(
+        ["entry", "format", "images", "prompt_bytes", "temperature", "max_tokens", "model", "Entry"]
+    ),
+    st.none() | TEXTS | NUMBERS | st.booleans(),
+    max_size=6,
+)
 
 
 def canonical(value: dict[str, Any]) -> bytes:
@@ -181,7 +237,7 @@ def canonical(value: dict[str, Any]) -> bytes:
 def test_request_values_agree(luas: tuple[Any, ...], value: dict[str, Any]) -> None:
     want = canonical(value)
     agree(luas, "request", encode(value), want)
-    got = decode(want)
+    got: Any = decode(want)
     if "error" in got:
         assert got["error"][0] in CODES
     # The document reader agrees wherever the document form is the canonical form:
@@ -189,7 +245,8 @@ def test_request_values_agree(luas: tuple[Any, ...], value: dict[str, Any]) -> N
     # writes the temperature at scale 3 (`0.7`), so those are left to the canonical reader.
     numbers = [value.get(k) for k in ("images", "prompt_bytes", "max_tokens")]
     if "temperature" not in value and all(
-        v is None or type(v) is int for v in numbers  # `bool` is not a count
+        v is None or type(v) is int
+        for v in numbers  # `bool` is not a count
     ):
         try:
             doc = encode(request_value(request_from_value(value)))

@@ -34,13 +34,23 @@ from genvm_policy.node.runtimes import mlua_state, standalone_state
 
 EDGE_NAMES = ["a" * 256, "é" * 128, "模" * 85 + "a", "ｇpt-4o", "gpt-4о", "Z", "a-b", "a/b"]
 BOUND = 2**31
-rows = st.lists(st.tuples(
-    st.sampled_from(EDGE_NAMES[:6]), st.sampled_from(EDGE_NAMES), st.booleans(), st.booleans(),
-    st.none() | st.sampled_from([0, 1, BOUND]), st.none() | st.sampled_from([0, BOUND]),
-    st.none() | st.sampled_from(["0", "0.000001", "1000000", "0.15"]),
-    st.sampled_from(["basic", "standard", "premium"]), st.sampled_from([0, 1, 99, 100]),
-    st.booleans(),
-), min_size=1, max_size=8, unique_by=lambda r: (r[0], r[1]))
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(EDGE_NAMES[:6]),
+        st.sampled_from(EDGE_NAMES),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.sampled_from([0, 1, BOUND]),
+        st.none() | st.sampled_from([0, BOUND]),
+        st.none() | st.sampled_from(["0", "0.000001", "1000000", "0.15"]),
+        st.sampled_from(["basic", "standard", "premium"]),
+        st.sampled_from([0, 1, 99, 100]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda r: (r[0], r[1]),
+)
 
 
 def edge_catalog(rs: list[Any], priorities: list[int]) -> Catalog:
@@ -53,8 +63,9 @@ def edge_catalog(rs: list[Any], priorities: list[int]) -> Catalog:
 
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
-    cat = edge_catalog(draw(rows), draw(st.lists(st.sampled_from([-BOUND, -1, 0, BOUND]),
-                                                 max_size=6)))
+    cat = edge_catalog(
+        draw(rows), draw(st.lists(st.sampled_from([-BOUND, -1, 0, BOUND]), max_size=6))
+    )
     doc = resolve_names(draw(DOCS), cat)
     try:
         policy = admit(doc, cat)
@@ -67,16 +78,19 @@ def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
 @pytest.fixture(scope="module")
 def luas() -> Iterator[tuple[Any, ...]]:
     processes = [standalone_state(DRIVER), mlua_state(DRIVER)]
-    yield (new_state("lua53", binary=True).execute(DRIVER),
-           new_state("lua54", binary=True).execute(DRIVER), *processes)
+    yield (
+        new_state("lua53", binary=True).execute(DRIVER),
+        new_state("lua54", binary=True).execute(DRIVER),
+        *processes,
+    )
     for process in processes:
         process.close()
 
 
 @given(cases(), failures)
-def test_five_runtimes_agree_on_edge_values(luas: tuple[Any, ...],
-                                             case: tuple[Catalog, Policy, Request, bytes],
-                                             outcomes: list[list[Any]]) -> None:
+def test_five_runtimes_agree_on_edge_values(
+    luas: tuple[Any, ...], case: tuple[Catalog, Policy, Request, bytes], outcomes: list[list[Any]]
+) -> None:
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
     for lua in luas:

@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,8 +55,11 @@ GREYBOX = str(ROOT / "tests/data/genvm/genvm-module-llm.v2-greybox.yaml")
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def brute_jury(counts: list[int], k: int, t: int) -> Fraction:
@@ -231,8 +235,19 @@ def test_the_chart_renders_with_librsvg_and_reads_without_tooltips(tmp_path: Pat
     renderer = shutil.which("rsvg-convert")
     assert renderer, "rsvg-convert is missing: apt-get install -y librsvg2-bin (see README)"
     svg, js, png = tmp_path / "c.svg", tmp_path / "c.json", tmp_path / "c.png"
-    out = cli("diversity", "--catalog", GREYBOX, "--generate", "60", "--seed", "17",
-              "--svg", str(svg), "--json", str(js))  # fmt: skip
+    out = cli(
+        "diversity",
+        "--catalog",
+        GREYBOX,
+        "--generate",
+        "60",
+        "--seed",
+        "17",
+        "--svg",
+        str(svg),
+        "--json",
+        str(js),
+    )
     assert out.returncode == 0, out.stderr
     text = svg.read_text(encoding="utf-8")
     assert "<title>" not in text
@@ -289,6 +304,7 @@ def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> N
         counts = [c for _, c in worst_case(families)]
         for k, jury in report["juries"].items():
             expected = jury_probability(counts, int(k), majority(int(k)))
+            assert expected is not None
             assert jury["probability"]["exact"] == f"{expected.numerator}/{expected.denominator}"
     other = cli(*args, "--seed", "0a0c")
     assert other.returncode == 0 and other.stdout != outs[0][0]
@@ -297,8 +313,17 @@ def test_cli_generate_is_repeatable_and_writes_json_and_svg(tmp_path: Path) -> N
 def test_generated_starters_send_stock_text_unless_text_filters_are_opted_in(
     tmp_path: Path,
 ) -> None:
-    args = ["diversity", "--catalog", NODE, "--overlay", OVERLAY, "--generate", "40",
-            "--seed", "0d"]  # fmt: skip
+    args = [
+        "diversity",
+        "--catalog",
+        NODE,
+        "--overlay",
+        OVERLAY,
+        "--generate",
+        "40",
+        "--seed",
+        "0d",
+    ]
     recipes = {",".join(r) for r in RECIPES}
     for opted in (False, True):
         js = tmp_path / f"{opted}.json"
@@ -324,8 +349,18 @@ def test_cli_reads_a_folder_and_a_requests_file(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not a policy")
     requests = tmp_path / "requests.yaml"
     requests.write_text("plain: {}\nwith-image: {images: 1}\njudge: {entry: EqComparative}\n")
-    out = cli("diversity", "--catalog", NODE, "--overlay", OVERLAY, str(folder),
-              "--requests", str(requests), "--seed", "01")  # fmt: skip
+    out = cli(
+        "diversity",
+        "--catalog",
+        NODE,
+        "--overlay",
+        OVERLAY,
+        str(folder),
+        "--requests",
+        str(requests),
+        "--seed",
+        "01",
+    )
     assert out.returncode == 0, out.stderr
     assert "validators   3 policies" in out.stdout
     rows = [line.split()[0] for line in out.stdout.splitlines()[6:9]]
@@ -359,13 +394,27 @@ def test_cli_errors_are_clean(tmp_path: Path) -> None:
 
 
 def test_a_thousand_validators_by_a_hundred_requests_in_under_a_minute(tmp_path: Path) -> None:
-    kinds = [{"format": "text"}, {"format": "json"}, {"images": 1}, {"entry": "EqComparative"}]
+    kinds: list[dict[str, Any]] = [
+        {"format": "text"},
+        {"format": "json"},
+        {"images": 1},
+        {"entry": "EqComparative"},
+    ]
     requests = [{**kinds[i % 4], "prompt_bytes": i} for i in range(100)]
     path = tmp_path / "requests.json"
     path.write_text(json.dumps(requests))
     started = time.monotonic()
-    out = cli("diversity", "--catalog", NODE, "--overlay", OVERLAY, "--generate", "1000",
-              "--requests", str(path))  # fmt: skip
+    out = cli(
+        "diversity",
+        "--catalog",
+        NODE,
+        "--overlay",
+        OVERLAY,
+        "--generate",
+        "1000",
+        "--requests",
+        str(path),
+    )
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr
     assert "1000 validators × 100 requests in" in out.stderr and "1000/1000" in out.stderr

@@ -27,8 +27,12 @@ def doctor(*args: str, path: str | None = None) -> subprocess.CompletedProcess[s
         env["PATH"] = path
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", "doctor", *args],
-        capture_output=True, text=True, env=env, check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
 
 
 @pytest.fixture()

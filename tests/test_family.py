@@ -25,7 +25,7 @@ PIECES = [
     *TABLE["vendors"], *TABLE["routers"], *TABLE["tags"], *TABLE["suffixes"],
     "-", "-", "-", ":", "/", "@", "Llama", "CLAUDE", "É", "水", "0", "4", "5", "20",
     "2024", "07", "18", "20251001", "2411", "123", "70B", "v3.2", "gpt",
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 names = st.lists(st.sampled_from(PIECES), min_size=1, max_size=8).map("".join)
 providers = st.sampled_from(["openrouter", "OpenRouter", "heurist", "ionet", "p", "a/b", "auto"])

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
 from genvm_policy.core.catalog import MAX_ROUTES, catalog_value
-from genvm_policy.core.encoding import encode
+from genvm_policy.core.encoding import Value, encode
 from genvm_policy.core.errors import CODES, PolicyError, quote
 from genvm_policy.core.numeric import MAX
 from genvm_policy.core.policy import policy_value
@@ -124,8 +124,8 @@ def _tree() -> dict[str, Any]:
     )
 
 
-def _file(tree: object) -> bytes:
-    return PREFIX % 1 + lua_string(encode(tree)) + SUFFIX  # type: ignore[arg-type]
+def _file(tree: Value) -> bytes:
+    return PREFIX % 1 + lua_string(encode(tree)) + SUFFIX
 
 
 def test_the_rebuilt_tree_is_the_compiled_file() -> None:
@@ -300,6 +300,7 @@ def test_f7_nfc_non_ascii_text_is_admitted() -> None:
 @pytest.mark.parametrize("where", ["provider", "model"])
 def test_invisible_and_format_characters_are_name_errors(bad: str, where: str) -> None:
     name = f"gpt{bad}4o"
+    path: tuple[str, ...]
     if where == "model":
         config, path = _one_backend({name: {}}), ("backends", "p", "models", name)
     else:

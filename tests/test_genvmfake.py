@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixturepaths import GENVM_FIXTURES
@@ -35,11 +36,12 @@ V2_ENV = {"OPENROUTERKEY": "k", "IONETKEY": "k"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
 
 
-def make(profile: str, hook: str = "walk.lua", env: dict[str, str] | None = None,
-         **kw: object) -> FakeGenVM:
+def make(
+    profile: str, hook: str = "walk.lua", env: dict[str, str] | None = None, **kw: Any
+) -> FakeGenVM:
     yaml_path = V1_YAML if profile == "v1" else V2_YAML
     env = env or (V1_ENV if profile == "v1" else V2_ENV)
-    return FakeGenVM(HOOKS / hook, yaml_path, profile=profile, env=env, **kw)  # type: ignore[arg-type]
+    return FakeGenVM(HOOKS / hook, yaml_path, profile=profile, env=env, **kw)
 
 
 def prompt(cmd: str, fmt: str = "text", images: list[bytes] | None = None) -> dict[str, object]:
@@ -52,8 +54,12 @@ def prompt(cmd: str, fmt: str = "text", images: list[bytes] | None = None) -> di
 def test_v1_providers_follow_genvm_filtering() -> None:
     vm = make("v1")
     assert sorted(vm.config.backends) == ["heurist", "openai"]
-    assert vm.config.dropped == {"anthropic": "empty key", "xai": "empty key",
-                                 "google": "empty key", "atoma": "disabled"}
+    assert vm.config.dropped == {
+        "anthropic": "empty key",
+        "xai": "empty key",
+        "google": "empty key",
+        "atoma": "disabled",
+    }
 
 
 def test_v2_providers_drop_disabled_models_and_keyless_backends() -> None:
@@ -108,10 +114,13 @@ def test_unset_meta_shape_is_switchable() -> None:
 
 def test_pairs_order_differs_across_fresh_states() -> None:
     env = {**V1_ENV, "XAIKEY": "k", "GEMINIKEY": "k", "ANTHROPICKEY": "k"}
-    orders = [make("v1", env=env, seed=seed).session().call("ExecPrompt", prompt("order")).data
-              for seed in range(12)]
-    assert all(sorted(o.split(",")) == ["anthropic", "google", "heurist", "openai", "xai"]
-               for o in orders)
+    orders = [
+        make("v1", env=env, seed=seed).session().call("ExecPrompt", prompt("order")).data
+        for seed in range(12)
+    ]
+    assert all(
+        sorted(o.split(",")) == ["anthropic", "google", "heurist", "openai", "xai"] for o in orders
+    )
     assert len(set(orders)) > 1
 
 
@@ -207,8 +216,12 @@ def test_answer_shapes(profile: str) -> None:
     req = js.requests[0].request
     assert req is not None and req["system_message"] == "respond with a valid json object"
     assert req["max_tokens"] == (1000 if profile == "v1" else 8000)
-    args = {"template": "EqComparative", "leader_answer": "1", "validator_answer": "1",
-            "principle": "100%"}
+    args = {
+        "template": "EqComparative",
+        "leader_answer": "1",
+        "validator_answer": "1",
+        "principle": "100%",
+    }
     verdict = s.call("ExecPromptTemplate", args)
     if profile == "v1":
         # V1 fills templates through raw replacement strings: a `%` breaks them
@@ -219,9 +232,12 @@ def test_answer_shapes(profile: str) -> None:
     assert sent is not None and sent["format"] == "bool"
     assert sent["user_message"].endswith("Reason first.\n")
     assert ("100%" in sent["user_message"]) == (profile != "v1")
-    leader = s.call("ExecPromptTemplate", {"template": "EqNonComparativeLeader", "task": "t",
-                                           "criteria": "c", "input": "i"})
-    assert leader.kind == "ok" and leader.requests[0].request["format"] == "text"  # type: ignore[index]
+    leader = s.call(
+        "ExecPromptTemplate",
+        {"template": "EqNonComparativeLeader", "task": "t", "criteria": "c", "input": "i"},
+    )
+    sent = leader.requests[0].request
+    assert leader.kind == "ok" and sent is not None and sent["format"] == "text"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -240,8 +256,7 @@ def test_cascade_on_scripted_errors_with_float_status(profile: str) -> None:
     assert failures[0]["overloaded"] is True and failures[1]["overloaded"] is True
     assert failures[2]["overloaded"] is False and "status" not in failures[2]
     assert failures[0]["trace"].startswith("stack traceback") and "trace" not in failures[1]
-    assert [r.outcome for r in got.requests][:3] == ["StatusNotOk", "ReadingBody",
-                                                     "SendingRequest"]
+    assert [r.outcome for r in got.requests][:3] == ["StatusNotOk", "ReadingBody", "SendingRequest"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -270,13 +285,18 @@ def test_opaque_errors_decode_only_through_as_user_error(profile: str) -> None:
     first = sorted((b, m) for b, be in vm.config.backends.items() for m in be.models)[0]
     vm.script(*first, StatusNotOk(500))
     got = json.loads(vm.session().call("ExecPrompt", prompt("raw")).data)
-    assert got == {"ok": False, "decoded": True, "type": "userdata",
-                   "message": "ModuleError { causes: ['STATUS_NOT_OK'], fatal: true }"}
+    assert got == {
+        "ok": False,
+        "decoded": True,
+        "type": "userdata",
+        "message": "ModuleError { causes: ['STATUS_NOT_OK'], fatal: true }",
+    }
     vm.script(*first, PlainError("nope"))
     got = json.loads(vm.session().call("ExecPrompt", prompt("raw")).data)
     assert got == {"ok": False, "decoded": False, "type": "userdata", "message": "nope"}
     probe = vm.lua.eval("function(e) return pcall(function() return e.causes end) end")
     from genvmfake.values import ModuleError
+
     assert probe(ModuleError(["X"], True, {}))[0] is False
 
 
@@ -286,7 +306,8 @@ def test_invalid_image_is_rejected_before_the_script(profile: str) -> None:
     got = s.call("ExecPrompt", prompt("hi", images=[b"\xff\xd8\xff\xe1exif"]))
     assert got.kind == "user_error" and got.causes == ["INVALID_IMAGE"] and not got.requests
     ok = s.call("ExecPrompt", prompt("hi", images=[PNG]))
-    assert ok.kind == "ok" and ok.requests[-1].request["images"] == [PNG]  # type: ignore[index]
+    sent = ok.requests[-1].request
+    assert ok.kind == "ok" and sent is not None and sent["images"] == [PNG]
     three = s.call("ExecPrompt", prompt("hi", images=[PNG, PNG, PNG]))
     assert three.kind == ("ok" if profile == "v1" else "user_error")
 
@@ -370,8 +391,9 @@ def test_host_functions(profile: str) -> None:
 
 
 def test_filter_text_can_be_removed() -> None:
-    got = json.loads(make("v2-new", filter_text=False).session().call(
-        "ExecPrompt", prompt("host")).data)
+    got = json.loads(
+        make("v2-new", filter_text=False).session().call("ExecPrompt", prompt("host")).data
+    )
     assert got["has_filter"] is False
 
 

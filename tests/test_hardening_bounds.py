@@ -62,33 +62,64 @@ end
 
 def big_catalog(n: int) -> Catalog:
     per = 100
-    backends = {f"b{i:03d}": {"provider": "openai-compatible", "key": "k", "models": {
-        f"m{j:04d}": {"supports_json": j % 3 != 0, "supports_image": j % 5 == 0,
-                      "meta": {"greybox": {"text": j}}}
-        for j in range(i * per, min(n, (i + 1) * per))}} for i in range(-(-n // per))}
-    routes = {b: {m: {"tier": ["basic", "standard", "premium"][k % 3], "price_in": f"0.{k % 97}",
-                      "fields": {"quality": k % 101}}
-                  for k, m in enumerate(spec["models"])} for b, spec in backends.items()}
-    return build_catalog({"backends": backends}, {
-        "version": 1, "tiers": ["basic", "standard", "premium"], "default_tier": "basic",
-        "fields": {"quality": {"scale": 0, "min": 0, "max": 100}}, "routes": routes})
+    backends = {
+        f"b{i:03d}": {
+            "provider": "openai-compatible",
+            "key": "k",
+            "models": {
+                f"m{j:04d}": {
+                    "supports_json": j % 3 != 0,
+                    "supports_image": j % 5 == 0,
+                    "meta": {"greybox": {"text": j}},
+                }
+                for j in range(i * per, min(n, (i + 1) * per))
+            },
+        }
+        for i in range(-(-n // per))
+    }
+    routes = {
+        b: {
+            m: {
+                "tier": ["basic", "standard", "premium"][k % 3],
+                "price_in": f"0.{k % 97}",
+                "fields": {"quality": k % 101},
+            }
+            for k, m in enumerate(spec["models"])
+        }
+        for b, spec in backends.items()
+    }
+    return build_catalog(
+        {"backends": backends},
+        {
+            "version": 1,
+            "tiers": ["basic", "standard", "premium"],
+            "default_tier": "basic",
+            "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
+            "routes": routes,
+        },
+    )
 
 
 def largest_policy() -> dict[str, Any]:
     """A policy at the term limit: wide filters and scores that touch every route."""
-    filters = [{"ge": {"quality": k}} for k in range(0, 60)]
+    filters: list[dict[str, Any]] = [{"ge": {"quality": k}} for k in range(0, 60)]
     filters += [{"not": {"provider_in": [f"b{k:03d}"]}} for k in range(60)]
     scores = [{"scale": {"by": k + 1, "div": 7, "of": {"field": "quality"}}} for k in range(120)]
     scores += [{"gate": {"if": {"tier_at_least": "standard"}, "then": {"neg": "price_in"}}}] * 1
     scores += [{"normalize": {"of": {"sum": [{"field": "quality"}, {"neg": "price_in"}]},
-                              "to": 1000}}]  # fmt: skip
-    return {"filter": [{"any": filters[i:i + 40]} for i in range(0, 120, 40)],
-            "score": {"sum": scores},
-            "select": {"top_k": {"k": 64, "of": {"sample": 2**20}}},
-            "mutate": [{"jitter": {"temperature": ["-0.5", "0.5"], "max_tokens": [-100, 100]}},
-                       {"text_filters": ["NFKC"]}, "use_max_completion_tokens"],
-            "on_failure": {"server": {"retry": {"attempts": 5, "backoff_ms": 100}}},
-            "max_attempts": LIMITS["max_attempts"]}
+                              "to": 1000}}]  # fmt: skip  # a table laid out by hand in rows
+    return {
+        "filter": [{"any": filters[i : i + 40]} for i in range(0, 120, 40)],
+        "score": {"sum": scores},
+        "select": {"top_k": {"k": 64, "of": {"sample": 2**20}}},
+        "mutate": [
+            {"jitter": {"temperature": ["-0.5", "0.5"], "max_tokens": [-100, 100]}},
+            {"text_filters": ["NFKC"]},
+            "use_max_completion_tokens",
+        ],
+        "on_failure": {"server": {"retry": {"attempts": 5, "backoff_ms": 100}}},
+        "max_attempts": LIMITS["max_attempts"],
+    }
 
 
 def count(n: int) -> tuple[int, float, int, int]:
@@ -142,4 +173,5 @@ def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
     for seed in (bytes(32), bytes(range(32))):
         want = py_report(cat, pol, req, seed)
         assert lua.report(blob(cat, pol, req, seed)) == want
-        assert "error" not in decode(want)
+        got = decode(want)
+        assert isinstance(got, dict) and "error" not in got

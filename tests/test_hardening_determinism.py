@@ -114,8 +114,10 @@ def locales(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str
         )
     built = subprocess.run(
         ["localedef", "-i", "sv_SE", "-f", "UTF-8", str(where / "sv_SE.UTF-8")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     # localedef warns on some hosts yet writes the locale; the check below decides.
     assert (where / "sv_SE.UTF-8").is_dir(), built.stderr
     base = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k != "LANG"}
@@ -133,8 +135,11 @@ def _collation(env: dict[str, str]) -> list[str]:
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, *COLLATION_KEYS],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()
 
 
@@ -162,8 +167,18 @@ def test_decide_json_is_the_same_bytes_under_every_locale(
     locales: dict[str, dict[str, str]], tmp_path: Path, policy: str
 ) -> None:
     node = _collation_catalog(tmp_path) if policy == "stock-chain.yaml" else NODE
-    args = ["decide", "--catalog", str(node), "--policy", str(EXAMPLES / "policies" / policy),
-            "--json", "--seed", "0badc0de", "--format", "json"]  # fmt: skip
+    args = [
+        "decide",
+        "--catalog",
+        str(node),
+        "--policy",
+        str(EXAMPLES / "policies" / policy),
+        "--json",
+        "--seed",
+        "0badc0de",
+        "--format",
+        "json",
+    ]
     if node == NODE:
         args += ["--overlay", str(OVERLAY)]
     outputs = {}
@@ -214,8 +229,9 @@ def test_lua_standalone_encodes_the_same_bytes_under_every_locale(
     script.write_text(LUA_PROBE % _lua_keys(), encoding="utf-8")
     expected = _reference()
     for name, env in locales.items():
-        run = subprocess.run([lua, str(script), name], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=False)  # fmt: skip
+        run = subprocess.run(
+            [lua, str(script), name], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         assert run.returncode == 0, run.stderr
         assert tuple(run.stdout.split()) == expected, name
 

@@ -201,7 +201,7 @@ BOUNDS = [
             "CAT_NAME"),
     *_bound("depth", _depth, 0, 16, "POL_LIMIT", None),
     *_bound("terms", _nodes, 1, 1024, "POL_LIMIT", None),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 def _name(size: int) -> str:

@@ -47,8 +47,10 @@ from genvm_policy.node.hookmodel import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = GENVM_FIXTURES
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 YAML = {"v1": FIXTURES / "llm-default-config.yaml",
         "v2": FIXTURES / "genvm-module-llm.v2-greybox.yaml"}  # fmt: skip
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 KEYS = {"v1": ["OPENAIKEY", "HEURISTKEY", "ANTHROPICKEY", "XAIKEY", "GEMINIKEY", "ATOMAKEY"],
         "v2": ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY", "ANTHROPICKEY", "GEMINIKEY"]}  # fmt: skip
 SALT = bytes(range(100, 132))
@@ -61,8 +63,8 @@ POLICY = {
     ],
     "on_failure": {"overloaded": "next", "server": {"retry": {"attempts": 1, "backoff_ms": 250}}},
 }
-PROMPT = {"prompt": "  Hello\u200b world ", "response_format": "text", "images": []}
-TEMPLATES = {
+PROMPT: dict[str, Any] = {"prompt": "  Hello\u200b world ", "response_format": "text", "images": []}
+TEMPLATES: dict[str, dict[str, str]] = {
     "EqComparative": {"leader_answer": "a", "validator_answer": "b", "principle": "same"},
     "EqNonComparativeValidator": {"task": "t", "criteria": "c", "input": "i", "output": "o"},
     "EqNonComparativeLeader": {"task": "t", "criteria": "c", "input": "i"},
@@ -79,7 +81,9 @@ class Node:
     def __init__(self, tmp: Path, profile: str, source: Path | None = None) -> None:
         self.profile = profile
         source = source or YAML[line(profile)]
-        self.catalog: Catalog = build_catalog(load_document(str(source), what="node config"))
+        config = load_document(str(source), what="node config")
+        assert isinstance(config, dict), source
+        self.catalog: Catalog = build_catalog(config)
         self.policy: Policy = admit(POLICY, self.catalog)
         self.policy_path, self.salt_path = tmp / "policy.lua", tmp / "salt"
         self.policy_path.write_bytes(compile_policy(self.catalog, self.policy))
@@ -89,8 +93,9 @@ class Node:
 
     def vm(self, drop: tuple[str, ...] = (), seed: int = 0, **kw: Any) -> FakeGenVM:
         env = {k: "key" for k in KEYS[line(self.profile)] if k not in drop}
-        return FakeGenVM(self.hook, YAML[line(self.profile)], profile=self.profile, env=env,
-                         seed=seed, **kw)  # fmt: skip
+        return FakeGenVM(
+            self.hook, YAML[line(self.profile)], profile=self.profile, env=env, seed=seed, **kw
+        )
 
 
 def records(logs: list[LogRecord]) -> list[dict[str, Any]]:
@@ -99,13 +104,20 @@ def records(logs: list[LogRecord]) -> list[dict[str, Any]]:
 
 def live_view(vm: FakeGenVM) -> Any:
     providers = {
-        name: {"meta": b.meta if vm.line == "v2" else None,
-               "models": {mid: {"supports_json": m.supports_json,
-                                "supports_image": m.supports_image,
-                                "use_max_completion_tokens": m.use_max_completion_tokens,
-                                "meta": m.meta} for mid, m in b.models.items()}}
+        name: {
+            "meta": b.meta if vm.line == "v2" else None,
+            "models": {
+                mid: {
+                    "supports_json": m.supports_json,
+                    "supports_image": m.supports_image,
+                    "use_max_completion_tokens": m.use_max_completion_tokens,
+                    "meta": m.meta,
+                }
+                for mid, m in b.models.items()
+            },
+        }
         for name, b in vm.config.backends.items()
-    }  # fmt: skip
+    }
     return view_from_providers(providers)
 
 
@@ -192,8 +204,9 @@ def test_the_request_carries_the_role_genvm_gives(node: Node) -> None:
 
 
 def test_top_p_is_sent_only_where_the_line_passes_extra(node: Node) -> None:
-    node.policy = admit({**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]},
-                        node.catalog)
+    node.policy = admit(
+        {**POLICY, "mutate": [*POLICY["mutate"], {"set": {"top_p": "0.9"}}]}, node.catalog
+    )
     node.policy_path.write_bytes(compile_policy(node.catalog, node.policy))
     vm = node.vm()
     result = vm.session().call("ExecPrompt", PROMPT)
@@ -227,19 +240,34 @@ def test_overloaded_status_falls_through(
 @pytest.mark.parametrize(
     ("outcome", "cls", "logged"),
     [
-        (StatusNotOk(400, '{"error": {"code": "context_length_exceeded", "message": "x"}}'),
-         "context_overflow", {"code": "context_length_exceeded"}),
-        (StatusNotOk(400, '{"type": "error", "error": {"type": "request_too_large"}}'),
-         "context_overflow", {"code": "request_too_large"}),
-        (StatusNotOk(400, ' {"error": {"code": "content_filter"}}'), "content_filter",
-         {"code": "content_filter"}),
+        (
+            StatusNotOk(400, '{"error": {"code": "context_length_exceeded", "message": "x"}}'),
+            "context_overflow",
+            {"code": "context_length_exceeded"},
+        ),
+        (
+            StatusNotOk(400, '{"type": "error", "error": {"type": "request_too_large"}}'),
+            "context_overflow",
+            {"code": "request_too_large"},
+        ),
+        (
+            StatusNotOk(400, ' {"error": {"code": "content_filter"}}'),
+            "content_filter",
+            {"code": "content_filter"},
+        ),
         (StatusNotOk(400, '{"error": {"code": "invalid_value"}}'), "bad_request", {}),
         (StatusNotOk(400, "<html>content_filter</html>"), "bad_request", {}),
         (ReadingBody(502), "unavailable", {"kind": "READING_BODY"}),
-        (SendingRequest("error sending request: operation timed out"), "timeout",
-         {"kind": "send_timeout"}),
-        (SendingRequest("error sending request: connection refused"), "network",
-         {"kind": "network"}),
+        (
+            SendingRequest("error sending request: operation timed out"),
+            "timeout",
+            {"kind": "send_timeout"},
+        ),
+        (
+            SendingRequest("error sending request: connection refused"),
+            "network",
+            {"kind": "network"},
+        ),
     ],
 )
 def test_the_classifier_reads_body_and_send_error(
@@ -270,8 +298,10 @@ def test_retry_after_is_logged_and_honoured(node: Node) -> None:
     assert result.kind == "ok" and result.sleeps == []
     rec = verify(node, vm, result)
     assert rec["attempts"][0]["retry_after_ms"] == 2000
-    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "next"),
-                                                                      ("ok", "done")]
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [
+        ("server", "next"),
+        ("ok", "done"),
+    ]
 
 
 def test_server_error_retries_after_a_pause(node: Node) -> None:
@@ -281,8 +311,10 @@ def test_server_error_retries_after_a_pause(node: Node) -> None:
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "ok" and result.sleeps == [0.25]
     rec = verify(node, vm, result)
-    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [("server", "retry"),
-                                                                      ("ok", "done")]
+    assert [(a["result"], a["action"]) for a in rec["attempts"]] == [
+        ("server", "retry"),
+        ("ok", "done"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -320,8 +352,9 @@ def test_no_route_left_is_the_fatal_no_provider_error(node: Node) -> None:
     assert rec["outcome"] == {"kind": "no_provider", "class": "unavailable"}
 
 
-@pytest.mark.parametrize(("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0),
-                                                   (40_001, None)])
+@pytest.mark.parametrize(
+    ("remaining", "timeout"), [(0, None), (500, "short"), (20_000, 30.0), (40_001, None)]
+)
 def test_budget_timeout_and_exhaustion(node: Node, remaining: int, timeout: Any) -> None:
     """The session's fake gas gives 1000 gen per second: stock's timeout is remaining/1000
     x 3/2 s, dropped at 0 and above 60 s, and under 1 s the call exhausts."""
@@ -368,13 +401,14 @@ def test_changed_capabilities_are_drift(node: Node, tmp_path: Path) -> None:
         result = s.call("ExecPrompt", {**PROMPT, "response_format": fmt})
         rec = verify(node, vm, result)
         assert [tuple(r) for r in rec["drift"]] == excluded_routes(
-            genvm_view(node.catalog), live_view(vm))[1]
+            genvm_view(node.catalog), live_view(vm)
+        )[1]
         assert len(rec["drift"]) == 1
         assert tuple(rec["drift"][0]) not in {(a["provider"], a["model"]) for a in rec["attempts"]}
     assert len([r for r in vm.logs if r.message == "genvm-policy drift"]) == 1
 
 
-FAULTS: dict[str, Callable[[Node], None]] = {
+FAULTS: dict[str, Callable[[Node], object]] = {
     "policy_missing": lambda n: n.policy_path.unlink(),
     "policy_format": lambda n: n.policy_path.write_bytes(n.policy_path.read_bytes()[:200]),
     "policy_identity": lambda n: n.policy_path.write_bytes(
@@ -382,7 +416,7 @@ FAULTS: dict[str, Callable[[Node], None]] = {
     "policy_version": lambda n: n.policy_path.write_bytes(
         n.policy_path.read_bytes().replace(b"format = 1", b"format = 7", 1)),
     "salt_missing": lambda n: n.salt_path.unlink(),
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -470,9 +504,13 @@ def test_success_answer_is_returned_untouched(node: Node) -> None:
 def test_entry_script_runs_from_the_source_tree(node: Node) -> None:
     """Unbundled, with `dispatch/?.lua` on the path: the relative default paths are absent
     here, so the hook reports the fault once and serves through the stock fallback."""
-    vm = FakeGenVM(ROOT / "dispatch" / "genvm-policy-hook.lua", YAML[line(node.profile)],
-                   profile=node.profile, env={k: "key" for k in KEYS[line(node.profile)]},
-                   lua_path=str(ROOT / "dispatch" / "?.lua"))  # fmt: skip
+    vm = FakeGenVM(
+        ROOT / "dispatch" / "genvm-policy-hook.lua",
+        YAML[line(node.profile)],
+        profile=node.profile,
+        env={k: "key" for k in KEYS[line(node.profile)]},
+        lua_path=str(ROOT / "dispatch" / "?.lua"),
+    )
     assert [r.fields["fault"] for r in vm.logs if r.message == "genvm-policy fallback"] == [
         "salt_missing"
     ]
@@ -528,8 +566,12 @@ def test_teardown_adds_statistics_to_stats_sqlite(node: Node) -> None:
     assert teardown is not None and teardown.kind == "ok"
     assert not [r for r in vm.logs if "statistics" in r.message]
     with sqlite3.connect(vm.stats_path) as db:
-        rows = {m: (e, i, o) for m, e, i, o in db.execute(
-            "SELECT model, errors, input_tokens, output_tokens FROM provider_stats")}
+        rows = {
+            m: (e, i, o)
+            for m, e, i, o in db.execute(
+                "SELECT model, errors, input_tokens, output_tokens FROM provider_stats"
+            )
+        }
     # per session: a 503, the next route's default answer (7 tokens each way), then 5
     assert rows[f"{provider}/{model}"] == (2, 10, 10)
     assert sum(r[1] for r in rows.values()) == 2 * (7 + 5)
@@ -548,13 +590,21 @@ def test_statistics_never_fail_the_session(node: Node) -> None:
         assert "stats.sqlite" in warning.fields["path"]
 
 
-@pytest.mark.parametrize(("gas", "remaining", "want"), [
-    ("text", 500, "exhausted"), ("rat", 500, "exhausted"), ("rat", 20_000, 30.0),
-    ("absent", 500, None), ("zero", 500, None), ("text", "number", 30.0),
-    ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
-])  # fmt: skip
-def test_budget_reads_every_shape_the_newest_line_gives(tmp_path: Path, gas: str,
-                                                        remaining: Any, want: Any) -> None:
+@pytest.mark.parametrize(
+    ("gas", "remaining", "want"),
+    [
+        ("text", 500, "exhausted"),
+        ("rat", 500, "exhausted"),
+        ("rat", 20_000, 30.0),
+        ("absent", 500, None),
+        ("zero", 500, None),
+        ("text", "number", 30.0),
+        ("seven", 20, 4.285714),  # 20 / 7 x 3/2 = 4.2857142…, floored to the microsecond
+    ],
+)
+def test_budget_reads_every_shape_the_newest_line_gives(
+    tmp_path: Path, gas: str, remaining: Any, want: Any
+) -> None:
     """`genPerTimeUnit` as decimal text or a `rat`, absent or zero (budget off), and a
     `remaining_gen` that is a plain number: the timeout and exhaustion follow stock."""
     node = Node(tmp_path, "v2-new")
@@ -583,8 +633,12 @@ def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
     """POLICY asks for NFKC: in the newer line it runs on each template variable, never on
     the operator's template wording; a value's own `#{…}` is never filled again."""
     vm = node.vm()
-    args = {"template": "EqComparative", "leader_answer": "\ufb01 #{principle}",
-            "validator_answer": "b", "principle": "same"}
+    args = {
+        "template": "EqComparative",
+        "leader_answer": "\ufb01 #{principle}",
+        "validator_answer": "b",
+        "principle": "same",
+    }
     result = vm.session().call("ExecPromptTemplate", args)
     assert result.kind == "ok", result.message
     (call,) = result.requests
@@ -592,6 +646,10 @@ def test_policy_text_filters_reach_only_the_contracts_texts(node: Node) -> None:
     template = vm.config.templates["eq_comparative"]
     assert call.request["system_message"] == template["system"]
     leader = "\ufb01" if node.profile == "v1" else "fi"
-    want = (template["user"].replace("#{principle}", "same").replace("#{validator_answer}", "b")
-            .replace("#{leader_answer}", leader + " #{principle}"))
+    want = (
+        template["user"]
+        .replace("#{principle}", "same")
+        .replace("#{validator_answer}", "b")
+        .replace("#{leader_answer}", leader + " #{principle}")
+    )
     assert call.request["user_message"] == want

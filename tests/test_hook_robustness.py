@@ -66,8 +66,11 @@ def test_filter_text_raising_before_the_first_call(node: Node) -> None:
     vm = node.vm()
     vm.lua.execute("__dflt.filter_text = function() error('filter_text broke', 0) end")
     result = vm.session().call("ExecPrompt", PROMPT)
-    assert (result.kind, result.message, result.requests) == ("fatal_error", "filter_text broke",
-                                                              [])  # fmt: skip
+    assert (result.kind, result.message, result.requests) == (
+        "fatal_error",
+        "filter_text broke",
+        [],
+    )
     if node.profile != "v1":
         # The newer line's stock prompt filter runs before anything is decided (HOOK.md §6).
         assert records(result.logs) == []
@@ -85,11 +88,13 @@ def test_host_error_of_filter_text_on_the_second_attempt_is_reraised_untouched(n
     # malformed `user_error`), in every profile (v1 has no filter of its own; the
     # newer line's stock prompt filter is one more call before the first attempt).
     passes = 1 if node.profile == "v1" else 2
-    vm.lua.execute("local raise, n = __dflt.user_error, 0\n"
-                   "__dflt.filter_text = function(s)\n"
-                   "  n = n + 1\n"
-                   f"  if n <= {passes} then return s end\n"
-                   "  return raise({}) end")  # fmt: skip
+    vm.lua.execute(
+        "local raise, n = __dflt.user_error, 0\n"
+        "__dflt.filter_text = function(s)\n"
+        "  n = n + 1\n"
+        f"  if n <= {passes} then return s end\n"
+        "  return raise({}) end"
+    )
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "fatal_error" and not result.causes
     assert result.message.endswith("missing `causes`"), result.message
@@ -118,11 +123,13 @@ def test_as_user_error_raising_leaves_the_step_undecoded(node: Node) -> None:
     vm.script(p1, m1, StatusNotOk(503))
     vm.script(p2, m2, StatusNotOk(429))
     # The first decoding works, the second raises.
-    vm.lua.execute("local real, n = __dflt.as_user_error, 0\n"
-                   "__dflt.as_user_error = function(e)\n"
-                   "  n = n + 1\n"
-                   "  if n == 1 then return real(e) end\n"
-                   "  error('as_user_error broke', 0) end")  # fmt: skip
+    vm.lua.execute(
+        "local real, n = __dflt.as_user_error, 0\n"
+        "__dflt.as_user_error = function(e)\n"
+        "  n = n + 1\n"
+        "  if n == 1 then return real(e) end\n"
+        "  error('as_user_error broke', 0) end"
+    )
     result = vm.session().call("ExecPrompt", PROMPT)
     assert (result.kind, result.message) == ("fatal_error", "as_user_error broke")
     rec = verify(node, vm, result)
@@ -133,10 +140,12 @@ def test_as_user_error_raising_leaves_the_step_undecoded(node: Node) -> None:
 
 def test_log_json_raising_on_the_reraised_record_is_not_retried(node: Node) -> None:
     vm = node.vm()
-    vm.lua.execute("__log_calls = 0\n"
-                   "__dflt.log_json = function() __log_calls = __log_calls + 1\n"
-                   "  error('log broke', 0) end\n"
-                   "__dflt.filter_text = function() error('filter_text broke', 0) end")  # fmt: skip
+    vm.lua.execute(
+        "__log_calls = 0\n"
+        "__dflt.log_json = function() __log_calls = __log_calls + 1\n"
+        "  error('log broke', 0) end\n"
+        "__dflt.filter_text = function() error('filter_text broke', 0) end"
+    )
     result = vm.session().call("ExecPrompt", PROMPT)
     assert (result.kind, result.message) == ("fatal_error", "filter_text broke")
     # In the newer line the stock prompt filter raises before any record exists.
@@ -153,9 +162,13 @@ def test_replay_refuses_a_reraised_record_that_is_not_the_plans_prefix(node: Nod
     wrong_action = {**rec, "attempts": [{**rec["attempts"][0], "action": "next"}]}
     stranger = {"provider": "nowhere", "model": m1, "result": "ok", "action": "done"}
     extra_step = {**rec, "attempts": [*rec["attempts"], stranger]}
-    undecoded_first = {**rec, "attempts": [
-        {"provider": p1, "model": m1, "result": "non_user", "action": "reraise"},
-        *rec["attempts"]]}  # fmt: skip
+    undecoded_first = {
+        **rec,
+        "attempts": [
+            {"provider": p1, "model": m1, "result": "non_user", "action": "reraise"},
+            *rec["attempts"],
+        ],
+    }
     for bad in (wrong_action, extra_step, undecoded_first):
         assert replayed(node, bad) == "attempts"
 
@@ -182,9 +195,11 @@ def test_as_user_error_giving_a_non_table_is_undecodable(node: Node, value: str)
 @pytest.mark.parametrize("answer", ["nil", "42", "false", "'bare'"])
 def test_a_non_table_answer_is_returned_for_genvm_to_judge(node: Node, answer: str) -> None:
     vm = node.vm()
-    vm.lua.execute("local real = __llm.exec_prompt_in_provider\n"
-                   "__llm.exec_prompt_in_provider = function(ctx, req)\n"
-                   f"  real(ctx, req); return {answer} end")  # fmt: skip
+    vm.lua.execute(
+        "local real = __llm.exec_prompt_in_provider\n"
+        "__llm.exec_prompt_in_provider = function(ctx, req)\n"
+        f"  real(ctx, req); return {answer} end"
+    )
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "fatal_error" and not result.causes
     assert "attempt to index" not in result.message

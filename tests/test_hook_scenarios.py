@@ -58,24 +58,41 @@ def test_an_installed_node_tree_runs_alike_under_both_hosts(
     genvm = node / "0.5.7" / "third_party" / "genvm"
     config = genvm / "config" / "genvm-module-llm.yaml"
     policy = tmp_path / "p"
-    for args in (["init", "--node-config", str(config), "-o", str(policy)],
-                 ["install", "--node-root", str(node), "--policy", str(policy / "policy.yaml")]):
-        done = subprocess.run([sys.executable, "-m", "genvm_policy.cli", *args],
-                              capture_output=True, text=True, timeout=600, check=False)
+    for args in (
+        ["init", "--node-config", str(config), "-o", str(policy)],
+        ["install", "--node-root", str(node), "--policy", str(policy / "policy.yaml")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "genvm_policy.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     script = yaml.safe_load(config.read_text(encoding="utf-8"))["lua_script_path"]
     hook = script.replace("${exeDir}", str(genvm / "bin")).replace("${genvmRoot}", str(genvm))
     assert "genvm-policy" in Path(hook).read_text(encoding="utf-8")
     steps = [{"session": 0, "entry": "ExecPrompt", "args": PROMPT}]
     env = {k: "key" for k in ("OPENROUTERKEY", "HEURISTKEY", "GEMINIKEY", "OPENAIKEY")}
-    sc = {"name": "installed", "profile": profile, "genvm_root": str(genvm), "env": env,
-          "seed": 3, "sessions": [{}], "steps": steps, "script": []}  # fmt: skip
+    sc = {
+        "name": "installed",
+        "profile": profile,
+        "genvm_root": str(genvm),
+        "env": env,
+        "seed": 3,
+        "sessions": [{}],
+        "steps": steps,
+        "script": [],
+    }
     mlua = mlua_report(sc, tmp_path)
-    fake = fake_report({**sc, "hook": hook, "config": str(config), "root": str(genvm),
-                        "lua_path": None})  # fmt: skip
+    fake = fake_report(
+        {**sc, "hook": hook, "config": str(config), "root": str(genvm), "lua_path": None}
+    )
     assert mlua["start"]["kind"] == "ok", mlua["start"]
     assert [s["kind"] for s in mlua["steps"]] == ["ok"]
-    modes = [g["fields"].get("mode") for g in mlua["steps"][0]["logs"]
-             if g["message"] == RECORD_MESSAGE]  # fmt: skip
+    modes = [
+        g["fields"].get("mode") for g in mlua["steps"][0]["logs"] if g["message"] == RECORD_MESSAGE
+    ]
     assert modes == ["policy"]
     assert comparable(mlua) == comparable(fake)

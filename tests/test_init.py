@@ -45,8 +45,11 @@ ID = re.compile(r"sha256:[0-9a-f]{64}")
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def salts(n: int, shape: str | None = None) -> list[bytes]:
@@ -117,8 +120,11 @@ def test_a_default_starter_sends_the_stock_text_and_the_models_own_flag() -> Non
             doc, text = starter_policy(catalog, salt)
             assert "text_filters" not in text and "use_max_completion_tokens" not in text
             policy = admit(doc, catalog)
-            for request in (make_request(), make_request(images=1),
-                            make_request(entry="EqComparative")):  # fmt: skip
+            for request in (
+                make_request(),
+                make_request(images=1),
+                make_request(entry="EqComparative"),
+            ):
                 d = decide(catalog, policy, request, salt)
                 for a, (provider, model, _) in enumerate(d.routes):
                     params = attempt_params(d, a)
@@ -136,13 +142,18 @@ def test_text_filters_are_an_opt_in_that_changes_nothing_else() -> None:
         recipe = tuple(first["text_filters"])
         assert recipe in RECIPES and {**doc, "mutate": rest} == plain
         drawn[recipe] += 1
-        assert admit(parse_document(text.encode(), "yaml"), EXAMPLE).identity == admit(
-            doc, EXAMPLE
-        ).identity
+        assert (
+            admit(parse_document(text.encode(), "yaml"), EXAMPLE).identity
+            == admit(doc, EXAMPLE).identity
+        )
         # The file says what a contract sees differently, and how to go back.
-        for said in ("differs from what the stock script sends", "template variable",
-                     "`EqComparative` loses its indentation", "older line ignores them",
-                     "Delete this entry to send exactly the stock text"):  # fmt: skip
+        for said in (
+            "differs from what the stock script sends",
+            "template variable",
+            "`EqComparative` loses its indentation",
+            "older line ignores them",
+            "Delete this entry to send exactly the stock text",
+        ):
             assert said in text and said not in plain_text, said
         assert "`genvm-policy init --text-filters` adds text filters" in plain_text
     assert set(drawn) == set(RECIPES)
@@ -362,18 +373,30 @@ def test_cli_refuses_a_public_or_malformed_salt(tmp_path: Path) -> None:
 
 def test_cli_include_unchained_widens_the_chains(tmp_path: Path) -> None:
     salt = tmp_path / "salt"
-    plain = cli("init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "a"),
-                "--salt", str(salt))  # fmt: skip
-    wide = cli("init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "b"), "--salt",
-               str(salt), "--include-unchained")  # fmt: skip
+    plain = cli(
+        "init", "--node-config", GREYBOX_NODE, "-o", str(tmp_path / "a"), "--salt", str(salt)
+    )
+    wide = cli(
+        "init",
+        "--node-config",
+        GREYBOX_NODE,
+        "-o",
+        str(tmp_path / "b"),
+        "--salt",
+        str(salt),
+        "--include-unchained",
+    )
     assert plain.returncode == 0 and wide.returncode == 0, (plain.stderr, wide.stderr)
     assert "text 7 routes of the node's chain, 4 left out" in plain.stdout
     assert "--include-unchained adds them" in plain.stdout
     assert "text 11 routes of the node's chain, 4 of them outside it" in wide.stdout
     a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
     b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
-    chain = [t["select"]["chain"] for t in a["select"]["tiers"]]  # type: ignore[index]
-    widened = [t["select"]["chain"] for t in b["select"]["tiers"]]  # type: ignore[index]
+    assert isinstance(a, dict) and isinstance(b, dict)
+    plain_select: Any = a["select"]
+    wide_select: Any = b["select"]
+    chain = [t["select"]["chain"] for t in plain_select["tiers"]]
+    widened = [t["select"]["chain"] for t in wide_select["tiers"]]
     auto = "openrouter/openrouter/auto"
     assert auto not in chain[1] and auto in widened[1]
     assert widened[1][: len(chain[1])] == chain[1]
@@ -388,9 +411,12 @@ def test_cli_text_filters_opt_in(tmp_path: Path) -> None:
     a = load_document(tmp_path / "a" / "policy.yaml", what="policy")
     b = load_document(tmp_path / "b" / "policy.yaml", what="policy")
     assert isinstance(a, dict) and isinstance(b, dict)
-    assert b["mutate"][1:] == a["mutate"] and tuple(b["mutate"][0]["text_filters"]) in RECIPES
+    plain_mutate: Any = a["mutate"]
+    opted_mutate: Any = b["mutate"]
+    assert opted_mutate[1:] == plain_mutate
+    assert tuple(opted_mutate[0]["text_filters"]) in RECIPES
     assert "template variables reach the model unlike the stock script's" in opted.stdout
-    assert ", ".join(b["mutate"][0]["text_filters"]) in opted.stdout
+    assert ", ".join(opted_mutate[0]["text_filters"]) in opted.stdout
     assert "--text-filters" in cli("init", "--help").stdout
 
 
@@ -414,8 +440,8 @@ def test_any_node_with_a_chain_keeps_each_class_inside_it(
     specs: list[tuple[int | None, int | None, bool]], salt: bytes
 ) -> None:
     models: dict[str, dict[str, Any]] = {}
-    for n, (text, image, vision) in enumerate(specs):
-        chains = {k: v for k, v in (("text", text), ("image", image)) if v is not None}
+    for n, (at_text, at_image, vision) in enumerate(specs):
+        chains = {k: v for k, v in (("text", at_text), ("image", at_image)) if v is not None}
         models[f"m{n:02d}"] = {"supports_image": vision, "meta": {"greybox": chains}}
     catalog = catalog_of(models, {})
     text, image = starter_chains(catalog, salt)

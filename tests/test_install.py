@@ -6,7 +6,9 @@ import io
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nodefixtures import (
@@ -45,15 +47,15 @@ def node_for(tmp_path: Path, line: str) -> Path:
     return make_node(tmp_path / "node", {LINES[line]: line, "v0.0.1": other}, link=LINES[line])
 
 
-def run_install(node: Path, bundle: Bundle, **kw: object) -> str:
+def run_install(node: Path, bundle: Bundle, **kw: Any) -> str:
     out = io.StringIO()
-    install(node, bundle, verify=lua_verify, out=out, **kw)  # type: ignore[arg-type]
+    install(node, bundle, verify=lua_verify, out=out, **kw)
     return out.getvalue()
 
 
-def run_revert(node: Path, **kw: object) -> str:
+def run_revert(node: Path, **kw: Any) -> str:
     out = io.StringIO()
-    revert(node, out=out, **kw)  # type: ignore[arg-type]
+    revert(node, out=out, **kw)
     return out.getvalue()
 
 
@@ -177,7 +179,7 @@ def count_checkpoints(action: str, node: Path, bundle: Bundle | None) -> int:
     return len(names)
 
 
-def crash_at(k: int) -> object:
+def crash_at(k: int) -> Callable[[str], None]:
     calls = iter(range(10_000))
 
     def checkpoint(name: str) -> None:
@@ -199,7 +201,7 @@ def test_interrupted_install_is_old_or_new_and_recovers(tmp_path: Path, line: st
         before = snapshot(node)
         config_before = tree.config.read_bytes()
         with pytest.raises(Crash):
-            install(node, bundle, out=io.StringIO(), checkpoint=crash_at(k))  # type: ignore[arg-type]
+            install(node, bundle, out=io.StringIO(), checkpoint=crash_at(k))
         config_now = tree.config.read_bytes()
         switched = yamledit.replace_scalar(
             config_before.decode(), "lua_script_path", tree.script_value(tree.hook_relpath)
@@ -214,7 +216,7 @@ def test_interrupted_install_is_old_or_new_and_recovers(tmp_path: Path, line: st
         run_revert(node)
         assert snapshot(node) == before, f"revert after a crash at checkpoint {k}"
         with pytest.raises(Crash):
-            install(node, bundle, out=io.StringIO(), checkpoint=crash_at(k))  # type: ignore[arg-type]
+            install(node, bundle, out=io.StringIO(), checkpoint=crash_at(k))
         run_install(node, bundle)
         recovered = snapshot(node)
         run_revert(node)
@@ -232,7 +234,7 @@ def test_interrupted_revert_runs_again(tmp_path: Path) -> None:
         before = snapshot(node)
         run_install(node, make_bundle(find_tree(node), "A", extra=True))
         with pytest.raises(Crash):
-            revert(node, out=io.StringIO(), checkpoint=crash_at(k))  # type: ignore[arg-type]
+            revert(node, out=io.StringIO(), checkpoint=crash_at(k))
         run_revert(node)
         assert snapshot(node) == before, f"revert after a crash at checkpoint {k}"
 

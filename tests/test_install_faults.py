@@ -30,6 +30,7 @@ import pytest
 import yaml
 from nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapshot
 
+from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.operator import install_fs, yamledit
 from genvm_policy.operator.install import install, revert
@@ -302,8 +303,10 @@ _KILLER = textwrap.dedent(
 def _killed(root: Path, action: str, at: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _KILLER, str(root), action, str(at)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_kill_9_at_every_step_then_status_and_revert(work: Path) -> None:
@@ -510,7 +513,10 @@ def test_status_waits_for_the_lock_or_names_its_holder(tmp_path: Path) -> None:
     root = tree_at(tmp_path / "t")
     run_install(root)
     tree = find_tree(root)
-    load = lambda config, overlay: None  # noqa: E731 (never reached: the lock is held)
+
+    def load(config: str, overlay: str | None) -> Catalog:
+        raise AssertionError("the catalog is read only once the lock is taken")
+
     with hold(root, 0, io.StringIO()):
         with pytest.raises(PolicyError) as err:
             status_lines(tree, None, 0.3, io.StringIO(), "config/genvm-policy/policy.lua", load)

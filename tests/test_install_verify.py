@@ -59,7 +59,9 @@ def golden_lua_cases() -> int:
 def _node(tmp: Path) -> tuple[Path, Catalog, Policy, bytes]:
     node = make_node(tmp / "node", {"0.5.7": "v2"})
     tree = find_tree(node)
-    catalog = build_catalog(load_document(tree.config, what="c"))
+    config = load_document(tree.config, what="c")
+    assert isinstance(config, dict)
+    catalog = build_catalog(config)
     policy = admit({"select": "argmax"}, catalog)
     return node, catalog, policy, bytes(range(32))
 
@@ -81,13 +83,20 @@ def _bundle(node: Path, catalog: Catalog, policy: Policy, salt: bytes, numeric: 
 def test_cli_install_reports_each_replay_with_counts(tmp_path: Path) -> None:
     node = make_node(tmp_path / "node", {"0.5.7": "v1"})
     config = node / "0.5.7/third_party/genvm/config/genvm-module-llm.yaml"
-    made = subprocess.run([CLI, "init", "--node-config", str(config), "-o", str(tmp_path / "p")],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    made = subprocess.run(
+        [CLI, "init", "--node-config", str(config), "-o", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
     golden_before = snapshot(GOLDEN)
-    got = subprocess.run([CLI, "install", "--node-root", str(node), "--policy",
-                          str(tmp_path / "p" / "policy.yaml")],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    got = subprocess.run(
+        [CLI, "install", "--node-root", str(node), "--policy", str(tmp_path / "p" / "policy.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert got.returncode == 0, got.stdout + got.stderr
     out = got.stdout
     golden = golden_lua_cases()
@@ -111,7 +120,10 @@ def test_own_vectors_cover_every_request_class_and_seed(tmp_path: Path) -> None:
     decision, cascade = own_vectors(catalog, policy)
     # Every request class (format x images, each template) x 4 seeds; the grid adds 64.
     assert decision.kind == "decision" and len(decision.cases) == len(CLASSES) * 4 == 36
-    requests = {repr(c.input["request"]) for c in decision.cases}  # type: ignore[index]
+    requests = set()
+    for c in decision.cases:
+        assert isinstance(c.input, dict)
+        requests.add(repr(c.input["request"]))
     assert len(requests) == len(CLASSES) == 9
     assert cascade.kind == "cascade" and cascade.cases
     assert all(c.valid for c in decision.cases)
@@ -141,10 +153,17 @@ def test_the_same_bundle_with_a_sound_module_passes(tmp_path: Path) -> None:
     bundle = _bundle(node, catalog, policy, salt, GOOD_FLOORDIV)
     said: list[str] = []
     tree = find_tree(node)
-    apply(plan_install(tree, bundle),
-          verify=lambda root: verify_vectors(root / tree.hook_relpath, catalog, policy,
-                                             said.append, interpreter="lua5.3-not-installed"),
-          out=io.StringIO())  # fmt: skip
+    apply(
+        plan_install(tree, bundle),
+        verify=lambda root: verify_vectors(
+            root / tree.hook_relpath,
+            catalog,
+            policy,
+            said.append,
+            interpreter="lua5.3-not-installed",
+        ),
+        out=io.StringIO(),
+    )
     assert f"golden vectors: {golden_lua_cases()} passed in Lua 5.3 (installed files)" in " ".join(
         said
     )

@@ -31,7 +31,7 @@ from genvm_policy.core.request import ENTRIES, FORMATS, Request, make_request, r
 from genvm_policy.loaders.sources import load_document
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
-MANY = settings(max_examples=max(300, settings.default.max_examples))
+MANY = settings(max_examples=max(300, settings().max_examples))
 
 DRIVER = rb"""
 local encoding = require("genvm_policy.encoding")
@@ -150,16 +150,24 @@ def guarded(f: Any) -> bytes:
 
 
 def blob(cat: Catalog, policy: Policy, req: Request, seed: bytes, **extra: Any) -> bytes:
-    return encode({"catalog": catalog_value(cat), "policy": policy.value,
-                   "request": request_value(req), "seed": seed, **extra})
+    return encode(
+        {
+            "catalog": catalog_value(cat),
+            "policy": policy.value,
+            "request": request_value(req),
+            "seed": seed,
+            **extra,
+        }
+    )
 
 
 def py_report(cat: Catalog, policy: Policy, req: Request, seed: bytes) -> bytes:
     return guarded(lambda: decision_report(decide(cat, policy, req, seed)))
 
 
-def py_cascade(cat: Catalog, policy: Policy, req: Request, seed: bytes,
-               outcomes: list[list[Any]]) -> bytes:
+def py_cascade(
+    cat: Catalog, policy: Policy, req: Request, seed: bytes, outcomes: list[list[Any]]
+) -> bytes:
     def go() -> dict[str, Any]:
         d = decide(cat, policy, req, seed)
         waits: list[int] = []
@@ -174,10 +182,14 @@ def py_cascade(cat: Catalog, policy: Policy, req: Request, seed: bytes,
             return Failure(kind, status)
 
         out = run(d, call, waits.append)
-        return {"ok": out.ok, "data": out.data, "error_class": out.error_class,
-                "code": out.code, "waits": waits,
-                "trace": [[s.attempt, s.provider, s.model, s.result, s.action]
-                          for s in out.trace]}
+        return {
+            "ok": out.ok,
+            "data": out.data,
+            "error_class": out.error_class,
+            "code": out.code,
+            "waits": waits,
+            "trace": [[s.attempt, s.provider, s.model, s.result, s.action] for s in out.trace],
+        }
 
     return guarded(go)
 
@@ -185,22 +197,46 @@ def py_cascade(cat: Catalog, policy: Policy, req: Request, seed: bytes,
 # -- generated inputs --------------------------------------------------------
 # Names whose UTF-8 byte order differs from common collations (case, accents,
 # fullwidth and CJK letters), plus a prefix pair.
-NAMES = ["alpha", "Alpha", "zeta", "Zulu", "éclair", "Äpfel", "ß", "ａ", "模型", "a", "a-b",
-         "gpt/4o"]
+NAMES = [
+    "alpha",
+    "Alpha",
+    "zeta",
+    "Zulu",
+    "éclair",
+    "Äpfel",
+    "ß",
+    "ａ",
+    "模型",
+    "a",
+    "a-b",
+    "gpt/4o",
+]
 rows = st.lists(
     st.tuples(
-        st.sampled_from(NAMES[:8]), st.sampled_from(NAMES), st.booleans(), st.booleans(),
-        st.none() | st.integers(0, 3), st.none() | st.integers(0, 3),
+        st.sampled_from(NAMES[:8]),
+        st.sampled_from(NAMES),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.integers(0, 3),
+        st.none() | st.integers(0, 3),
         st.none() | st.sampled_from(["0", "0.15", "1", "2.5", "0.15"]),
-        st.sampled_from(["basic", "standard", "premium"]), st.integers(0, 100), st.booleans(),
+        st.sampled_from(["basic", "standard", "premium"]),
+        st.integers(0, 100),
+        st.booleans(),
     ),
-    min_size=1, max_size=9, unique_by=lambda r: (r[0], r[1]),
+    min_size=1,
+    max_size=9,
+    unique_by=lambda r: (r[0], r[1]),
 )
 requests = st.builds(
     lambda entry, fmt, images, temp, tokens: make_request(
-        entry, fmt if entry == "prompt" else None, images, 0, temp, tokens),
-    st.sampled_from(ENTRIES), st.sampled_from(FORMATS), st.integers(0, 3),
-    st.none() | st.integers(0, 2000), st.none() | st.integers(1, 9000),
+        entry, fmt if entry == "prompt" else None, images, 0, temp, tokens
+    ),
+    st.sampled_from(ENTRIES),
+    st.sampled_from(FORMATS),
+    st.integers(0, 3),
+    st.none() | st.integers(0, 2000),
+    st.none() | st.integers(1, 9000),
 )
 seeds = st.binary(min_size=1, max_size=64)
 FIELDS = ["price_in", "quality", "greybox_text", "priority"]
@@ -210,8 +246,9 @@ FIELDS = ["price_in", "quality", "greybox_text", "priority"]
 # provider, model or route of the catalog, modulo its size) so the strategies
 # are built once, not per catalog.
 def _ref(prefix: str, size: int = 1) -> st.SearchStrategy[Any]:
-    return st.lists(st.integers(0, 9).map(lambda n: f"@{prefix}{n}"), min_size=1,
-                    max_size=size, unique=True)
+    return st.lists(
+        st.integers(0, 9).map(lambda n: f"@{prefix}{n}"), min_size=1, max_size=size, unique=True
+    )
 
 
 def resolve(doc: Any, cat: Catalog) -> Any:
@@ -221,76 +258,144 @@ def resolve(doc: Any, cat: Catalog) -> Any:
     if isinstance(doc, list):
         return [resolve(v, cat) for v in doc]
     if isinstance(doc, str) and doc[:1] == "@":
-        names = {"p": sorted({r.provider for r in cat.routes}),
-                 "m": sorted({r.model for r in cat.routes}),
-                 "r": [f"{r.provider}/{r.model}" for r in cat.routes]}[doc[1]]
+        names = {
+            "p": sorted({r.provider for r in cat.routes}),
+            "m": sorted({r.model for r in cat.routes}),
+            "r": [f"{r.provider}/{r.model}" for r in cat.routes],
+        }[doc[1]]
         return names[int(doc[2:]) % len(names)]
     return doc
 
 
-PRED_LEAF = st.sampled_from(["json", "image", "has_tee", "no_log", "has_images", "true",
-                             "false", "needs"]) | st.one_of(
+PRED_LEAF = st.sampled_from(
+    ["json", "image", "has_tee", "no_log", "has_images", "true", "false", "needs"]
+) | st.one_of(
     st.builds(lambda xs: {"provider_in": xs}, _ref("p", 3)),
     st.builds(lambda xs: {"model_in": xs}, _ref("m", 3)),
     st.builds(lambda r: {"pin": r[0]}, _ref("r")),
     st.builds(lambda t: {"tier_at_least": t}, st.sampled_from(["basic", "premium"])),
     st.builds(lambda f: {"has": f}, st.sampled_from(FIELDS)),
-    st.builds(lambda op, v: {op: {"price_in": v}},
-              st.sampled_from(["lt", "le", "eq", "ge", "gt"]), st.sampled_from(["0.15", "1", "0"])),
+    st.builds(
+        lambda op, v: {op: {"price_in": v}},
+        st.sampled_from(["lt", "le", "eq", "ge", "gt"]),
+        st.sampled_from(["0.15", "1", "0"]),
+    ),
     st.builds(lambda v: {"ge": {"quality": v}}, st.integers(0, 100)),
     st.builds(lambda xs: {"format_in": xs}, st.lists(st.sampled_from(FORMATS), min_size=1)),
     st.builds(lambda xs: {"entry_in": xs}, st.lists(st.sampled_from(ENTRIES), min_size=1)),
 )
-PREDS = st.recursive(PRED_LEAF, lambda kid: st.one_of(
-    st.builds(lambda p: {"not": p}, kid),
-    st.builds(lambda ps: {"all": ps}, st.lists(kid, min_size=1, max_size=3)),
-    st.builds(lambda ps: {"any": ps}, st.lists(kid, min_size=1, max_size=3)),
-), max_leaves=5)
-SCORE_LEAF = st.sampled_from(FIELDS) | st.integers(-50, 50) | st.builds(
-    lambda rs, vs, d: {"route_value": {"routes": dict(zip(rs, vs[: len(rs)], strict=True)),
-                                                "default": d}},
-    _ref("r", 3), st.lists(st.integers(-9, 9), min_size=3, max_size=3), st.integers(-9, 9))
-SCORES = st.recursive(SCORE_LEAF, lambda kid: st.one_of(
-    st.builds(lambda s: {"neg": s}, kid),
-    st.builds(lambda k, d, s: {"scale": {"by": k, "div": d, "of": s}},
-              st.integers(-1000, 1000), st.integers(1, 1000), kid),
-    st.builds(lambda xs: {"sum": xs}, st.lists(kid, min_size=1, max_size=3)),
-    st.builds(lambda xs: {"min": xs}, st.lists(kid, min_size=1, max_size=3)),
-    st.builds(lambda xs: {"max": xs}, st.lists(kid, min_size=1, max_size=3)),
-    st.builds(lambda p, s: {"gate": {"if": p, "then": s}}, PREDS, kid),
-    st.builds(lambda s, r: {"normalize": {"of": s, "to": r}}, kid, st.integers(1, 1000)),
-), max_leaves=4)
-SELECTS = st.recursive(st.sampled_from(["argmax", "greybox"]) | st.one_of(
-    st.builds(lambda rs: {"chain": rs}, _ref("r", 4)),
-    st.builds(lambda s: {"weighted": s}, SCORES),
-    st.builds(lambda n: {"sample": n}, st.integers(0, 5)),
-), lambda kid: st.one_of(
-    st.builds(lambda k, s: {"top_k": {"k": k, "of": s}}, st.integers(1, 4), kid),
-    st.builds(lambda ts: {"tiers": ts}, st.lists(
-        st.builds(lambda p, s: {"filter": p, "select": s}, PREDS, kid), min_size=1, max_size=3)),
-), max_leaves=3)
+PREDS = st.recursive(
+    PRED_LEAF,
+    lambda kid: st.one_of(
+        st.builds(lambda p: {"not": p}, kid),
+        st.builds(lambda ps: {"all": ps}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda ps: {"any": ps}, st.lists(kid, min_size=1, max_size=3)),
+    ),
+    max_leaves=5,
+)
+SCORE_LEAF = (
+    st.sampled_from(FIELDS)
+    | st.integers(-50, 50)
+    | st.builds(
+        lambda rs, vs, d: {
+            "route_value": {"routes": dict(zip(rs, vs[: len(rs)], strict=True)), "default": d}
+        },
+        _ref("r", 3),
+        st.lists(st.integers(-9, 9), min_size=3, max_size=3),
+        st.integers(-9, 9),
+    )
+)
+SCORES = st.recursive(
+    SCORE_LEAF,
+    lambda kid: st.one_of(
+        st.builds(lambda s: {"neg": s}, kid),
+        st.builds(
+            lambda k, d, s: {"scale": {"by": k, "div": d, "of": s}},
+            st.integers(-1000, 1000),
+            st.integers(1, 1000),
+            kid,
+        ),
+        st.builds(lambda xs: {"sum": xs}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"min": xs}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"max": xs}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda p, s: {"gate": {"if": p, "then": s}}, PREDS, kid),
+        st.builds(lambda s, r: {"normalize": {"of": s, "to": r}}, kid, st.integers(1, 1000)),
+    ),
+    max_leaves=4,
+)
+SELECTS = st.recursive(
+    st.sampled_from(["argmax", "greybox"])
+    | st.one_of(
+        st.builds(lambda rs: {"chain": rs}, _ref("r", 4)),
+        st.builds(lambda s: {"weighted": s}, SCORES),
+        st.builds(lambda n: {"sample": n}, st.integers(0, 5)),
+    ),
+    lambda kid: st.one_of(
+        st.builds(lambda k, s: {"top_k": {"k": k, "of": s}}, st.integers(1, 4), kid),
+        st.builds(
+            lambda ts: {"tiers": ts},
+            st.lists(
+                st.builds(lambda p, s: {"filter": p, "select": s}, PREDS, kid),
+                min_size=1,
+                max_size=3,
+            ),
+        ),
+    ),
+    max_leaves=3,
+)
 MUTATION = st.one_of(
     st.builds(lambda v: {"set": {"temperature": v}}, st.sampled_from(["0", "0.3", "1.5"])),
     st.builds(lambda v: {"set": {"max_tokens": v}}, st.integers(1, 5000)),
-    st.builds(lambda a, b: {"clamp": {"max_tokens": [min(a, b), max(a, b)]}},
-              st.integers(1, 9000), st.integers(1, 9000)),
-    st.builds(lambda a, b: {"jitter": {"temperature": [f"-0.{a}", f"0.{b}"]}},
-              st.integers(0, 9), st.integers(0, 9)),
+    st.builds(
+        lambda a, b: {"clamp": {"max_tokens": [min(a, b), max(a, b)]}},
+        st.integers(1, 9000),
+        st.integers(1, 9000),
+    ),
+    st.builds(
+        lambda a, b: {"jitter": {"temperature": [f"-0.{a}", f"0.{b}"]}},
+        st.integers(0, 9),
+        st.integers(0, 9),
+    ),
     st.builds(lambda a: {"jitter": {"max_tokens": [-a, a]}}, st.integers(0, 500)),
-    st.builds(lambda fs: {"text_filters": fs}, st.lists(
-        st.sampled_from(["NFC", "NFKC", "NormalizeWS", "RmZeroWidth"]), min_size=1,
-        unique=True)),
+    st.builds(
+        lambda fs: {"text_filters": fs},
+        st.lists(
+            st.sampled_from(["NFC", "NFKC", "NormalizeWS", "RmZeroWidth"]), min_size=1, unique=True
+        ),
+    ),
     st.just("use_max_completion_tokens"),
 )
-MUTATES = st.lists(MUTATION | st.builds(lambda p, ms: {"when": {"if": p, "then": ms}}, PREDS,
-                                        st.lists(MUTATION, min_size=1, max_size=2)), max_size=4)
+MUTATES = st.lists(
+    MUTATION
+    | st.builds(
+        lambda p, ms: {"when": {"if": p, "then": ms}},
+        PREDS,
+        st.lists(MUTATION, min_size=1, max_size=2),
+    ),
+    max_size=4,
+)
 ACTIONS = st.sampled_from(["next", "next_same_family", "skip_provider", "abort"])
-PLANS = st.dictionaries(st.sampled_from(CLASSES), ACTIONS | st.builds(
-    lambda n, ms, then: {"retry": {"attempts": n, "backoff_ms": ms, "then": then}},
-    st.integers(1, 5), st.integers(0, 900), ACTIONS))
-DOCS = st.fixed_dictionaries({}, optional={
-    "filter": st.lists(PREDS, max_size=3), "score": SCORES, "select": SELECTS,
-    "mutate": MUTATES, "on_failure": PLANS, "max_attempts": st.integers(1, 16)})
+PLANS = st.dictionaries(
+    st.sampled_from(CLASSES),
+    ACTIONS
+    | st.builds(
+        lambda n, ms, then: {"retry": {"attempts": n, "backoff_ms": ms, "then": then}},
+        st.integers(1, 5),
+        st.integers(0, 900),
+        ACTIONS,
+    ),
+)
+DOCS = st.fixed_dictionaries(
+    {},
+    optional={
+        "filter": st.lists(PREDS, max_size=3),
+        "score": SCORES,
+        "select": SELECTS,
+        "mutate": MUTATES,
+        "on_failure": PLANS,
+        "max_attempts": st.integers(1, 16),
+    },
+)
 
 
 @st.composite
@@ -313,17 +418,17 @@ def test_generated_decisions_agree(lua: Any, case: tuple[Catalog, Policy, Reques
     cat, policy, req, seed = case
     want = py_report(cat, policy, req, seed)
     assert lua.report(blob(cat, policy, req, seed)) == want
-    got = decode(want)
+    got: Any = decode(want)
     # Only a `weighted` sum over the catalog's routes is left to bind (SPEC §8).
-    assert "error" not in got or (got["error"][0] == "POL_BOUND"
-                                  and got["error"][1][0] == "select"), got  # fmt: skip
+    assert "error" not in got or (
+        got["error"][0] == "POL_BOUND" and got["error"][1][0] == "select"
+    ), got
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 @MANY
 @given(rows, requests, seeds)
-def test_example_policies_agree(lua: Any, path: Path, rs: Any, req: Request,
-                                seed: bytes) -> None:
+def test_example_policies_agree(lua: Any, path: Path, rs: Any, req: Request, seed: bytes) -> None:
     cat = catalog(rs)
     try:
         policy = admit(load_document(path, what="policy"), cat)
@@ -349,18 +454,26 @@ def test_builtin_is_the_reference_value(lua: Any) -> None:
 
 
 # -- cascades ----------------------------------------------------------------
-failures = st.lists(st.one_of(
-    st.tuples(st.just("status"), st.sampled_from([400, 401, 403, 404, 408, 413, 418, 429, 500,
-                                                  502, 503, 504, 529])),
-    st.tuples(st.sampled_from(["network", "non_user", "weird", "context_overflow",
-                               "content_filter"]), st.none() | st.just(400)),
-).map(list), max_size=20)
+failures = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("status"),
+            st.sampled_from([400, 401, 403, 404, 408, 413, 418, 429, 500, 502, 503, 504, 529]),
+        ),
+        st.tuples(
+            st.sampled_from(["network", "non_user", "weird", "context_overflow", "content_filter"]),
+            st.none() | st.just(400),
+        ),
+    ).map(list),
+    max_size=20,
+)
 
 
 @MANY
 @given(cases(), failures)
-def test_cascades_agree(lua: Any, case: tuple[Catalog, Policy, Request, bytes],
-                        outcomes: list[list[Any]]) -> None:
+def test_cascades_agree(
+    lua: Any, case: tuple[Catalog, Policy, Request, bytes], outcomes: list[list[Any]]
+) -> None:
     cat, policy, req, seed = case
     want = py_cascade(cat, policy, req, seed, outcomes)
     assert lua.cascade(blob(cat, policy, req, seed, outcomes=outcomes)) == want
@@ -384,71 +497,101 @@ def _with(**changes: Any) -> dict[str, Any]:
     return {**VALID, **changes}
 
 
-@pytest.mark.parametrize(("value", "code", "path"), [
-    ("not a map", "POL_TYPE", []),
-    (_with(extra=1), "POL_KEY", ["extra"]),
-    ({k: v for k, v in VALID.items() if k != "score"}, "POL_KEY", ["score"]),
-    (_with(version=1), "POL_VALUE", ["version"]),
-    (_with(version=3), "POL_VALUE", ["version"]),
-    (_with(filter="needs"), "POL_TYPE", ["filter"]),
-    (_with(filter=["nope"]), "POL_OP", ["filter", 0]),
-    (_with(filter=["request", "ne", "images", 1]), "POL_VALUE", ["filter", 1]),
-    (_with(filter=["request", "le", "temperature", 1]), "POL_VALUE", ["filter", 2]),
-    (_with(filter=["fits_context", 4]), "POL_ARITY", ["filter"]),
-    (_with(filter=["const", 1]), "POL_SORT", ["filter"]),
-    (_with(filter=["not"]), "POL_ARITY", ["filter"]),
-    (_with(filter=["all", ["json"], ["provider_in", [1]]]), "POL_TYPE", ["filter", 2, 1, 0]),
-    (_with(filter=["lt", "price_in", [1, 2]]), "POL_TYPE", ["filter", 2]),
-    (_with(score=["scale", 1, 2]), "POL_ARITY", ["score"]),
-    (_with(select=["tiers", [[["json"], ["next"]]]]), "POL_SORT", ["select", 1, 0, 1]),
-    (_with(mutate=[["set", "top_k", 1]]), "POL_VALUE", ["mutate", 0, 1]),
-    (_with(mutate=[["text_filters", ["NFD"]]]), "POL_VALUE", ["mutate", 0, 1, 0]),
-    (_with(on_failure={**VALID["on_failure"], "auth": ["retry", 1, 0]}), "POL_ARITY",
-     ["on_failure", "auth"]),
-    (_with(on_failure={c: a for c, a in VALID["on_failure"].items() if c != "unknown"}),
-     "POL_KEY", ["on_failure", "unknown"]),
-    (_with(max_attempts=17), "POL_LIMIT", ["max_attempts"]),
-    (_with(filter=DEEP), "POL_LIMIT", ["filter", *[1] * 16]),
-])
-def test_malformed_policy_values_fail_closed(lua: Any, value: Any, code: str,
-                                             path: list[Any]) -> None:
+@pytest.mark.parametrize(
+    ("value", "code", "path"),
+    [
+        ("not a map", "POL_TYPE", []),
+        (_with(extra=1), "POL_KEY", ["extra"]),
+        ({k: v for k, v in VALID.items() if k != "score"}, "POL_KEY", ["score"]),
+        (_with(version=1), "POL_VALUE", ["version"]),
+        (_with(version=3), "POL_VALUE", ["version"]),
+        (_with(filter="needs"), "POL_TYPE", ["filter"]),
+        (_with(filter=["nope"]), "POL_OP", ["filter", 0]),
+        (_with(filter=["request", "ne", "images", 1]), "POL_VALUE", ["filter", 1]),
+        (_with(filter=["request", "le", "temperature", 1]), "POL_VALUE", ["filter", 2]),
+        (_with(filter=["fits_context", 4]), "POL_ARITY", ["filter"]),
+        (_with(filter=["const", 1]), "POL_SORT", ["filter"]),
+        (_with(filter=["not"]), "POL_ARITY", ["filter"]),
+        (_with(filter=["all", ["json"], ["provider_in", [1]]]), "POL_TYPE", ["filter", 2, 1, 0]),
+        (_with(filter=["lt", "price_in", [1, 2]]), "POL_TYPE", ["filter", 2]),
+        (_with(score=["scale", 1, 2]), "POL_ARITY", ["score"]),
+        (_with(select=["tiers", [[["json"], ["next"]]]]), "POL_SORT", ["select", 1, 0, 1]),
+        (_with(mutate=[["set", "top_k", 1]]), "POL_VALUE", ["mutate", 0, 1]),
+        (_with(mutate=[["text_filters", ["NFD"]]]), "POL_VALUE", ["mutate", 0, 1, 0]),
+        (
+            _with(on_failure={**VALID["on_failure"], "auth": ["retry", 1, 0]}),
+            "POL_ARITY",
+            ["on_failure", "auth"],
+        ),
+        (
+            _with(on_failure={c: a for c, a in VALID["on_failure"].items() if c != "unknown"}),
+            "POL_KEY",
+            ["on_failure", "unknown"],
+        ),
+        (_with(max_attempts=17), "POL_LIMIT", ["max_attempts"]),
+        (_with(filter=DEEP), "POL_LIMIT", ["filter", *[1] * 16]),
+    ],
+)
+def test_malformed_policy_values_fail_closed(
+    lua: Any, value: Any, code: str, path: list[Any]
+) -> None:
     assert decode(lua.policy(encode(value))) == {"error": [code, path]}
 
 
 @given(st.data())
 def test_any_corruption_is_a_registered_error(lua: Any, data: st.DataObject) -> None:
-    value = decode(encode(VALID))
-    junk = st.none() | st.booleans() | st.integers(-3, 20) | st.sampled_from(
-        ["", "json", "next", "greybox", "abort", "retry"]) | st.lists(
-        st.sampled_from(["json", "not", "all", "set", "retry", 1, "x"]), max_size=4)
+    value: Any = decode(encode(VALID))
+    junk = (
+        st.none()
+        | st.booleans()
+        | st.integers(-3, 20)
+        | st.sampled_from(["", "json", "next", "greybox", "abort", "retry"])
+        | st.lists(st.sampled_from(["json", "not", "all", "set", "retry", 1, "x"]), max_size=4)
+    )
     slot = data.draw(st.sampled_from(sorted(value)))
     target: Any = value
     key: Any = slot
     while isinstance(target[key], list | dict) and target[key] and data.draw(st.booleans()):
         target = target[key]
-        key = data.draw(st.sampled_from(sorted(target) if isinstance(target, dict)
-                                        else range(len(target))))
+        key = data.draw(
+            st.sampled_from(sorted(target) if isinstance(target, dict) else range(len(target)))
+        )
     target[key] = data.draw(junk)
-    got = decode(lua.policy(encode(value)))
+    got: Any = decode(lua.policy(encode(value)))
     assert isinstance(got, str) or got["error"][0] in CODES
 
 
 def test_malformed_catalog_values_fail_closed(lua: Any) -> None:
     good = catalog_value(catalog())
     assert decode(lua.catalog(encode(good))) == len(catalog().routes)
-    routes = list(good["routes"])  # type: ignore[index]
-    swapped = {**good, "routes": [routes[1], routes[0], *routes[2:]]}  # type: ignore[dict-item]
-    assert decode(lua.catalog(encode(swapped)))["error"] == ["CAT_TYPE", ["routes", 1]]
+    assert isinstance(good, dict) and isinstance(good["routes"], list)
+    routes: list[Any] = list(good["routes"])
+    swapped = {**good, "routes": [routes[1], routes[0], *routes[2:]]}
+    assert decode(lua.catalog(encode(swapped))) == {"error": ["CAT_TYPE", ["routes", 1]]}
     bad = {**routes[0], "json": 1}
-    broken = {**good, "routes": [bad, *routes[1:]]}  # type: ignore[dict-item]
-    assert decode(lua.catalog(encode(broken)))["error"] == ["CAT_TYPE", ["routes", 0, "json"]]
-    assert decode(lua.catalog(encode({**good, "x": 1})))["error"] == ["CAT_TYPE", []]
+    broken = {**good, "routes": [bad, *routes[1:]]}
+    assert decode(lua.catalog(encode(broken))) == {"error": ["CAT_TYPE", ["routes", 0, "json"]]}
+    assert decode(lua.catalog(encode({**good, "x": 1}))) == {"error": ["CAT_TYPE", []]}
 
 
 def test_lua_registers_every_code_it_shares_with_python(lua: Any) -> None:
-    lua_codes = set(decode(lua.codes()))
+    codes = decode(lua.codes())
+    assert isinstance(codes, list)
+    lua_codes = set(codes)
     assert lua_codes <= set(CODES)
-    for code in ("REQ_FIELD", "POL_TYPE", "POL_KEY", "POL_OP", "POL_SORT", "POL_ARITY",
-                 "POL_VALUE", "POL_FIELD", "POL_TIER", "POL_LIMIT", "POL_BOUND", "NUM_RANGE",
-                 "CAT_TYPE"):
+    for code in (
+        "REQ_FIELD",
+        "POL_TYPE",
+        "POL_KEY",
+        "POL_OP",
+        "POL_SORT",
+        "POL_ARITY",
+        "POL_VALUE",
+        "POL_FIELD",
+        "POL_TIER",
+        "POL_LIMIT",
+        "POL_BOUND",
+        "NUM_RANGE",
+        "CAT_TYPE",
+    ):
         assert code in lua_codes

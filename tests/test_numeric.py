@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -17,9 +18,11 @@ near_bound = st.one_of(in_range, st.integers(MAX - 3, MAX), st.integers(-MAX, -M
 scales = st.integers(0, numeric.MAX_SCALE)
 
 
-def code_of(fn: object, *args: object, **kwargs: object) -> tuple[str, tuple[str | int, ...]]:
+def code_of(
+    fn: Callable[..., object], *args: object, **kwargs: object
+) -> tuple[str, tuple[str | int, ...]]:
     with pytest.raises(PolicyError) as info:
-        fn(*args, **kwargs)  # type: ignore[operator]  # fn is any callable under test
+        fn(*args, **kwargs)
     return info.value.code, info.value.path
 
 

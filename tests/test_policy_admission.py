@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_policy_support import catalog
 
 from genvm_policy.authoring.admission import admit
-from genvm_policy.core.encoding import encode
+from genvm_policy.core.encoding import Value, encode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import CLASS_GROUPS, CLASSES, LIMITS, policy_identity
 
@@ -50,7 +50,7 @@ def test_each_op_admits_to_its_term() -> None:
         },
         CAT,
     )
-    children = [
+    children: list[Value] = [
         ["needs"],
         ["any", ["has_tee"], ["format_in", ["json"]]],
         ["ge", "quality", [50, 0]],
@@ -82,8 +82,10 @@ def test_each_op_admits_to_its_term() -> None:
             {"version": 1, "on_failure": {"overloaded": "skip_provider"}},
             {"on_failure": {c: "skip_provider" for c in CLASS_GROUPS["overloaded"]}},
         ),
-        ({"on_failure": {"overloaded": "abort", "timeout": "next"}},
-         {"version": 2, "on_failure": {"rate_limited": "abort", "unavailable": "abort"}}),
+        (
+            {"on_failure": {"overloaded": "abort", "timeout": "next"}},
+            {"version": 2, "on_failure": {"rate_limited": "abort", "unavailable": "abort"}},
+        ),
         ({"select": {"top_k": {"k": 1}}}, {"select": {"top_k": {"k": 1, "of": "argmax"}}}),
     ],
 )
@@ -109,33 +111,68 @@ def test_different_policies_differ() -> None:
         ({"filter": ["provider_in"]}, "POL_ARITY", ("filter", 0)),
         ({"filter": [{"all": []}]}, "POL_ARITY", ("filter", 0, "all")),
         ({"filter": [{"ge": {"speed": 1}}]}, "POL_FIELD", ("filter", 0, "ge", "speed")),
-        ({"filter": [{"le": {"price_in": "0.0000001"}}]}, "NUM_INEXACT",
-         ("filter", 0, "le", "price_in")),
+        (
+            {"filter": [{"le": {"price_in": "0.0000001"}}]},
+            "NUM_INEXACT",
+            ("filter", 0, "le", "price_in"),
+        ),
         ({"filter": [{"pin": "router/nope"}]}, "POL_ROUTE", ("filter", 0, "pin")),
         ({"filter": [{"pin": "no-slash"}]}, "POL_ROUTE", ("filter", 0, "pin")),
         ({"filter": [{"provider_in": ["x"]}]}, "POL_ROUTE", ("filter", 0, "provider_in", 0)),
         ({"filter": [{"tier_at_least": "gold"}]}, "POL_TIER", ("filter", 0, "tier_at_least")),
         ({"filter": [{"format_in": ["xml"]}]}, "POL_VALUE", ("filter", 0, "format_in", 0)),
-        ({"select": {"chain": ["router/qwen/qwen3", "router/qwen/qwen3"]}}, "POL_DUPLICATE",
-         ("select", "chain", 1)),
+        (
+            {"select": {"chain": ["router/qwen/qwen3", "router/qwen/qwen3"]}},
+            "POL_DUPLICATE",
+            ("select", "chain", 1),
+        ),
         ({"select": {"top_k": {"k": 0}}}, "NUM_RANGE", ("select", "top_k", "k")),
-        ({"mutate": [{"set": {"temperature": "2.5"}}]}, "NUM_RANGE",
-         ("mutate", 0, "set", "temperature")),
+        (
+            {"mutate": [{"set": {"temperature": "2.5"}}]},
+            "NUM_RANGE",
+            ("mutate", 0, "set", "temperature"),
+        ),
         ({"mutate": [{"set": {"seed": 1}}]}, "POL_KEY", ("mutate", 0, "set", "seed")),
-        ({"mutate": [{"clamp": {"max_tokens": [9, 1]}}]}, "POL_VALUE",
-         ("mutate", 0, "clamp", "max_tokens")),
+        (
+            {"mutate": [{"clamp": {"max_tokens": [9, 1]}}]},
+            "POL_VALUE",
+            ("mutate", 0, "clamp", "max_tokens"),
+        ),
         ({"mutate": [{"text_filters": ["NFKD"]}]}, "POL_VALUE", ("mutate", 0, "text_filters", 0)),
         ({"on_failure": {"teapot": "next"}}, "POL_KEY", ("on_failure", "teapot")),
-        ({"on_failure": {"server": {"retry": {"attempts": 2, "then": {"retry": {"attempts": 1}}}}}},
-         "POL_VALUE", ("on_failure", "server", "retry", "then")),
-        ({"on_failure": {"server": {"retry": {"attempts": 6}}}}, "NUM_RANGE",
-         ("on_failure", "server", "retry", "attempts")),
+        (
+            {
+                "on_failure": {
+                    "server": {"retry": {"attempts": 2, "then": {"retry": {"attempts": 1}}}}
+                }
+            },
+            "POL_VALUE",
+            ("on_failure", "server", "retry", "then"),
+        ),
+        (
+            {"on_failure": {"server": {"retry": {"attempts": 6}}}},
+            "NUM_RANGE",
+            ("on_failure", "server", "retry", "attempts"),
+        ),
         ({"max_attempts": 17}, "NUM_RANGE", ("max_attempts",)),
-        ({"score": {"sum": [{"scale": {"by": 5000, "of": "price_in"}}, {"neg": "price_in"},
-                            {"scale": {"by": 5000, "of": "price_out"}}]}},
-         "POL_BOUND", ("score", "sum")),
-        ({"score": {"normalize": {"of": "price_in", "to": 10000}}}, "POL_BOUND",
-         ("score", "normalize")),
+        (
+            {
+                "score": {
+                    "sum": [
+                        {"scale": {"by": 5000, "of": "price_in"}},
+                        {"neg": "price_in"},
+                        {"scale": {"by": 5000, "of": "price_out"}},
+                    ]
+                }
+            },
+            "POL_BOUND",
+            ("score", "sum"),
+        ),
+        (
+            {"score": {"normalize": {"of": "price_in", "to": 10000}}},
+            "POL_BOUND",
+            ("score", "normalize"),
+        ),
         ({"score": 0.5}, "NUM_FLOAT", ("score",)),
         ([], "POL_TYPE", ()),
     ],
@@ -167,14 +204,44 @@ def test_bound_holds_at_the_edge() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=12)
     | st.sampled_from(["json", "needs", "argmax", "price_in", "next", "quality", "0.5"]),
-    lambda kids: st.lists(kids, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["filter", "score", "select", "mutate", "on_failure", "max_attempts",
-                         "all", "any", "not", "sum", "neg", "le", "of", "to", "k", "top_k",
-                         "retry", "attempts", "set", "temperature", "chain", "pin", "x"]),
-        kids, max_size=4,
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "filter",
+                    "score",
+                    "select",
+                    "mutate",
+                    "on_failure",
+                    "max_attempts",
+                    "all",
+                    "any",
+                    "not",
+                    "sum",
+                    "neg",
+                    "le",
+                    "of",
+                    "to",
+                    "k",
+                    "top_k",
+                    "retry",
+                    "attempts",
+                    "set",
+                    "temperature",
+                    "chain",
+                    "pin",
+                    "x",
+                ]
+            ),
+            kids,
+            max_size=4,
+        )
     ),
     max_leaves=20,
 )

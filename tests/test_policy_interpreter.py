@@ -61,20 +61,40 @@ def test_filter_predicates(pred: Any, req: Any, kept: int) -> None:
     assert len(survivors) + len(rejected) == len(CAT.routes)
 
 
-leaves = st.sampled_from([
-    "json", "image", "has_tee", "has_images", {"has": "price_in"}, {"le": {"price_in": "0.5"}},
-    {"tier_at_least": "standard"}, {"provider_in": ["router"]}, {"format_in": ["json"]},
-])
-predicates = st.recursive(leaves, lambda kid: st.one_of(
-    st.builds(lambda p: {"not": p}, kid),
-    st.builds(lambda ps: {"any": ps}, st.lists(kid, min_size=1, max_size=3)),
-    st.builds(lambda ps: {"all": ps}, st.lists(kid, min_size=1, max_size=3)),
-), max_leaves=8)
+leaves = st.sampled_from(
+    [
+        "json",
+        "image",
+        "has_tee",
+        "has_images",
+        {"has": "price_in"},
+        {"le": {"price_in": "0.5"}},
+        {"tier_at_least": "standard"},
+        {"provider_in": ["router"]},
+        {"format_in": ["json"]},
+    ]
+)
+predicates = st.recursive(
+    leaves,
+    lambda kid: st.one_of(
+        st.builds(lambda p: {"not": p}, kid),
+        st.builds(lambda ps: {"any": ps}, st.lists(kid, min_size=1, max_size=3)),
+        st.builds(lambda ps: {"all": ps}, st.lists(kid, min_size=1, max_size=3)),
+    ),
+    max_leaves=8,
+)
 
 
-@given(st.lists(predicates, min_size=1, max_size=4), st.sampled_from([
-    TEXT, make_request(format="json"), make_request(images=1),
-]))
+@given(
+    st.lists(predicates, min_size=1, max_size=4),
+    st.sampled_from(
+        [
+            TEXT,
+            make_request(format="json"),
+            make_request(images=1),
+        ]
+    ),
+)
 def test_filter_over_the_population_is_filter_route_by_route(parts: Any, req: Any) -> None:
     b = bind(CAT, admit({"filter": parts}, CAT))
     top = b.policy.filter
@@ -134,8 +154,12 @@ def test_normalize_population_and_degenerate_cases() -> None:
     s = scores({"score": {"normalize": {"of": "quality", "to": 100}}})
     assert s["direct/llama/70b"] == 0 and s["router/anthropic/haiku"] == 100
     assert s["router/deepseek/v3"] == (70 - 60) * 100 // 20
-    one = scores({"filter": [{"pin": "router/qwen/qwen3"}],
-                  "score": {"normalize": {"of": "quality", "to": 100}}})
+    one = scores(
+        {
+            "filter": [{"pin": "router/qwen/qwen3"}],
+            "score": {"normalize": {"of": "quality", "to": 100}},
+        }
+    )
     assert one == {"router/qwen/qwen3": 100}
     same = scores({"score": {"normalize": {"of": 3, "to": 10}}})
     assert set(same.values()) == {10}
@@ -153,38 +177,64 @@ def test_chain_and_greybox() -> None:
     assert order({"select": {"chain": chain}}) == chain
     assert order({"select": {"chain": chain}}, make_request(format="json")) == [chain[0], chain[2]]
     assert order({"select": "greybox"}) == [
-        "router/deepseek/v3", "router/qwen/qwen3", "router/anthropic/haiku",
-        "direct/anthropic/haiku", "direct/llama/70b",
+        "router/deepseek/v3",
+        "router/qwen/qwen3",
+        "router/anthropic/haiku",
+        "direct/anthropic/haiku",
+        "direct/llama/70b",
     ]
     assert order({"select": "greybox"}, make_request(images=2)) == [
-        "router/openai/mini", "direct/anthropic/haiku", "router/anthropic/haiku",
+        "router/openai/mini",
+        "direct/anthropic/haiku",
+        "router/anthropic/haiku",
     ]
 
 
 def test_top_k_and_tiers() -> None:
-    assert order({"select": {"top_k": {"k": 2}}, "score": "quality"}) == \
-        order({"score": "quality"})[:2]
-    tiers = {"select": {"tiers": [
-        {"filter": "has_tee", "select": {"chain": ["direct/llama/70b", "direct/anthropic/haiku"]}},
-        {"filter": {"tier_at_least": "standard"}},
-    ]}}
+    assert (
+        order({"select": {"top_k": {"k": 2}}, "score": "quality"})
+        == order({"score": "quality"})[:2]
+    )
+    tiers = {
+        "select": {
+            "tiers": [
+                {
+                    "filter": "has_tee",
+                    "select": {"chain": ["direct/llama/70b", "direct/anthropic/haiku"]},
+                },
+                {"filter": {"tier_at_least": "standard"}},
+            ]
+        }
+    }
     assert order(tiers) == [
-        "direct/llama/70b", "direct/anthropic/haiku", "router/anthropic/haiku",
+        "direct/llama/70b",
+        "direct/anthropic/haiku",
+        "router/anthropic/haiku",
         "router/openai/mini",
     ]
 
 
 def test_a_route_a_tier_cuts_stays_for_the_later_tiers() -> None:
     everything = order({"score": "quality"})
-    premium_first = {"score": "quality", "select": {"tiers": [
-        {"filter": "true", "select": {"top_k": {"k": 1}}},
-        {"filter": "true"},
-    ]}}
+    premium_first = {
+        "score": "quality",
+        "select": {
+            "tiers": [
+                {"filter": "true", "select": {"top_k": {"k": 1}}},
+                {"filter": "true"},
+            ]
+        },
+    }
     assert order(premium_first) == everything
-    chain_then_rest = {"score": "quality", "select": {"tiers": [
-        {"filter": "true", "select": {"chain": ["direct/llama/70b"]}},
-        {"filter": "true"},
-    ]}}
+    chain_then_rest = {
+        "score": "quality",
+        "select": {
+            "tiers": [
+                {"filter": "true", "select": {"chain": ["direct/llama/70b"]}},
+                {"filter": "true"},
+            ]
+        },
+    }
     assert order(chain_then_rest) == ["direct/llama/70b"] + [
         r for r in everything if r != "direct/llama/70b"
     ]
@@ -208,16 +258,23 @@ def test_weighted_draws_only_positive_weights_without_replacement(seed: bytes) -
 
 def test_weighted_follows_weights() -> None:
     weights = {"router/qwen/qwen3": 9, "router/deepseek/v3": 1}
-    firsts = [order({"select": {"weighted": {"route_value": {"routes": weights}}}},
-                    seed=bytes([n]))[0] for n in range(60)]
+    firsts = [
+        order({"select": {"weighted": {"route_value": {"routes": weights}}}}, seed=bytes([n]))[0]
+        for n in range(60)
+    ]
     assert 40 <= firsts.count("router/qwen/qwen3") <= 60
 
 
 def test_mutations() -> None:
-    doc = {"mutate": [{"set": {"temperature": 1, "max_tokens": 5000}},
-                      {"clamp": {"max_tokens": [1, 3000]}},
-                      {"when": {"if": "image", "then": ["use_max_completion_tokens"]}},
-                      {"text_filters": ["NFKC"]}], "max_attempts": 16}
+    doc = {
+        "mutate": [
+            {"set": {"temperature": 1, "max_tokens": 5000}},
+            {"clamp": {"max_tokens": [1, 3000]}},
+            {"when": {"if": "image", "then": ["use_max_completion_tokens"]}},
+            {"text_filters": ["NFKC"]},
+        ],
+        "max_attempts": 16,
+    }
     d = decide(CAT, admit(doc, CAT), TEXT, SEED)
     for a in d.attempts:
         assert (a.params.temperature, a.params.max_tokens) == (1000, 3000)
@@ -229,8 +286,10 @@ def test_mutations() -> None:
 
 @given(st.binary(min_size=1, max_size=64))
 def test_jitter_stays_in_bounds_and_varies_per_attempt(seed: bytes) -> None:
-    doc = {"mutate": [{"jitter": {"temperature": ["-0.05", "0.05"], "max_tokens": [-10, 10]}}],
-           "max_attempts": 16}
+    doc = {
+        "mutate": [{"jitter": {"temperature": ["-0.05", "0.05"], "max_tokens": [-10, 10]}}],
+        "max_attempts": 16,
+    }
     d = decide(CAT, admit(doc, CAT), make_request(temperature=20), seed)
     temps = [a.params.temperature for a in d.attempts]
     assert all(0 <= t <= 70 for t in temps)  # clamped to the parameter's range
@@ -274,3 +333,45 @@ def test_bind_derives_catalog_facts_once_and_raises_the_same_every_time() -> Non
     assert raised == [raised[0]] * 3
     ignores = admit({"score": "quality"}, CAT)
     assert bind(bad, ignores).columns == bind(again, ignores).columns
+
+
+def test_bind_reads_only_the_fields_its_field_ops_name() -> None:
+    # SPEC §7.2, §8: a built-in field outside the language's bounds refuses a policy
+    # only when a `has`, comparison or `field` term names it; names and routes that
+    # merely look like such a term (`model_in: [field, context]`) read no field.
+    routes = list(CAT.routes)
+    routes[1] = replace(routes[1], context=2**32 + 5, priority=2**31 + 1)
+    wide = Catalog(tuple(routes), CAT.tiers, CAT.default_tier, CAT.fields)
+    lookalikes = admit(
+        {
+            "filter": {
+                "any": [
+                    {"model_in": ["field", "context"]},
+                    {"route_in": ["has/priority"]},
+                    {"provider_in": ["ge", "context"]},
+                    "json",
+                ]
+            },
+            "score": {"route_value": {"routes": {"field/context": 2}, "default": 1}},
+            "select": {
+                "tiers": [
+                    {
+                        "filter": {"family_in": ["has", "priority"]},
+                        "select": {"chain": ["le/context"]},
+                    }
+                ]
+            },
+        }
+    )
+    assert bind(wide, lookalikes).columns == {}
+    for reads in (
+        {"score": {"field": {"name": "context", "default": 1}}},
+        {"filter": {"has": "priority"}},
+    ):
+        with pytest.raises(PolicyError) as err:
+            bind(wide, admit(reads))
+        assert err.value.code == "NUM_RANGE" and err.value.path[:3] == (
+            "routes",
+            routes[1].provider,
+            routes[1].model,
+        )

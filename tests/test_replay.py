@@ -50,9 +50,9 @@ def genvm_line(record: dict[str, Any], n: int) -> str:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("replay")
-    catalog = build_catalog(
-        load_document(str(CONFIG), what="c"), load_document(str(OVERLAY), what="o")
-    )
+    config, overlay = load_document(str(CONFIG), what="c"), load_document(str(OVERLAY), what="o")
+    assert isinstance(config, dict) and isinstance(overlay, dict)
+    catalog = build_catalog(config, overlay)
     policy = admit(load_document(str(POLICY), what="p"), catalog)
     (base / "policy.lua").write_bytes(compile_policy(catalog, policy))
     (base / "salt").write_bytes(SALT)
@@ -138,8 +138,11 @@ def test_summary_names_the_first_difference(node: dict[str, Any]) -> None:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def test_cli_replays_a_genvm_log(node: dict[str, Any], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixturepaths import GENVM_FIXTURES
@@ -72,7 +73,8 @@ def test_stock_greybox_routes_every_class_in_python_and_lua(name: str, tmp_path:
     assert run_installed(hook, grid_input(catalog, policy)) == want
     results = decode(want)
     assert isinstance(results, list) and len(results) == len(CLASSES) * GRID_SEEDS == 576
-    assert all(r["output"]["routes"] for r in results)  # type: ignore[index, call-overload]
+    rows: list[Any] = results
+    assert all(r["output"]["routes"] for r in rows)
 
 
 @pytest.mark.parametrize("name", ["v1-sample", "v2-sample"])
@@ -116,8 +118,9 @@ def test_check_refuses_tee_filter_for_image_prompts_and_accepts_knowingly(tmp_pa
     ok = cli("check", policy, "--catalog", node, "--overlay", overlay, *args)
     assert ok.returncode == 0, ok.stderr
     assert "route: text+image: NO ROUTE (accepted with --allow-unroutable)" in ok.stderr
-    typo = cli("check", policy, "--catalog", node, "--overlay", overlay,
-               "--allow-unroutable", "img")  # fmt: skip
+    typo = cli(
+        "check", policy, "--catalog", node, "--overlay", overlay, "--allow-unroutable", "img"
+    )
     assert typo.returncode == 2 and "POL_VALUE" in typo.stderr and "`img`" in typo.stderr
     alone = cli("check", policy, "--allow-unroutable", "text")
     assert alone.returncode == 2 and "needs `--catalog`" in alone.stderr
@@ -131,8 +134,10 @@ def test_check_refuses_a_weighted_selector_that_overflows(tmp_path: Path) -> Non
 
 
 def test_check_refuses_a_priority_outside_the_field_bounds(tmp_path: Path) -> None:
-    text = SAMPLES["v2-sample"].read_text(encoding="utf-8").replace(
-        "priority: -1", "priority: 3000000000"
+    text = (
+        SAMPLES["v2-sample"]
+        .read_text(encoding="utf-8")
+        .replace("priority: -1", "priority: 3000000000")
     )
     node = _write(tmp_path, "node.yaml", text)
     policy = _write(tmp_path, "p.yaml", "score: priority\n")
@@ -184,13 +189,13 @@ def test_the_hook_names_at_load_the_classes_a_drifted_node_leaves_unrouted(
     whole = DemoHost(str(hook), view)
     assert not [log for log in whole.logs if log.get("message") == UNROUTABLE_MESSAGE]
     # The image backends lost their keys: GenVM offers no image route any more.
-    routes = view["routes"]  # type: ignore[index, call-overload]
+    assert isinstance(view, dict) and isinstance(view["routes"], list)
+    routes: list[Any] = view["routes"]
     kept = [r for r in routes if not r["image"]]
-    host = DemoHost(str(hook), {**view, "routes": kept})  # type: ignore[dict-item]
+    host = DemoHost(str(hook), {**view, "routes": kept})
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1 and said[0]["mode"] == "policy"
-    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
-
+    assert said[0]["classes"] == ["text+image", "json+image", "bool+image"]
 
 
 def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) -> None:
@@ -210,7 +215,8 @@ def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) 
     host = DemoHost(str(hook), genvm_view(catalog))
     said = [log for log in host.logs if log.get("message") == UNROUTABLE_MESSAGE]
     assert len(said) == 1
-    assert list(said[0]["classes"]) == ["text+image", "json+image", "bool+image"]  # type: ignore[call-overload]
+    assert said[0]["classes"] == ["text+image", "json+image", "bool+image"]
+
 
 _REFUSED = {
     # the examples on a sandbox node of the newer line: (policy, overlay, config edit,
@@ -266,9 +272,9 @@ _FAKE = {  # config -> (profiles, the env keys its backends name)
                                          "GEMINIKEY"]),
     "v2-greybox": (("v2-mid", "v2-new"), ["OPENROUTERKEY", "HEURISTKEY", "IONETKEY",
                                           "ANTHROPICKEY", "GEMINIKEY"]),
-}
+}  # fmt: skip  # a table laid out by hand in rows
 _PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
-_CALLS = [
+_CALLS: list[tuple[str, dict[str, Any]]] = [
     *(("ExecPrompt", {"prompt": "Say hi.", "response_format": f, "images": i})
       for f in ("text", "json") for i in ([], [_PNG])),
     ("ExecPromptTemplate", {"template": "EqComparative", "leader_answer": "a",
@@ -277,13 +283,11 @@ _CALLS = [
                             "input": "i"}),
     ("ExecPromptTemplate", {"template": "EqNonComparativeValidator", "task": "t",
                             "criteria": "c", "input": "i", "output": "o"}),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("mode", ["policy", "stock"])
-@pytest.mark.parametrize(
-    ("name", "profile"), [(n, p) for n in sorted(_FAKE) for p in _FAKE[n][0]]
-)
+@pytest.mark.parametrize(("name", "profile"), [(n, p) for n in sorted(_FAKE) for p in _FAKE[n][0]])
 def test_stock_greybox_answers_every_class_under_the_genvm_fake(
     tmp_path: Path, name: str, profile: str, mode: str
 ) -> None:
@@ -320,7 +324,7 @@ _BLAME = [  # policy on the partial-chain catalog -> (first refused class, path,
     # normal form sorts `json` before `needs`: the needs still apply first
     ({"filter": ["json", {"provider_in": ["gamma"]}], "select": "stock"},
      "text+image", ("filter", 3), "provider_in"),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize(("doc", "first", "path", "op"), _BLAME)
@@ -364,8 +368,17 @@ def test_a_class_one_role_cannot_route_is_refused_naming_the_role() -> None:
 
 def test_a_class_no_route_of_the_node_can_serve_is_reported_not_refused() -> None:
     catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
-    text_only = build_catalog({"backends": {"b": {"provider": "openai-compatible", "key": "k",
-                                                  "models": {"m": {"supports_json": True}}}}})
+    text_only = build_catalog(
+        {
+            "backends": {
+                "b": {
+                    "provider": "openai-compatible",
+                    "key": "k",
+                    "models": {"m": {"supports_json": True}},
+                }
+            }
+        }
+    )
     reports = analyse(text_only, builtin("stock-greybox"))
     states = {r.name: r.state for r in reports}
     assert states["text+image"] == states["json+image"] == "node" and states["text"] == "routed"

@@ -44,15 +44,25 @@ TIERS = {"tiers": [
     {"filter": {"tier_at_least": "premium"}, "select": {"weighted": {"sum": [1, "quality"]}}},
     {"filter": {"tier_at_least": "standard"}, "select": {"sample": {"spread": 2}}},
     {"filter": "true", "select": {"weighted": {"sum": [1, "quality"]}}},
-]}
+]}  # fmt: skip  # a table laid out by hand in rows
 
 
 def rows(n: int) -> list[Any]:
     """`n` routes over 20 providers: tiers, prices and qualities spread out."""
     tiers = ("basic", "standard", "premium")
     return [
-        (f"p{i % 20:02d}", f"vendor/m{i:04d}", True, False, i + 1, None, f"{i % 9}.25",
-         tiers[i * 7 % 3], i * 37 % 101, False)
+        (
+            f"p{i % 20:02d}",
+            f"vendor/m{i:04d}",
+            True,
+            False,
+            i + 1,
+            None,
+            f"{i % 9}.25",
+            tiers[i * 7 % 3],
+            i * 37 % 101,
+            False,
+        )
         for i in range(n)
     ]
 
@@ -169,8 +179,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Counter[str], Cou
 
 
 def blob(cat: Catalog, pol: Policy, req: Request, seed: bytes) -> bytes:
-    return encode({"catalog": catalog_value(cat), "policy": pol.value,
-                   "request": request_value(req), "seed": seed})
+    return encode(
+        {
+            "catalog": catalog_value(cat),
+            "policy": pol.value,
+            "request": request_value(req),
+            "seed": seed,
+        }
+    )
 
 
 def whole_order(cat: Catalog, pol: Policy, seed: bytes) -> list[int]:
@@ -203,14 +219,19 @@ CASES: list[tuple[str, Any, int, dict[str, int]]] = [
      {"select/sample/0": 2 + 5}),
     # The premium tier alone fills the limit: later tiers open their streams, draw nothing.
     ("tiers", TIERS, 6, {"select/weighted/0": 6, "select/sample/1": 0, "select/weighted/2": 0}),
-]
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize(("name", "term", "attempts", "want"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed-{s[0]}" for s in SEEDS])
 def test_draws_bounded_by_max_attempts_and_spread(
-    counted: tuple[Counter[str], Counter[str]], lua: Any,
-    name: str, term: Any, attempts: int, want: dict[str, int], seed: bytes,
+    counted: tuple[Counter[str], Counter[str]],
+    lua: Any,
+    name: str,
+    term: Any,
+    attempts: int,
+    want: dict[str, int],
+    seed: bytes,
 ) -> None:
     pol = policy(term, attempts)
     draws, blocks = counted
@@ -218,7 +239,7 @@ def test_draws_bounded_by_max_attempts_and_spread(
     expected = [[k, n, -(-n // 8)] for k, n in sorted(want.items()) if n]
     assert select_counts(draws, blocks) == expected
     assert len(d.ranks) == (2 if name == "top_k-sample" else attempts)
-    out = decode(lua.decide(blob(BIG, pol, TEXT, seed)))
+    out: Any = decode(lua.decide(blob(BIG, pol, TEXT, seed)))
     assert lua_counts(out) == expected
     assert list(out["ranks"]) == list(d.ranks)
 
@@ -232,7 +253,7 @@ def test_whole_order_draws_once_per_route(
     draws, _ = counted
     order = whole_order(BIG, pol, SEEDS[0])
     assert sum(draws.values()) == len(order) == N
-    out = decode(lua.whole(blob(BIG, pol, TEXT, SEEDS[0])))
+    out: Any = decode(lua.whole(blob(BIG, pol, TEXT, SEEDS[0])))
     assert [n for _, n, _ in out["counts"]] == [N]
     assert list(out["ranks"]) == order
 
@@ -258,39 +279,63 @@ NESTED = [
         {"filter": {"lt": {"quality": 60}}, "select": {"weighted": {"sum": [-40, "quality"]}}},
         {"filter": "true", "select": {"sample": {"spread": 2}}},
     ]},
-]
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 @pytest.mark.parametrize("term", NESTED, ids=[f"nested-{k}" for k in range(len(NESTED))])
 @pytest.mark.parametrize("attempts", [1, 2, 5, 16])
-def test_limited_order_is_the_prefix_of_the_whole_order(
-    lua: Any, term: Any, attempts: int
-) -> None:
+def test_limited_order_is_the_prefix_of_the_whole_order(lua: Any, term: Any, attempts: int) -> None:
     pol = policy(term, attempts)
     for seed in SEEDS:
         whole = whole_order(SMALL, pol, seed)
         d = decide(SMALL, pol, TEXT, seed)
         assert list(d.ranks) == whole[:attempts]
-        assert list(decode(lua.decide(blob(SMALL, pol, TEXT, seed)))["ranks"]) == list(d.ranks)
+        out: Any = decode(lua.decide(blob(SMALL, pol, TEXT, seed)))
+        assert list(out["ranks"]) == list(d.ranks)
 
 
 def test_a_limit_changes_no_error(lua: Any) -> None:
     # The last tier is past the limit, yet its weights' sum can overflow: bind refuses the
     # policy whatever the limit (SPEC §8, bounds at bind), at the tier's selector.
     huge = 2**52
-    node = {"backends": {"p": {"provider": "openai-compatible", "key": "k", "models": {
-        "a": {}, "b": {}, "c": {}}}}}
-    over = {"version": 1, "tiers": ["basic", "premium"], "default_tier": "basic",
-            "fields": {"big": {"scale": 0, "min": 0, "max": huge}},
-            "routes": {"p": {"a": {"tier": "premium", "fields": {"big": 1}},
-                             "b": {"fields": {"big": huge}}, "c": {"fields": {"big": huge}}}}}
+    node = {
+        "backends": {
+            "p": {
+                "provider": "openai-compatible",
+                "key": "k",
+                "models": {"a": {}, "b": {}, "c": {}},
+            }
+        }
+    }
+    over = {
+        "version": 1,
+        "tiers": ["basic", "premium"],
+        "default_tier": "basic",
+        "fields": {"big": {"scale": 0, "min": 0, "max": huge}},
+        "routes": {
+            "p": {
+                "a": {"tier": "premium", "fields": {"big": 1}},
+                "b": {"fields": {"big": huge}},
+                "c": {"fields": {"big": huge}},
+            }
+        },
+    }
     cat = build_catalog(node, over)
-    pol = admit({"select": {"tiers": [
-        {"filter": {"tier_at_least": "premium"}, "select": "argmax"},
-        {"filter": "true", "select": {"weighted": "big"}},
-    ]}, "max_attempts": 1}, cat)
+    pol = admit(
+        {
+            "select": {
+                "tiers": [
+                    {"filter": {"tier_at_least": "premium"}, "select": "argmax"},
+                    {"filter": "true", "select": {"weighted": "big"}},
+                ]
+            },
+            "max_attempts": 1,
+        },
+        cat,
+    )
     with pytest.raises(PolicyError) as err:
         decide(cat, pol, TEXT, SEEDS[0])
     assert (err.value.code, err.value.path) == ("POL_BOUND", ("select", 1, 1, 1))
-    got = decode(lua.decide(blob(cat, pol, TEXT, SEEDS[0])))["error"]
+    out: Any = decode(lua.decide(blob(cat, pol, TEXT, SEEDS[0])))
+    got = out["error"]
     assert [got[0], list(got[1])] == ["POL_BOUND", ["select", 1, 1, 1]]

@@ -62,8 +62,11 @@ def test_system_as_another_user_changes_nothing_and_prints_the_sudo_line(
 def test_system_with_everything_present_does_nothing() -> None:
     run = subprocess.run(
         [str(ROOT / "scripts" / "system"), "python3"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
 
 
@@ -74,28 +77,40 @@ def test_env_rebuilds_a_venv_without_pip(tmp_path: Path) -> None:
         shutil.copy2(ROOT / "scripts" / name, project / "scripts" / name)
     (project / "pyproject.toml").write_text(
         '[project]\nname = "probe"\nversion = "0"\n[project.optional-dependencies]\ntest = []\n'
-        '[tool.setuptools]\npy-modules = []\n',
+        "[tool.setuptools]\npy-modules = []\n",
         encoding="utf-8",
     )
     made = subprocess.run(
         ["python3", "-m", "venv", "--without-pip", str(project / ".venv")],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     run = subprocess.run(
         [str(project / "scripts" / "env")],
-        capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"{project / '.venv'}\n"
     assert "has no working pip (half made); making it again" in run.stderr
     pip = subprocess.run(
         [str(project / ".venv" / "bin" / "python"), "-m", "pip", "--version"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert pip.returncode == 0
     again = subprocess.run(
         [str(project / "scripts" / "env")],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert (again.returncode, again.stderr) == (0, "")

@@ -1,9 +1,9 @@
 """What the hook's start-up shortcuts rely on, checked against the reference.
 
 Spec: docs/SPEC.md §2 and §5.5 (rules 6-7 of dispatch/genvm_policy/encoding.lua
-and rule 4 of catalog.lua rest on them); docs/HOOK.md §3 steps 3-7 and "Start-up
-cost". Each shortcut
-of the Lua start-up path is tested for the property that makes it exact:
+and rule 4 of catalog.lua rest on them); docs/HOOK.md §3 steps 3-7 and
+docs/IMPLEMENTATION.md §5 (start-up cost). Each shortcut of the Lua start-up
+path is tested for the property that makes it exact:
 
 1. a byte range `encoding.decode` reports for a top-level value is that
    value's canonical encoding (so the hook hashes it instead of re-encoding);
@@ -39,12 +39,17 @@ from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string
 RUNTIMES = ["lua53", "lua54"]
 _STATES: dict[str, Any] = {}
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).filter(
-    lambda s: unicodedata.normalize("NFC", s) == s)
-scalars = st.one_of(st.integers(-(2**53) + 1, 2**53 - 1), texts, st.booleans(), st.none(),
-                    st.binary(max_size=40))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=16)
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30).filter(
+    lambda s: unicodedata.normalize("NFC", s) == s
+)
+scalars = st.one_of(
+    st.integers(-(2**53) + 1, 2**53 - 1), texts, st.booleans(), st.none(), st.binary(max_size=40)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
+    max_leaves=16,
+)
 
 
 def state(runtime: str) -> Any:
@@ -55,7 +60,8 @@ def state(runtime: str) -> Any:
 
 
 def spans_of(lua: Any, data: bytes) -> dict[str, tuple[int, int]]:
-    got = lua.execute("""
+    got = lua.execute(
+        """
       local data = ...
       local spans = {}
       require("genvm_policy.encoding").decode(data, spans)
@@ -64,7 +70,9 @@ def spans_of(lua: Any, data: bytes) -> dict[str, tuple[int, int]]:
         out[key] = span[1] .. ":" .. span[2]
       end
       return out
-    """, data)
+    """,
+        data,
+    )
     return {k: (int(v.split(":")[0]), int(v.split(":")[1])) for k, v in got.items()}
 
 
@@ -90,16 +98,28 @@ def test_key_less_is_the_encoded_key_order(runtime: str, keys: list[str]) -> Non
 
 
 def small_catalog() -> Catalog:
-    config = {"backends": {
-        "alpha": {"provider": "openai-compatible", "key": "k", "meta": {"priority": 2},
-                  "models": {"m-1": {"supports_json": True}, "m-2": {"supports_image": True}}},
-        "beta": {"provider": "anthropic", "key": "k",
-                 "models": {"m-1": {"meta": {"greybox": {"text": 1}}}}},
-    }}
-    overlay = {"version": 1, "tiers": ["basic", "premium"], "default_tier": "basic",
-               "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
-               "models": {"m-1": {"price_in": "0.15", "tier": "premium",
-                                  "fields": {"quality": 70}}}}
+    config = {
+        "backends": {
+            "alpha": {
+                "provider": "openai-compatible",
+                "key": "k",
+                "meta": {"priority": 2},
+                "models": {"m-1": {"supports_json": True}, "m-2": {"supports_image": True}},
+            },
+            "beta": {
+                "provider": "anthropic",
+                "key": "k",
+                "models": {"m-1": {"meta": {"greybox": {"text": 1}}}},
+            },
+        }
+    }
+    overlay = {
+        "version": 1,
+        "tiers": ["basic", "premium"],
+        "default_tier": "basic",
+        "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
+        "models": {"m-1": {"price_in": "0.15", "tier": "premium", "fields": {"quality": 70}}},
+    }
     return build_catalog(config, overlay)
 
 
@@ -107,7 +127,8 @@ WRONG = {"text": 7, "bool": "yes", "int?": "1", "text?": 3, "ints": [1]}
 
 
 def lua_catalog_error(lua: Any, value: Any) -> tuple[str, list[Any]]:
-    got = lua.execute("""
+    got = lua.execute(
+        """
       local raw = ...
       local ok, e = pcall(function()
         return require("genvm_policy.catalog").from_value(
@@ -115,7 +136,9 @@ def lua_catalog_error(lua: Any, value: Any) -> tuple[str, list[Any]]:
       end)
       if ok then return "ok", {} end
       return e.code, e.path
-    """, encoding.encode(value))
+    """,
+        encoding.encode(value),
+    )
     return got[0], [got[1][i] for i in range(1, len(got[1]) + 1)]
 
 
@@ -132,17 +155,19 @@ def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
     lua = state(runtime)
     good = catalog_value(small_catalog())
     assert lua_catalog_error(lua, good) == ("ok", [])
-    for n in range(len(good["routes"])):  # type: ignore[arg-type]
+    assert isinstance(good, dict) and isinstance(good["routes"], list)
+    rows: list[Any] = good["routes"]
+    for n in range(len(rows)):
         for key, kind in ROUTE_KINDS.items():
-            routes = [dict(r) for r in good["routes"]]  # type: ignore[union-attr]
+            routes = [dict(r) for r in rows]
             routes[n][key] = WRONG[kind]
-            bad = {**good, "routes": routes}  # type: ignore[dict-item]
+            bad = {**good, "routes": routes}
             assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
             del routes[n][key]
             assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
-        routes = [dict(r) for r in good["routes"]]  # type: ignore[union-attr]
+        routes = [dict(r) for r in rows]
         routes[n]["zzz"] = 1
-        bad = {**good, "routes": routes}  # type: ignore[dict-item]
+        bad = {**good, "routes": routes}
         assert lua_catalog_error(lua, bad) == ("CAT_TYPE", reference_path(bad))
 
 
@@ -151,16 +176,27 @@ def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
 
 def big_catalog() -> Catalog:
     backends = {
-        f"backend-{b:02d}": {"provider": "openai-compatible", "key": "k",
-                             "meta": {"priority": b % 5 - 2},
-                             "models": {f"vendor/model-{m:03d}": {
-                                 "supports_json": m % 3 != 0, "supports_image": m % 4 == 0,
-                                 "meta": {"greybox": {"text": b * 50 + m}}}
-                                 for m in range(50)}}
+        f"backend-{b:02d}": {
+            "provider": "openai-compatible",
+            "key": "k",
+            "meta": {"priority": b % 5 - 2},
+            "models": {
+                f"vendor/model-{m:03d}": {
+                    "supports_json": m % 3 != 0,
+                    "supports_image": m % 4 == 0,
+                    "meta": {"greybox": {"text": b * 50 + m}},
+                }
+                for m in range(50)
+            },
+        }
         for b in range(20)
     }
-    overlay = {"version": 1, "tiers": ["basic", "premium"], "default_tier": "basic",
-               "models": {f"vendor/model-{m:03d}": {"price_in": f"0.{m:02d}"} for m in range(50)}}
+    overlay = {
+        "version": 1,
+        "tiers": ["basic", "premium"],
+        "default_tier": "basic",
+        "models": {f"vendor/model-{m:03d}": {"price_in": f"0.{m:02d}"} for m in range(50)},
+    }
     return build_catalog({"backends": backends}, overlay)
 
 
@@ -171,20 +207,26 @@ def load_hook(runtime: str, catalog: Catalog, policy_file: Path, host_hash: bool
     for r in catalog.routes:
         backend = providers.setdefault(r.provider, {"models": {}, "meta": {"priority": r.priority}})
         backend["models"][r.model] = {
-            "supports_json": r.json, "supports_image": r.image,
+            "supports_json": r.json,
+            "supports_image": r.image,
             "use_max_completion_tokens": r.max_completion_tokens,
-            "meta": {"greybox": {"text": r.greybox_text}}}
+            "meta": {"greybox": {"text": r.greybox_text}},
+        }
     lua.globals().__llm = to_lua(lua, {"providers": providers})
     dflt = lua.table()
     if host_hash:
         # A Lua function, as GenVM's is: the hook accepts nothing else as a host hash.
-        dflt[b"sha2_256"] = lua.execute(b"local f = ...; return function(s) return f(s) end",
-                                        lambda s: hashlib.sha256(s).digest())
+        dflt[b"sha2_256"] = lua.execute(
+            b"local f = ...; return function(s) return f(s) end",
+            lambda s: hashlib.sha256(s).digest(),
+        )
     lua.globals().__dflt = dflt
     salt = policy_file.parent / "salt"
     salt.write_bytes(bytes(range(32)))
-    vm = lua.execute(b"return require('genvm_policy.hook').load(...)",
-                     to_lua(lua, {"policy": str(policy_file), "salt": str(salt)}))
+    vm = lua.execute(
+        b"return require('genvm_policy.hook').load(...)",
+        to_lua(lua, {"policy": str(policy_file), "salt": str(salt)}),
+    )
     return vm[b"mode"].decode(), vm[b"fault"] and vm[b"fault"].decode(), len(vm[b"drift"])
 
 
@@ -216,4 +258,5 @@ def test_big_compiled_policy_loads_and_an_edited_fact_is_refused(
     edited.write_bytes(PREFIX % 1 + lua_string(encoding.encode(value)) + SUFFIX)
     # Without a host hash a large catalog's overlay facts are trusted (HOOK.md §3).
     assert load_hook(runtime, catalog, edited, host_hash) == (
-        ("stock", "policy_identity", 0) if host_hash else ("policy", None, 0))
+        ("stock", "policy_identity", 0) if host_hash else ("policy", None, 0)
+    )

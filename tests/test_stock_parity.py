@@ -71,7 +71,7 @@ CONFIGS: dict[str, tuple[Path, Path | None, str]] = {
                      ROOT / "examples" / "node" / "overlay.yaml", "v2"),
     "v1-sample": (DATA / "llm-default-config.yaml", None, "v1"),
     "v2-sample": (DATA / "genvm-module-llm.v2-sample.yaml", None, "v2"),
-}
+}  # fmt: skip  # a table laid out by hand in rows
 """The node configs the suite runs on: (path, overlay, shape); see the module docstring."""
 
 EXAMPLES = sorted((ROOT / "examples" / "policies").iterdir())
@@ -94,6 +94,7 @@ NOT_ADMITTED = {
 """Pairs whose catalog lacks a field the policy names (the example overlay's) or a route
 it pins (the example node's): never installed, so not run."""
 
+# A table laid out by hand in rows: `fmt: skip` keeps them.
 STOCK_SCRIPTS = {"v1": ["v1-default"], "v2-mid": ["v2-default", "v2-greybox"],
                  "v2-new": ["v2-default", "v2-greybox"]}  # fmt: skip
 SALT = bytes(range(7, 39))
@@ -105,7 +106,7 @@ TEMPLATE_ARGS = {
                       "principle": "same meaning"},
     "EqNonComparativeLeader": {"task": "sum  it", "criteria": "exact", "input": "1\n  2"},
     "EqNonComparativeValidator": {"task": "t", "criteria": "c", "input": "  i", "output": "o"},
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt-text": ("prompt", {"prompt": PROMPT, "response_format": "text", "images": []}),
     "prompt-json": ("prompt", {"prompt": PROMPT, "response_format": "json", "images": []}),
@@ -114,7 +115,7 @@ CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt-json-image": ("prompt", {"prompt": PROMPT, "response_format": "json",
                                      "images": [PNG]}),
     **{t: (t, a) for t, a in TEMPLATE_ARGS.items()},
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 OK = Success(text="the same words", json={"answer": "same"}, result=True)
 OUTCOMES: dict[str, Outcome] = {
     "success": OK,
@@ -147,14 +148,19 @@ def scenarios() -> Iterator[Scenario]:
             yield Scenario(f"{cls}/{name}", entry, args, outcome)
     for name, text in (("empty", ""), ("blank", " \u200b\t\n  \u200d ")):
         for fmt in ("text", "json"):
-            yield Scenario(f"{name}-prompt-{fmt}", "prompt",
-                           {"prompt": text, "response_format": fmt, "images": []}, OK)
+            yield Scenario(
+                f"{name}-prompt-{fmt}",
+                "prompt",
+                {"prompt": text, "response_format": fmt, "images": []},
+                OK,
+            )
     for template, args in TEMPLATE_ARGS.items():
         first = sorted(args)[0]
         yield Scenario(f"{template}/percent", template, {**args, first: "50% off, 100%%"}, OK)
         yield Scenario(f"{template}/percent-capture", template, {**args, first: "a%1b"}, OK)
-        yield Scenario(f"{template}/missing", template,
-                       {k: v for k, v in args.items() if k != first}, OK)
+        yield Scenario(
+            f"{template}/missing", template, {k: v for k, v in args.items() if k != first}, OK
+        )
     for remaining in (0, 1, 500, 666, 667, 20_000, 40_000, 40_001):
         yield Scenario(f"budget-{remaining}", "prompt", CLASSES["prompt-text"][1], OK, remaining)
 
@@ -187,14 +193,20 @@ class Installed:
         if profile == "v1" and shape == "v2":
             yaml_path = older_line_copy(yaml_path, tmp / "genvm-module-llm.v1.yaml")
         self.yaml, self.profile = yaml_path, profile
-        self.catalog = build_catalog(load_document(str(yaml_path), what="node config"),
-                                     load_document(str(overlay), what="overlay")
-                                     if overlay else None)  # fmt: skip
+        node_doc = load_document(str(yaml_path), what="node config")
+        extra = load_document(str(overlay), what="overlay") if overlay else None
+        assert isinstance(node_doc, dict) and isinstance(extra, dict | None)
+        self.catalog = build_catalog(node_doc, extra)
         if policy == STARTER:
             doc = starter_policy(self.catalog, SALT)[0]
         else:
-            doc = BUILTINS[policy] if policy in BUILTINS else load_document(
-                str(ROOT / "examples" / "policies" / policy), what="policy")
+            loaded = (
+                BUILTINS[policy]
+                if policy in BUILTINS
+                else load_document(str(ROOT / "examples" / "policies" / policy), what="policy")
+            )
+            assert isinstance(loaded, dict), policy
+            doc = loaded
         self.policy = admit(doc, self.catalog)
         (tmp / "policy.lua").write_bytes(compile_policy(self.catalog, self.policy))
         (tmp / "salt").write_bytes(SALT)
@@ -204,8 +216,7 @@ class Installed:
         self.env = {k: "key" for k in re.findall(r"\$\{ENV\[([^\]]+)\]\}", text)}
 
     def vm(self, runtime: str = "lua53") -> FakeGenVM:
-        return FakeGenVM(self.hook, self.yaml, profile=self.profile, env=self.env,
-                         runtime=runtime)
+        return FakeGenVM(self.hook, self.yaml, profile=self.profile, env=self.env, runtime=runtime)
 
 
 def run_hook(vm: FakeGenVM, s: Scenario) -> tuple[CallResult, dict[str, Any]]:
@@ -239,16 +250,24 @@ def _module_kind(outcome: Outcome) -> str | None:
     return "SendingRequest" if isinstance(outcome, SendingRequest) else None
 
 
-def allowed(policy: str, s: Scenario, got: CallResult, rec: dict[str, Any],
-            want: StockResult) -> str | None:
+def allowed(
+    policy: str, s: Scenario, got: CallResult, rec: dict[str, Any], want: StockResult
+) -> str | None:
     """The HOOK.md §10 row that explains a different ending, or None."""
-    if (policy != "stock-greybox" and "attempts" in rec and not rec["attempts"]
-            and rec.get("outcome", {}).get("kind") == "no_provider"):
+    if (
+        policy != "stock-greybox"
+        and "attempts" in rec
+        and not rec["attempts"]
+        and rec.get("outcome", {}).get("kind") == "no_provider"
+    ):
         return "no route for the class"
     kinds = {"STATUS_NOT_OK", "READING_BODY", "SENDING_REQUEST", "NO_PROVIDER_FOR_PROMPT"}
-    if (_module_kind(s.outcome) is not None and got.kind == want.kind == "fatal_error"
-            and {*got.causes[:1], *want.causes[:1]} <= kinds
-            and rec.get("outcome", {}).get("kind") in ("abort", "no_provider")):
+    if (
+        _module_kind(s.outcome) is not None
+        and got.kind == want.kind == "fatal_error"
+        and {*got.causes[:1], *want.causes[:1]} <= kinds
+        and rec.get("outcome", {}).get("kind") in ("abort", "no_provider")
+    ):
         return "failure actions"
     return None
 
@@ -256,8 +275,13 @@ def allowed(policy: str, s: Scenario, got: CallResult, rec: dict[str, Any],
 def compare(where: str, vm: FakeGenVM, policy: str, script: str, s: Scenario) -> list[str]:
     """What differs between the hook and the stock model for `s`, beyond HOOK.md §10."""
     got, rec = run_hook(vm, s)
-    want = run_stock(script, vm.profile, vm.config, StockCall(s.entry, s.args, s.remaining_gen),
-                     lambda provider, model: s.outcome)
+    want = run_stock(
+        script,
+        vm.profile,
+        vm.config,
+        StockCall(s.entry, s.args, s.remaining_gen),
+        lambda provider, model: s.outcome,
+    )
     where = f"{where}/{script}/{s.name}"
     problems: list[str] = []
     for req in got.requests:
@@ -271,8 +295,9 @@ def compare(where: str, vm: FakeGenVM, policy: str, script: str, s: Scenario) ->
             break
         w = want.sent[0]
         shown = (sent["format"], sent["system_message"], sent["user_message"])
-        if shown != (w.format, w.system, w.user) or not same_timeout(sent.get("timeout"),
-                                                                     w.timeout):
+        if shown != (w.format, w.system, w.user) or not same_timeout(
+            sent.get("timeout"), w.timeout
+        ):
             problems.append(f"{where}: request {shown!r} != stock {w!r}")
     if allowed(policy, s, got, rec, want) is not None:
         return problems
@@ -281,8 +306,10 @@ def compare(where: str, vm: FakeGenVM, policy: str, script: str, s: Scenario) ->
             problems.append(f"{where}: stock exhausts, the hook gave {got.kind} {got.data!r}")
         return problems
     if got.kind != want.kind or got.causes[:1] != want.causes[:1]:
-        problems.append(f"{where}: {got.kind} {got.causes[:1]} != stock {want.kind} "
-                        f"{want.causes[:1]} ({got.message})")
+        problems.append(
+            f"{where}: {got.kind} {got.causes[:1]} != stock {want.kind} "
+            f"{want.causes[:1]} ({got.message})"
+        )
     elif want.message and want.message != POSITION.sub("", got.message):
         problems.append(f"{where}: message {got.message!r} != stock {want.message!r}")
     elif want.kind == "ok" and _data(got.data) != want.data:
@@ -294,8 +321,11 @@ def compare(where: str, vm: FakeGenVM, policy: str, script: str, s: Scenario) ->
 
 def has_chains(vm: FakeGenVM) -> bool:
     """Whether any model GenVM offers has a `meta.greybox` position."""
-    return any(isinstance(m.meta, dict) and isinstance(m.meta.get("greybox"), dict)
-               for b in vm.config.backends.values() for m in b.models.values())
+    return any(
+        isinstance(m.meta, dict) and isinstance(m.meta.get("greybox"), dict)
+        for b in vm.config.backends.values()
+        for m in b.models.values()
+    )
 
 
 def profiles(config: str) -> list[str]:
@@ -313,8 +343,9 @@ def cases() -> Iterator[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("runtime", ["lua53", "lua54"])
 @pytest.mark.parametrize(("config", "policy", "profile"), list(cases()))
-def test_hook_matches_the_stock_script(tmp_path: Path, config: str, policy: str,
-                                       profile: str, runtime: str) -> None:
+def test_hook_matches_the_stock_script(
+    tmp_path: Path, config: str, policy: str, profile: str, runtime: str
+) -> None:
     vm = Installed(tmp_path, config, policy, profile).vm(runtime)
     problems: list[str] = []
     for script in STOCK_SCRIPTS[profile] if has_chains(vm) else STOCK_SCRIPTS[profile][:1]:
@@ -323,8 +354,9 @@ def test_hook_matches_the_stock_script(tmp_path: Path, config: str, policy: str,
     assert problems == [], "\n".join(problems[:20])
 
 
-@pytest.mark.parametrize(("config", "profile"),
-                         [(c, p) for c in sorted(CONFIGS) for p in profiles(c)])
+@pytest.mark.parametrize(
+    ("config", "profile"), [(c, p) for c in sorted(CONFIGS) for p in profiles(c)]
+)
 def test_stock_greybox_routes_every_class(tmp_path: Path, config: str, profile: str) -> None:
     """The fallback never uses the 'no route for the class' row: every class answers."""
     vm = Installed(tmp_path, config, "stock-greybox", profile).vm()
@@ -347,8 +379,13 @@ def test_the_pairs_left_out_are_exactly_those_admission_refuses(tmp_path: Path) 
 def test_every_allowed_difference_is_a_row_of_the_hook_page() -> None:
     page = (ROOT / "docs" / "HOOK.md").read_text(encoding="utf-8")
     table = page.split("### Where the hook differs from stock, and why", 1)[1]
-    for row in ("failure actions", "no route for the class", "route order",
-                "sampling parameters", "opt-in text filters"):
+    for row in (
+        "failure actions",
+        "no route for the class",
+        "route order",
+        "sampling parameters",
+        "opt-in text filters",
+    ):
         assert f"| **{row}** |" in table, row
 
 
@@ -366,19 +403,26 @@ def shared_vm(profile: str) -> FakeGenVM:
 # Values rich in what gsub's replacement string reads (`%` then a digit, `%` or
 # anything), never a placeholder of their own (the "placeholders inside values" row).
 values = st.text(st.sampled_from(list("%%%01289ab #{}\n\u200b")), max_size=12).filter(
-    lambda v: "#{" not in v)
+    lambda v: "#{" not in v
+)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 @settings(max_examples=60)
 @given(value=values, template=st.sampled_from(sorted(TEMPLATE_ARGS)))
-def test_template_filling_matches_stock_for_any_value(profile: str, value: str,
-                                                      template: str) -> None:
+def test_template_filling_matches_stock_for_any_value(
+    profile: str, value: str, template: str
+) -> None:
     args = dict(TEMPLATE_ARGS[template])
     args[sorted(args)[-1]] = value
     vm = shared_vm(profile)
-    problems = compare(f"{profile}/{value!r}", vm, "stock-greybox",
-                       STOCK_SCRIPTS[profile][0], Scenario("fill", template, args, OK))
+    problems = compare(
+        f"{profile}/{value!r}",
+        vm,
+        "stock-greybox",
+        STOCK_SCRIPTS[profile][0],
+        Scenario("fill", template, args, OK),
+    )
     assert problems == []
 
 
@@ -396,8 +440,13 @@ def test_a_spent_allowance_exhausts_as_stock_does(tmp_path: Path, profile: str) 
     entry, args = CLASSES["prompt-text"]
     first, second = (session.call("ExecPrompt", args) for _ in range(2))
     for got, over in ((first, False), (second, True)):
-        want = run_stock("v2-default" if profile != "v1" else "v1-default", profile, vm.config,
-                         StockCall(entry, args, spent_over=over), lambda p, m: spend)
+        want = run_stock(
+            "v2-default" if profile != "v1" else "v1-default",
+            profile,
+            vm.config,
+            StockCall(entry, args, spent_over=over),
+            lambda p, m: spend,
+        )
         if want.kind == "exhausted":
             assert (got.kind, got.data, got.requests) == ("ok", "", [])
         else:

@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "genvm_policy.cli", "vectors", "tables", *args],
-        cwd=cwd, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_tables_lua_is_the_generated_bytes() -> None:

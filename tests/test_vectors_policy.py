@@ -25,7 +25,7 @@ from genvm_policy.vectors.kinds import KINDS
 ROOT = runtimes.ROOT
 VECTORS = ROOT / "vectors"
 POLICY_KINDS = ["catalog", "request", "admission", "predicate", "scorer", "selector",
-                "mutate", "cascade", "decision"]  # fmt: skip
+                "mutate", "cascade", "decision"]  # fmt: skip  # a table laid out by hand in rows
 
 
 def cases(kind: str) -> list[dict[str, Any]]:
@@ -67,9 +67,17 @@ def test_every_op_of_the_language_runs_in_the_lua_kinds() -> None:
 
 @pytest.mark.parametrize("limit", sorted(LIMITS))
 def test_every_admission_bound_at_and_past_its_edge(limit: str) -> None:
-    prefix = {"depth": "depth", "nodes": "nodes", "list": "list", "max_attempts": "max_attempts",
-              "retry_attempts": "retry", "backoff_ms": "backoff", "factor": "scale_by",
-              "spread": "spread", "top_k": "top_k"}[limit]  # fmt: skip
+    prefix = {
+        "depth": "depth",
+        "nodes": "nodes",
+        "list": "list",
+        "max_attempts": "max_attempts",
+        "retry_attempts": "retry",
+        "backoff_ms": "backoff",
+        "factor": "scale_by",
+        "spread": "spread",
+        "top_k": "top_k",
+    }[limit]
     found = {case["name"]: case for case in cases("admission")}
     mine = [case for name, case in found.items() if name.startswith(f"edge_{prefix}")]
     assert any(case["valid"] for case in mine), limit
@@ -97,12 +105,19 @@ def test_cascade_covers_every_class_and_action() -> None:
 
 
 def test_decisions_cover_every_request_class_and_several_orders() -> None:
-    seen = {(case["input"]["request"]["entry"], case["input"]["request"]["format"],
-             case["input"]["request"]["images"] > 0)
-            for case in cases("decision") if case["valid"]}  # fmt: skip
+    seen = {
+        (
+            case["input"]["request"]["entry"],
+            case["input"]["request"]["format"],
+            case["input"]["request"]["images"] > 0,
+        )
+        for case in cases("decision")
+        if case["valid"]
+    }
     assert len(seen) == 7
-    orders = {tuple(map(tuple, case["output"]["routes"])) for case in cases("decision")
-              if case["valid"]}  # fmt: skip
+    orders = {
+        tuple(map(tuple, case["output"]["routes"])) for case in cases("decision") if case["valid"]
+    }
     assert len(orders) > 20
 
 
@@ -135,9 +150,21 @@ def test_tampered_decision_fails_in_every_lua_runtime(tmp_path: Path) -> None:
     (target / "decision.cbor").write_bytes(encoding.encode(top))
     for runtime in ("python", "lua53", "lua-standalone"):
         out = subprocess.run(
-            [sys.executable, "-m", "genvm_policy.cli", "vectors", "verify", "--runtime", runtime,
-             str(target)],
-            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "genvm_policy.cli",
+                "vectors",
+                "verify",
+                "--runtime",
+                runtime,
+                str(target),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert out.returncode == 1, runtime
         assert f"FAIL decision/{case['name']}: output.attempts[0].params.seed" in out.stdout

@@ -15,7 +15,7 @@
 -- 4. Containers nest at most `MAX_DEPTH` deep: the top-level item is at depth 1.
 -- 5. In a map, every key is checked to be text (`CBOR_KEY`), then UTF-8
 --    (`CBOR_TEXT`), before any value; both errors carry the map's path.
--- 6. Cost (SPEC "Lua runtime notes"): the walkers keep one path stack indexed
+-- 6. Cost (docs/IMPLEMENTATION.md §4): the walkers keep one path stack indexed
 --    by depth and copy it only on failure; map keys are ordered by
 --    `key_less` on the key text, the encoded keys' order, without building
 --    the encoded keys.

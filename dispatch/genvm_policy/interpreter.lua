@@ -40,25 +40,6 @@ local predicate, spend = predicate_mod.predicate, predicate_mod.spend
 local BUILTIN_FIELDS = policy_mod.BUILTIN_FIELDS
 local sort = table.sort
 
--- Names of the fields a policy reads; only those must lie in the language's bounds.
-local function fields_used(v, found)
-  if encoding.kind(v) == "array" then
-    local op = v[1]
-    if (op == "field" or op == "has" or op == "lt" or op == "le" or op == "eq" or op == "ge"
-        or op == "gt") and type(v[2]) == "string" then
-      found[v[2]] = true
-    end
-    for i = 1, #v do
-      fields_used(v[i], found)
-    end
-  elseif encoding.kind(v) == "map" then
-    for _, item in pairs(v) do  -- order-free: builds a set
-      fields_used(item, found)
-    end
-  end
-  return found
-end
-
 local function at(path, ...)
   local out = { table.unpack(path) }
   for _, seg in ipairs({ ... }) do
@@ -70,9 +51,11 @@ end
 local NAMES_FIELD = { has = true, field = true, lt = true, le = true, eq = true, ge = true,
   gt = true }
 
--- Fail on the first field, tier or constant this catalog cannot serve (rule 3).
+-- Fail on the first field, tier or constant this catalog cannot serve (rule 3);
+-- else the set of fields the policy reads: those its field ops name, met in the
+-- same walk (a name list or route that only looks like such a term reads none).
 local function check_names(policy, scales, tier_rank)
-  local stack = {}
+  local stack, found = {}, {}
   for k = #policy.mutate, 1, -1 do
     stack[#stack + 1] = { { "mutate", k - 1 }, policy.mutate[k] }
   end
@@ -89,6 +72,7 @@ local function check_names(policy, scales, tier_rank)
         errors.raise("POL_FIELD", at(path, 1), "the catalog declares no field `" .. term[2]
           .. "`", "declare the field in the overlay or admit the policy with its catalog")
       end
+      found[term[2]] = true
       if op ~= "has" then
         decimal_units(term[3], scale, at(path, 2))
       end
@@ -111,6 +95,7 @@ local function check_names(policy, scales, tier_rank)
       end
     end
   end
+  return found
 end
 
 -- Field name -> (lowest, highest, some route lacks it) over `values`, nil when no
@@ -157,12 +142,9 @@ function M.bind(catalog, policy)
   for i = 1, #catalog.fields do
     scales[catalog.fields[i].name] = catalog.fields[i].scale
   end
-  check_names(policy, scales, catalog.tier_rank)
-  local used = {}
-  for name in pairs(fields_used(policy.value, {})) do  -- order-free: sorted below
-    if scales[name] then
-      used[#used + 1] = name
-    end
+  local used, read = {}, check_names(policy, scales, catalog.tier_rank)
+  for name in pairs(read) do  -- order-free: sorted below
+    used[#used + 1] = name
   end
   sort(used, encoding.bytes_less)
   local routes, values = catalog.routes, {}

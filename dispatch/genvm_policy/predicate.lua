@@ -1,6 +1,6 @@
 --- Predicates and the filter: §8.1 compiled once per bound policy.
 --
--- Spec: docs/SPEC.md §8.1 (Filter), "Lua runtime notes" item 5. Mirrors
+-- Spec: docs/SPEC.md §8.1 (Filter); tabulation: docs/IMPLEMENTATION.md §4. Mirrors
 -- genvm_policy/predicate.py; `genvm_policy.interpreter` binds the policy and
 -- scores, `genvm_policy.selection` selects, and both ask predicates here.
 --

@@ -27,7 +27,7 @@ __all__ = ["INSIDE", "MARKS", "PALETTE", "Bar", "Row", "stacked_bars"]
 PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
     "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 OTHER = "#bab0ac"
 MARKS = ((1 / 3, "1/3"), (1 / 2, "1/2"))
 INSIDE = 0.07

@@ -67,6 +67,7 @@ RECIPES: tuple[tuple[str, ...], ...] = (
 strips zero-width characters and normalises white space, as the stock prompt filter
 does, but they also reach template variables, which stock never filters."""
 
+
 def _route_text(route: Route) -> str | list[str]:
     # `provider/model` splits at the first slash, so a slash in the provider needs the pair.
     if "/" in route.provider:

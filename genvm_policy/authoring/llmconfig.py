@@ -148,11 +148,24 @@ def _backend_offers(name: str, entry: Mapping[str, object], path: Path) -> list[
         if _flag(spec, "enabled", True, where):
             offers.append(
                 Route(
-                    name, model, kind, json, image, completion, *chains, priority,
-                    family=family_of(name, model)[0], tier=None, price_in=None,
-                    price_out=None, context=None, has_tee=False, no_log=False, fields=(),
+                    name,
+                    model,
+                    kind,
+                    json,
+                    image,
+                    completion,
+                    *chains,
+                    priority,
+                    family=family_of(name, model)[0],
+                    tier=None,
+                    price_in=None,
+                    price_out=None,
+                    context=None,
+                    has_tee=False,
+                    no_log=False,
+                    fields=(),
                 )
-            )  # fmt: skip
+            )
     return offers if enabled and key else []
 
 

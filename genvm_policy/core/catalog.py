@@ -83,7 +83,6 @@ class FieldDecl:
     hi: int
 
 
-
 VERSION = 1
 
 
@@ -253,7 +252,7 @@ ROUTE_KINDS = {
     "priority": "int?", "family": "text", "tier": "text?", "price_in": "int?",
     "price_out": "int?", "context": "int?", "has_tee": "bool", "no_log": "bool",
     "fields": "ints",
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 ROUTE_KEYS = tuple(ROUTE_KINDS)
 
 

@@ -57,7 +57,7 @@ TABLE: dict[str, tuple[str, ...]] = {
     "tags": ("beta", "extended", "floor", "free", "latest", "nitro", "online", "thinking"),
     # Trailing segments that package a model's weights, not another model.
     "suffixes": ("bf16", "fp8", "hf", "instruct", "it", "latest", "turbo"),
-}  # fmt: skip
+}  # fmt: skip  # a table laid out by hand in rows
 """The data of rules 2, 3, 5 and 7; each tuple in bytes order."""
 
 _DIGITS = re.compile(r"[0-9]+")

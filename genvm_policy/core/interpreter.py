@@ -59,10 +59,9 @@ class Bound:
 
 
 # op -> how `bind` walks its arguments, the last kind repeating (policy.OPS): "T" a term,
-# "tiers" rows of [P, L], "D" a list of names or routes, None a scalar or a decimal.
-# Ops with nothing to walk are left out.
+# "tiers" rows of [P, L], None data (names, routes, scalars, decimals), which reads no
+# field. Ops with no term argument are left out.
 _KIND = {"tiers": "tiers"} | dict.fromkeys("PSLM", "T")
-_KIND |= dict.fromkeys(("texts", "routes", "routes_ordered", "rvals", "filters"), "D")
 _WALK: dict[str, tuple[str | None, ...]] = {
     op: walk
     for op, (_, kinds, _) in OPS.items()
@@ -86,7 +85,7 @@ def bind(catalog: Catalog, policy: Policy) -> Bound:
     for decl in catalog.fields:
         scales[decl.name] = decl.scale
     tiers = {name: i for i, name in enumerate(catalog.tiers)}
-    names = sorted(_analyse(policy, scales, tiers) & scales.keys())
+    names = sorted(_analyse(policy, scales, tiers))
     builtin = [name for name in names if name in BUILTIN_FIELDS]
     bad = [(i, name) for name in builtin if (i := _first_out_of_bounds(catalog, name)) is not None]
     if bad:
@@ -171,8 +170,9 @@ def _analyse(policy: Policy, scales: dict[str, int], tiers: dict[str, int]) -> s
     A policy admitted without its catalog may name what the decide-time catalog
     lacks; checking every term here, in one pinned order, gives both runtimes
     the same (code, path) whatever the population and the request. The names
-    are those of every list in the policy value headed by a field op, terms or
-    not, as the Lua runtime collects them.
+    are those the field ops (`has`, the comparisons, `field`) name, met in the
+    same walk: a name list or route that only looks like such a term (`model_in:
+    [field, price_in]`) reads no field, so no bound of §7.2 applies to it.
     """
     found: set[str] = set()
     slots: list[tuple[Path, Term]] = [
@@ -220,19 +220,6 @@ def _visit(
             for j, (pred, inner) in enumerate(arg):
                 _visit(pred, (*path, n, j, 0), scales, tiers, found)
                 _visit(inner, (*path, n, j, 1), scales, tiers, found)
-        elif kind == "D":
-            _lookalikes(arg, found)
-
-
-def _lookalikes(value: object, found: set[str]) -> None:
-    """Names in a data argument (a name list, route pairs) that reads like a field term."""
-    if not isinstance(value, list):
-        return
-    if len(value) > 1 and value[0] in _NAMED:
-        found.add(str(value[1]))
-    for item in value:
-        if isinstance(item, list):
-            _lookalikes(item, found)
 
 
 # -- score (§8.2) ------------------------------------------------------------
@@ -288,7 +275,7 @@ def score(term: Term, b: Bound, pop: list[int], req: Request) -> list[int]:
 
 
 def _span(column: list[int]) -> int:
-    """The largest magnitude in `column`, 0 when empty (SPEC §8.2, checked per column).
+    """The largest magnitude in `column`, 0 when empty (docs/IMPLEMENTATION.md §2).
 
     When an operation's operands and results are proved within ±MAX by it, its
     checked form cannot raise; else the checked form reruns and raises as specified.

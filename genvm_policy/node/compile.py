@@ -62,6 +62,8 @@ SPEC_VERSION = 2
 PREFIX = b'return { format = %d, bytes = "'
 SUFFIX = b'" }\n'
 _PRINTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
+
+
 @dataclass(frozen=True)
 class Compiled:
     """A compiled policy read back: the catalog, the policy and their identities."""

@@ -82,7 +82,7 @@ STOCK_KIND = "genvm"
 _VIEW_KEYS = (
     "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
     "greybox_image", "priority",
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 
 
 def _text(value: object) -> str | None:

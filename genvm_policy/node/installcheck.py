@@ -104,7 +104,7 @@ SAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
         {"template": "EqNonComparativeLeader", "task": "summarise", "criteria": "short",
          "input": "a long text"},
     ),
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 
 # cascade scripts of the policy's own vectors (rule 4): name -> provider outcomes in order
 _SCRIPTS: tuple[tuple[str, list[Any]], ...] = (
@@ -247,8 +247,9 @@ def _replay(runner: Runner, files: Sequence[tuple[str, bytes]]) -> Report:
 
 
 def _standalone(hook: Path, paths: Sequence[Path], interpreter: str) -> Report:
-    run = run_standalone(DRIVER, [str(hook.resolve()), *(str(p.resolve()) for p in paths)],
-                         interpreter=interpreter)  # fmt: skip
+    run = run_standalone(
+        DRIVER, [str(hook.resolve()), *(str(p.resolve()) for p in paths)], interpreter=interpreter
+    )
     report = Report()
     lines = run.stdout.splitlines()
     summary = _SUMMARY.fullmatch(lines[-1]) if lines else None
@@ -294,12 +295,15 @@ def verify_vectors(
     grid, want = grid_input(catalog, policy), grid_expected(catalog, policy)
     _tell_grid(where, run_installed(hook, grid), "", want, say)
     if shutil.which(interpreter) is None:
-        say(f"stand-alone {interpreter}: not on PATH, skipped (on Debian: apt-get install "
-            f"{interpreter})")  # fmt: skip
+        say(
+            f"stand-alone {interpreter}: not on PATH, skipped (on Debian: apt-get install "
+            f"{interpreter})"
+        )
         return
     where = f"stand-alone {interpreter} (installed files)"
-    _tell("golden vectors", where, _standalone(hook, sorted(golden.glob("*.cbor")), interpreter),
-          say)  # fmt: skip
+    _tell(
+        "golden vectors", where, _standalone(hook, sorted(golden.glob("*.cbor")), interpreter), say
+    )
     with tempfile.TemporaryDirectory(prefix="genvm-policy-verify-") as tmp:
         paths = []
         for name, data in own:
@@ -315,12 +319,13 @@ def _tell_grid(where: str, got: bytes | None, why: str, want: bytes, say: Say) -
     if got != want:
         detail = why if got is None else first_difference(got, want)
         raise _verify_error(
-            f"decision grid: the installed runtime and the reference differ in {where}: "
-            f"{detail}",
+            f"decision grid: the installed runtime and the reference differ in {where}: {detail}",
             "the installed runtime disagrees with the reference: do not switch to it",
         )
-    say(f"decision grid: {len(CLASSES) * GRID_SEEDS} decisions ({len(CLASSES)} request classes "
-        f"x {GRID_SEEDS} seeds) agree in {where}")  # fmt: skip
+    say(
+        f"decision grid: {len(CLASSES) * GRID_SEEDS} decisions ({len(CLASSES)} request classes "
+        f"x {GRID_SEEDS} seeds) agree in {where}"
+    )
 
 
 def verify_all(

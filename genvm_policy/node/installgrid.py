@@ -85,13 +85,14 @@ def grid_expected(catalog: Catalog, policy: Policy) -> bytes:
     try:
         bound = bind(catalog, policy)
     except PolicyError as err:
-        return encode([{"error": err.as_value()} for _ in _cases()])  # type: ignore[dict-item]
+        failed: Value = {"error": {"code": err.code, "path": list(err.path)}}
+        return encode([failed for _ in _cases()])
     for req, seed in _requests():
         try:
             d = decide(catalog, policy, req, seed, catalog_id=cid, bound=bound)
             out.append({"output": decision_report(d)})
         except PolicyError as err:
-            out.append({"error": err.as_value()})  # type: ignore[dict-item]
+            out.append({"error": {"code": err.code, "path": list(err.path)}})
     return encode(out)
 
 

@@ -50,7 +50,7 @@ LOG_PREFIX = "script_log: "
 
 RECORD_FIELDS = (
     "material", "seed", "request", "identities", "unavailable", "drift", "attempts", "outcome",
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 """The fields every decision record must carry, in the order they are checked."""
 
 _LOGGER_KEYS = frozenset({"level", "target", "message", "file", "ts", "genvm_id"})

@@ -133,13 +133,22 @@ def vector_runner(version: str) -> Callable[[str, bytes], bytes]:
 
 
 def mlua_binary() -> Path:
-    """The built mlua binary; `MissingInterpreter` with the build command when absent."""
-    if not MLUA_BINARY.is_file():
-        raise MissingInterpreter(
-            f"the mlua runtime is not built: run `cargo build --release --locked` in "
-            f"{MLUA_CRATE.relative_to(ROOT)} (needs cargo; crates from crates.io)"
-        )
-    return MLUA_BINARY
+    """The mlua binary: the checkout's build, else `genvm-policy-mlua` on `PATH`.
+
+    The wheel carries no Rust build (it would tie the package to one platform),
+    so an installed package finds a host built from a checkout through `PATH`.
+    `MissingInterpreter` names the build command when neither is there.
+    """
+    if MLUA_BINARY.is_file():
+        return MLUA_BINARY
+    found = shutil.which(MLUA_BINARY.name)
+    if found is not None:
+        return Path(found)
+    raise MissingInterpreter(
+        "the mlua runtime is not built: in a checkout, run `cargo build --release --locked` "
+        f"in dispatch/mlua-host (needs a Rust toolchain; crates from crates.io), or put its "
+        f"target/release/{MLUA_BINARY.name} on PATH"
+    )
 
 
 class FramedState:

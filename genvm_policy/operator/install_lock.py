@@ -74,14 +74,21 @@ def _open_locked(lock: Path, owner: tuple[int, int] | None) -> int | None:
 
 
 def _busy(lock: Path) -> str:
-    try:
-        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return "another run"
-    try:
-        return _holder(fd) or "another run"
-    finally:
-        os.close(fd)
+    """The holder the lock file names; a holder that has just taken the `flock` writes its
+    name a moment later (rule 2), so an empty file is read again for up to a second."""
+    for _ in range(20):
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return "another run"
+        try:
+            named = _holder(fd)
+        finally:
+            os.close(fd)
+        if named:
+            return named
+        time.sleep(_POLL_SECONDS / 2)
+    return "another run"
 
 
 def _acquire(root: Path, wait: float, out: TextIO) -> int:

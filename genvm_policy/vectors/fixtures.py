@@ -137,7 +137,8 @@ PARTIAL_NODE: dict[str, Any] = {
         ),
         "beta": _backend("openai-compatible", {"m1": _model(True, False)}),
         "gamma": _backend(
-            "openai-compatible", {"old": _model(False, False, 2), "x": _model(True, False)},
+            "openai-compatible",
+            {"old": _model(False, False, 2), "x": _model(True, False)},
             priority=-2,
         ),
         "delta": _backend("anthropic", {"img": _model(False, True, None, 1)}, priority=5),
@@ -149,8 +150,9 @@ chain of one route without JSON support, and routes in no chain, with priorities
 PRIORITY_NODE: dict[str, Any] = {
     "backends": {
         "a": _backend("openai-compatible", {"m": _model(True, True)}, priority=1),
-        "b": _backend("openai-compatible", {"m": _model(True, False), "n": _model(False, True)},
-                      priority=3),
+        "b": _backend(
+            "openai-compatible", {"m": _model(True, False), "n": _model(False, True)}, priority=3
+        ),
         "c": _backend("google", {"m": _model(True, True)}),
         "d": _backend("anthropic", {"m": _model(True, True)}, priority=3),
         "e": _backend("openai-compatible", {"m": _model(True, False)}, priority=-1),
@@ -207,7 +209,7 @@ def example_catalog() -> Catalog:
         resource("examples").joinpath("node", "genvm-module-llm.yaml"), what="node config"
     )
     overlay = load_document(resource("examples").joinpath("node", "overlay.yaml"), what="overlay")
-    return build_catalog(node, overlay)  # type: ignore[arg-type]  # loaded maps
+    return build_catalog(node, overlay)  # type: ignore[arg-type]  # build_catalog checks the shape
 
 
 def greybox_catalog() -> Catalog:

@@ -173,7 +173,7 @@ FAMILY_NAMES: list[tuple[str, str, str, str]] = [
     ("non_ascii", "non-ASCII letters are not folded", "p", "ÉCOLE-Model"),
     ("qwen_full", "vendor, case, suffix and stamp together", "together",
      "Qwen/Qwen3-235B-A22B-Instruct-2507"),
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 
 def gen_family() -> Generated:
@@ -352,10 +352,16 @@ def gen_request() -> Generated:
         ("role_bad", "an unknown role", {"role": "observer"}),
         ("role_int", "a role that is an integer", {"role": 1}),
         ("role_null", "a null role takes its default", {"role": None}),
-        ("role_before_numbers", "the role is checked before the numbers",
-         {"role": "x", "images": -1}),
-        ("format_before_role", "the format is checked before the role",
-         {"role": "x", "format": "xml"}),
+        (
+            "role_before_numbers",
+            "the role is checked before the numbers",
+            {"role": "x", "images": -1},
+        ),
+        (
+            "format_before_role",
+            "the format is checked before the role",
+            {"role": "x", "format": "xml"},
+        ),
         ("images_bool", "images `true`", {"images": True}),
         ("images_text", "images as text", {"images": "1"}),
         ("images_float", "images 3.0 as a host float", {"images": f64(FLOAT_3)}),

@@ -69,7 +69,7 @@ MUTATIONS: list[tuple[str, list[Any]]] = [
         "stock",
         [["text_filters", ["NFKC", "RmZeroWidth", "NormalizeWS"]], ["use_max_completion_tokens"]],
     ),
-]
+]  # fmt: skip  # a table laid out by hand in rows
 
 ATTEMPTS = [0, 1, 3, 4, 5, 15]  # 3 and 4 straddle the first `attempt/seed` block
 
@@ -339,8 +339,12 @@ def gen_decision() -> Generated:
             (
                 f"unbound_{name}",
                 what,
-                {"catalog": example, "policy": policy_value(admit(doc)), "request": request(),
-                 "seed": seed(0)},
+                {
+                    "catalog": example,
+                    "policy": policy_value(admit(doc)),
+                    "request": request(),
+                    "seed": seed(0),
+                },
             )
         )
     return out
@@ -378,4 +382,4 @@ UNBOUND: list[tuple[str, str, dict[str, Any]]] = [
          "scale": {"by": 1000000, "of": "quality"}}}}}}}),
     ("bound_after_names", "an undeclared field is reported before a bound",
      {"score": "speed", "select": {"weighted": MAX}}),
-]
+]  # fmt: skip  # a table laid out by hand in rows

@@ -91,7 +91,7 @@ def gen_identity() -> Generated:
         ("space", " " + good), ("no_prefix", good[7:]), ("other_hash", "sha512:" + good[7:]),
         ("non_hex", good[:-1] + "g"), ("non_ascii", good[:-2] + "é"), ("empty", ""),
         ("number", 7), ("bytes", bytes(32)), ("null", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table laid out by hand in rows
     for name, text in texts:
         out.append(
             (
@@ -171,13 +171,13 @@ LABELS = [
     "a", "select/weighted/0", "select/sample/3", "mutate/jitter/0",
     "mutate/jitter/12", "attempt/seed/0", "attempt/seed/63", "é", "水/选择",
     "x" * 48, "é" * 24,
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 DRAWS: list[Any] = [
     ["read", 0], ["read", 3], ["read", 5], ["u53"], ["below", 1], ["below", 2], ["below", 3],
     ["below", 2**52], ["below", i64(2**53)], ["below", 1000], ["read", 33], ["u53"], ["u32"],
     ["below", 2**32], ["below", 2**32 + 1], ["read", 1], ["below", 7], ["u32"],
-]  # fmt: skip
+]  # fmt: skip  # a table laid out by hand in rows
 
 KEYS = [("key1", b"\x01"), ("key32", pattern(32)), ("key64", pattern(64, 11, 5))]
 
@@ -265,7 +265,7 @@ def gen_prng() -> Generated:
     bad_bounds: list[tuple[str, Any]] = [
         ("0", 0), ("m1", -1), ("2p53_plus_1", i64(2**53 + 1)), ("int64_max", i64(2**63 - 1)),
         ("true", True), ("float_3", f64(FLOAT_3)), ("text", "3"), ("null", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table laid out by hand in rows
     for name, bound in bad_bounds:
         out.append(
             (
@@ -278,7 +278,7 @@ def gen_prng() -> Generated:
         ("empty", ""), ("len_49", "x" * 49), ("multibyte_49", "é" * 24 + "x"), ("nul", "a\x00b"),
         ("invalid_utf8", raw_text(b"a\xff")), ("surrogate", raw_text(b"\xed\xb0\x80")),
         ("number", 5),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table laid out by hand in rows
     for name, label in bad_labels:
         out.append(
             (
@@ -305,7 +305,7 @@ def gen_prng() -> Generated:
         )
     bad_indexes: list[tuple[str, Any]] = [
         ("2p32", 2**32), ("m1", -1), ("true", True), ("float", f64(FLOAT_3)),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table laid out by hand in rows
     for name, bad_index in bad_indexes:
         out.append(
             (
@@ -358,7 +358,7 @@ def gen_seed() -> Generated:
         ("material_range", bytes(32), {"x": [i64(MAX + 1)]}),
         ("material_int_key", bytes(32), {"$entry": [1, 0]}),
         ("material_bad_text", bytes(32), {"node": raw_text(b"\xc3")}),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table laid out by hand in rows
     for name, salt, material in bad:
         out.append(
             (

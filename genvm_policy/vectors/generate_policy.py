@@ -156,6 +156,19 @@ def gen_predicate() -> Generated:
             {"catalog": wide, "request": REQUESTS[0][1], "filter": ["json"]},
         )
     )
+    # Data that only looks like a `field` term reads no field (SPEC §8, binding).
+    lookalikes: list[tuple[str, str, list[Any]]] = [
+        ("model_in", "a `model_in` list `[field, price_in]`", ["model_in", ["field", "price_in"]]),
+        ("route_in", "a `route_in` route `field/price_in`", ["route_in", [["field", "price_in"]]]),
+    ]
+    for name, what, pred in lookalikes:
+        out.append(
+            (
+                f"price_past_bound_{name}_lookalike",
+                f"{what} reads no price: `bind` accepts the wide catalog",
+                {"catalog": wide, "request": REQUESTS[0][1], "filter": pred},
+            )
+        )
     return out
 
 

@@ -85,7 +85,7 @@ KINDS: tuple[Kind, ...] = (
          "scripted provider outcomes to the calls made and the outcome, per class and action"),
     Kind("decision", "§9", BOTH, gen_decision,
          "end-to-end decision reports: example policies and stock-greybox on GenVM catalogs"),
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand in rows
 
 
 def spec_sections() -> dict[str, str]:

@@ -114,7 +114,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("KIND_CLASS", cascade.KIND_CLASS),
         ("NO_PROVIDER", cascade.NO_PROVIDER),
     )),
-)  # fmt: skip
+)  # fmt: skip  # a table laid out by hand, one part per block
 
 _HEADER = """\
 --- The core's shared tables, generated from the Python reference: do not edit.

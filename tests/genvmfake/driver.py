@@ -74,8 +74,9 @@ def _error_text(value: Any) -> str:
 
 def write_stand_ins(root: Path, line: str) -> None:
     """Lay out the GenVM tree `root` of `line` ("v1"/"v2"): `bin/` and the stand-in libraries."""
-    target = (root / "share" / "lib" / "genvm" / "lua" if line == "v1"
-              else root / "lib" / "genvm-lua")
+    target = (
+        root / "share" / "lib" / "genvm" / "lua" if line == "v1" else root / "lib" / "genvm-lua"
+    )
     target.mkdir(parents=True, exist_ok=True)
     (root / "bin").mkdir(exist_ok=True)
     for name in STAND_INS:
@@ -86,8 +87,16 @@ def write_stand_ins(root: Path, line: str) -> None:
 class Call:
     """One entry-point run in its own coroutine; `step()` resumes it once (rule 2)."""
 
-    def __init__(self, vm: FakeGenVM, session: Session | None, co: Any, args: tuple[Any, ...],
-                 remaining_gen: int = 0, *, keep_return: bool = True) -> None:
+    def __init__(
+        self,
+        vm: FakeGenVM,
+        session: Session | None,
+        co: Any,
+        args: tuple[Any, ...],
+        remaining_gen: int = 0,
+        *,
+        keep_return: bool = True,
+    ) -> None:
         self.vm, self.session, self.remaining_gen = vm, session, remaining_gen
         self.co, self.keep_return = co, keep_return
         self.resume: tuple[Any, ...] = args
@@ -135,8 +144,14 @@ class Call:
 
     def _finish(self, kind: str, **values: Any) -> CallResult:
         rec = self.records
-        return CallResult(kind=kind, requests=rec.requests, logs=rec.logs, sleeps=rec.sleeps,
-                          http=rec.http, **values)
+        return CallResult(
+            kind=kind,
+            requests=rec.requests,
+            logs=rec.logs,
+            sleeps=rec.sleeps,
+            http=rec.http,
+            **values,
+        )
 
 
 class Session:
@@ -169,16 +184,22 @@ class Session:
         """Start `ExecPrompt` or `ExecPromptTemplate`; drive the returned `Call` yourself."""
         fn = {"ExecPrompt": self.vm.exec_prompt, "ExecPromptTemplate": self.vm.exec_template}[entry]
         budget: Any = Rat(Fraction(remaining_gen)) if self.vm.profile == "v2-new" else remaining_gen
-        call = Call(self.vm, self, self.vm.driver.entry(fn),
-                    (self.ctx, self.vm.to_lua(dict(args)), budget), remaining_gen)
+        call = Call(
+            self.vm,
+            self,
+            self.vm.driver.entry(fn),
+            (self.ctx, self.vm.to_lua(dict(args)), budget),
+            remaining_gen,
+        )
         if entry == "ExecPrompt":
             rejected = self.vm.check_images(list(args.get("images") or []))
             if rejected is not None:
                 call.result = call._finish("user_error", causes=[rejected])
         return call
 
-    def call(self, entry: str, args: Mapping[str, Any], remaining_gen: int = 1_000_000
-             ) -> CallResult:
+    def call(
+        self, entry: str, args: Mapping[str, Any], remaining_gen: int = 1_000_000
+    ) -> CallResult:
         """Run one entry point to completion."""
         return self.begin(entry, args, remaining_gen).run()
 
@@ -186,10 +207,20 @@ class Session:
 class FakeGenVM:
     """One Lua VM of GenVM's LLM module running `hook` under `profile` (rule 1)."""
 
-    def __init__(self, hook: Path, config: Path, *, profile: str = "v1",
-                 env: Mapping[str, str] | None = None, seed: int = 0, filter_text: bool = True,
-                 lua_path: str | None = None, root: Path | None = None,
-                 unset_meta: str | None = None, runtime: str = "lua53") -> None:
+    def __init__(
+        self,
+        hook: Path,
+        config: Path,
+        *,
+        profile: str = "v1",
+        env: Mapping[str, str] | None = None,
+        seed: int = 0,
+        filter_text: bool = True,
+        lua_path: str | None = None,
+        root: Path | None = None,
+        unset_meta: str | None = None,
+        runtime: str = "lua53",
+    ) -> None:
         self.profile = profile
         self.line = "v1" if is_v1(profile) else "v2"
         self.root = root or Path(tempfile.mkdtemp(prefix="genvmfake-"))
@@ -210,8 +241,12 @@ class FakeGenVM:
         self.lua.globals().package.path = self.config.lua_path.replace(";;", ";")
         self.callbacks = Callbacks(self, seed)
         host_src = (HERE / "host.lua").read_text(encoding="utf-8")
-        self.driver = self.lua.execute(host_src, self.lua.table_from(self.callbacks.table()),
-                                       self.lua.table(), self._host_config(filter_text))
+        self.driver = self.lua.execute(
+            host_src,
+            self.lua.table_from(self.callbacks.table()),
+            self.lua.table(),
+            self._host_config(filter_text),
+        )
         self._load(hook)
 
     # -- building ------------------------------------------------------------
@@ -228,10 +263,13 @@ class FakeGenVM:
         for name, backend in self.config.backends.items():
             models: dict[str, Any] = {}
             for mid, m in backend.models.items():
-                models[mid] = {"enabled": m.enabled, "supports_json": m.supports_json,
-                               "supports_image": m.supports_image,
-                               "use_max_completion_tokens": m.use_max_completion_tokens,
-                               "meta": self._meta(m.meta)}
+                models[mid] = {
+                    "enabled": m.enabled,
+                    "supports_json": m.supports_json,
+                    "supports_image": m.supports_image,
+                    "use_max_completion_tokens": m.use_max_completion_tokens,
+                    "meta": self._meta(m.meta),
+                }
                 if self.line == "v2":
                     models[mid]["timeout"] = m.timeout
             out[name] = {"models": models}
@@ -240,9 +278,14 @@ class FakeGenVM:
         return encode(self.lua, out, self.rng)
 
     def _host_config(self, filter_text: bool) -> Any:
-        cfg = self.lua.table_from({"profile": self.profile, "line": self.line,
-                                   "filter_text": filter_text,
-                                   "data_dir": str(self.root / "data")})
+        cfg = self.lua.table_from(
+            {
+                "profile": self.profile,
+                "line": self.line,
+                "filter_text": filter_text,
+                "data_dir": str(self.root / "data"),
+            }
+        )
         cfg["providers"] = self._providers()
         cfg["templates"] = encode(self.lua, self.config.templates, self.rng)
         cfg["meta"] = encode(self.lua, self.config.meta)
@@ -276,14 +319,21 @@ class FakeGenVM:
         """A fresh Lua value for plain Python data (dict, list, str, bytes, numbers)."""
         return encode(self.lua, value)
 
-    def session(self, *, node_address: str = "0x00000000000000000000000000000000000000aa",
-                tx_id: str | None = None, role: str = "leader",
-                host_data: Mapping[str, Any] | None = None) -> Session:
+    def session(
+        self,
+        *,
+        node_address: str = "0x00000000000000000000000000000000000000aa",
+        tx_id: str | None = None,
+        role: str = "leader",
+        host_data: Mapping[str, Any] | None = None,
+    ) -> Session:
         """A new session with the profile's hello fields (GENVM.md §3)."""
         self.sessions += 1
         n = self.sessions
-        hd: dict[str, Any] = {"node_address": node_address,
-                              "tx_id": tx_id if tx_id is not None else f"0x{n:064x}"}
+        hd: dict[str, Any] = {
+            "node_address": node_address,
+            "tx_id": tx_id if tx_id is not None else f"0x{n:064x}",
+        }
         hd.update(host_data or {})
         hello: dict[str, Any] = {"host_data": hd}
         if self.profile == "v1":
@@ -291,8 +341,9 @@ class FakeGenVM:
         else:
             hello["genvm_id"] = n
         if self.profile == "v2-new":
-            hello.update(role=role, gas_data={"genPerTimeUnit": "1000"},
-                         initial_time_units_allocation=1000)
+            hello.update(
+                role=role, gas_data={"genPerTimeUnit": "1000"}, initial_time_units_allocation=1000
+            )
         return Session(self, n, hello)
 
     def script(self, backend: str, model: str, *outcomes: Outcome) -> None:
@@ -332,8 +383,11 @@ class FakeGenVM:
             if not isinstance(args[0], CtxPart):
                 return False, HostError("request: `ctx.__ctx_dflt` is missing")
             call.records.http.append(jsonable(args[1]))
-            reply = self.http_responses.popleft() if self.http_responses else {
-                "status": 200, "headers": {}, "body": ""}
+            reply = (
+                self.http_responses.popleft()
+                if self.http_responses
+                else {"status": 200, "headers": {}, "body": ""}
+            )
             return True, self.to_lua(reply)
         return self._provider(call, args[0], args[1])
 
@@ -380,12 +434,16 @@ class FakeGenVM:
         else:
             value = ok.json if ok.json is not None else {"answer": who}
             # GenVM writes JSON text with serde_json: UTF-8 as is, never `\u` escapes.
-            data = (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                    if self.profile == "v2-new" else value)
+            data = (
+                json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                if self.profile == "v2-new"
+                else value
+            )
         answer: dict[str, Any] = {"data": data, "consumed_gen": 0}
         if self.profile != "v1":
-            answer.update(input_tokens=ok.tokens, output_tokens=ok.tokens,
-                          total_tokens=2 * ok.tokens)
+            answer.update(
+                input_tokens=ok.tokens, output_tokens=ok.tokens, total_tokens=2 * ok.tokens
+            )
         table = self.to_lua(answer)
         if self.profile == "v2-new":
             table["consumed_gen"] = Rat(Fraction(ok.consumed_gen))
@@ -395,11 +453,25 @@ class FakeGenVM:
         url = host.rstrip("/") + "/v1/chat/completions"
         ctx: dict[str, Any]
         if isinstance(out, StatusNotOk):
-            kind, ctx = "STATUS_NOT_OK", {"url": url, "status": float(out.status),
-                                          "headers": dict(out.headers), "body": out.body}
+            kind, ctx = (
+                "STATUS_NOT_OK",
+                {
+                    "url": url,
+                    "status": float(out.status),
+                    "headers": dict(out.headers),
+                    "body": out.body,
+                },
+            )
         elif isinstance(out, ReadingBody):
-            kind, ctx = "READING_BODY", {"url": url, "status": float(out.status),
-                                         "rust_error": out.rust_error, "headers": {}}
+            kind, ctx = (
+                "READING_BODY",
+                {
+                    "url": url,
+                    "status": float(out.status),
+                    "rust_error": out.rust_error,
+                    "headers": {},
+                },
+            )
         elif isinstance(out, SendingRequest):
             kind, ctx = "SENDING_REQUEST", {"rust_error": out.rust_error}
             if self.line == "v2":
@@ -407,8 +479,11 @@ class FakeGenVM:
         else:
             assert isinstance(out, Deserializing)
             kind, ctx = "DESERIALIZING", {"rust_error": out.rust_error}
-        causes = [kind] + (["stack traceback:\n\t[host]: in exec_prompt_in_provider"]
-                           if getattr(out, "traceback", False) else [])
+        causes = [kind] + (
+            ["stack traceback:\n\t[host]: in exec_prompt_in_provider"]
+            if getattr(out, "traceback", False)
+            else []
+        )
         return ModuleError(causes, True, ctx)
 
     # -- outcomes (rule 4) -----------------------------------------------------
@@ -418,8 +493,9 @@ class FakeGenVM:
             return call._finish("ok", data="", consumed_gen=call.remaining_gen)
         if isinstance(err, ModuleError):
             causes, fatal, ctx = ModuleError.parts(err)
-            return call._finish("fatal_error" if fatal else "user_error", causes=causes, ctx=ctx,
-                                message=str(err))
+            return call._finish(
+                "fatal_error" if fatal else "user_error", causes=causes, ctx=ctx, message=str(err)
+            )
         return call._finish("fatal_error", message=_error_text(err))
 
     def judge_return(self, call: Call, value: Any) -> CallResult:

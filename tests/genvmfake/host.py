@@ -260,8 +260,9 @@ class Callbacks:
             return False, ModuleError(["DESERIALIZING"], True, {"rust_error": str(exc)})
 
     def cb_json_stringify(self, v: Any) -> Result:
-        return True, json.dumps(jsonable(v), sort_keys=True, separators=(",", ":"),
-                                ensure_ascii=False)
+        return True, json.dumps(
+            jsonable(v), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
     def cb_base64_encode(self, s: Any) -> Result:
         return True, base64.b64encode(s).decode()

@@ -119,8 +119,9 @@ def _fill(template: str | None, args: Mapping[str, Any], v1: bool) -> str:
     for name, value in sorted(args.items()):  # the test args never nest placeholders
         placeholder = "#{" + name + "}"
         if placeholder in text:
-            text = text.replace(placeholder, _gsub_replacement(str(value), placeholder)
-                                if v1 else str(value))
+            text = text.replace(
+                placeholder, _gsub_replacement(str(value), placeholder) if v1 else str(value)
+            )
     return text
 
 
@@ -160,8 +161,13 @@ def _failure_kind(out: Outcome) -> tuple[str, int | None]:
     return "DESERIALIZING", None
 
 
-def run_stock(script: str, profile: str, config: GenvmConfig, call: StockCall,
-              outcome: Callable[[str, str], Outcome]) -> StockResult:
+def run_stock(
+    script: str,
+    profile: str,
+    config: GenvmConfig,
+    call: StockCall,
+    outcome: Callable[[str, str], Outcome],
+) -> StockResult:
     """The stock script `script`'s result for `call` on `config` under `profile` (rules 1-5).
 
     `outcome(provider, model)` answers each provider call, as the fake's scripts do;
@@ -199,8 +205,9 @@ def run_stock(script: str, profile: str, config: GenvmConfig, call: StockCall,
     result = StockResult("fatal_error", ["NO_PROVIDER_FOR_PROMPT"])
     for provider, model in _candidates(config, fmt, images, script):
         m = config.backends[provider].models[model]
-        result.sent.append(StockSent(provider, model, fmt, system, user,
-                                     m.use_max_completion_tokens, timeout))
+        result.sent.append(
+            StockSent(provider, model, fmt, system, user, m.use_max_completion_tokens, timeout)
+        )
         out = outcome(provider, model)
         if isinstance(out, Success):
             data = {"text": out.text, "json": out.json, "bool": out.result}[fmt]

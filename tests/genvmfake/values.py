@@ -128,8 +128,19 @@ class CtxPart(Opaque):
 
 
 _RAT_METHODS = frozenset(
-    {"numer", "denom", "to_float", "abs", "sign", "is_zero", "is_integer", "floor", "ceil",
-     "trunc", "pow"}
+    {
+        "numer",
+        "denom",
+        "to_float",
+        "abs",
+        "sign",
+        "is_zero",
+        "is_integer",
+        "floor",
+        "ceil",
+        "trunc",
+        "pow",
+    }
 )
 
 
@@ -194,7 +205,7 @@ class Rat:
         """Integer power; zero to a non-positive power is an error."""
         if rat_value(self) == 0 and exp <= 0:
             raise ZeroDivisionError("zero raised to a non-positive power")
-        return Rat(rat_value(self)**exp)
+        return Rat(rat_value(self) ** exp)
 
 
 def rat_value(r: Rat) -> Fraction:
@@ -242,7 +253,7 @@ def serde_seq(value: Any) -> list[Any] | None:
     and `{[2] = x}` all read as empty. None when `value` is not a table."""
     if not isinstance(value, dict):
         return None
-    out = []
+    out: list[Any] = []
     while len(out) + 1 in value:
         out.append(value[len(out) + 1])
     return out

@@ -46,9 +46,7 @@ def load_policy(source: str, catalog: Catalog | None) -> Policy:
 
 def add_catalog_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """Add `--catalog NODE_CONFIG` and `--overlay FILE`."""
-    parser.add_argument(
-        "--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP
-    )
+    parser.add_argument("--catalog", metavar="NODE", required=required, help=NODE_CONFIG_HELP)
     parser.add_argument("--overlay", metavar="FILE", help=OVERLAY_HELP)
 
 
@@ -82,10 +80,13 @@ def prove_routes(
 def add_allow_unroutable(parser: argparse.ArgumentParser) -> None:
     """Add `--allow-unroutable CLASS` (repeatable)."""
     parser.add_argument(
-        "--allow-unroutable", action="append", default=[], metavar="CLASS",
+        "--allow-unroutable",
+        action="append",
+        default=[],
+        metavar="CLASS",
         help="accept that the policy leaves request class CLASS without a route (repeatable; "
         "classes: " + ", ".join(name for name, _ in CLASSES) + ")",
-    )  # fmt: skip
+    )
 
 
 def warnings(catalog: Catalog, policy: Policy) -> list[str]:
@@ -106,7 +107,9 @@ def warnings(catalog: Catalog, policy: Policy) -> list[str]:
         whole = select(d.bound, list(d.survivors), scores, request, d.seed)
         if len(whole) > len(d.ranks):
             routes = d.bound.routes
-            cut = ", ".join(f"{routes[i].provider}/{routes[i].model}" for i in whole[len(d.ranks):])
+            cut = ", ".join(
+                f"{routes[i].provider}/{routes[i].model}" for i in whole[len(d.ranks) :]
+            )
             out.append(
                 f"warning: {request.entry}/{request.format}"
                 f"{' with images' if request.images else ''}: max_attempts "
@@ -124,9 +127,11 @@ def _check(args: argparse.Namespace) -> int:
     catalog = catalog_of(args)
     if catalog is None and args.allow_unroutable:
         raise PolicyError(
-            "POL_KEY", (), "`--allow-unroutable` needs `--catalog`",
+            "POL_KEY",
+            (),
+            "`--allow-unroutable` needs `--catalog`",
             "routes are proved against a node's catalog: pass --catalog NODE_CONFIG",
-        )  # fmt: skip
+        )
     policy = load_policy(args.policy, catalog)
     if catalog is not None:
         # The identity alone goes to stdout, as `hash policy` prints it.

@@ -252,9 +252,7 @@ def _gain(r: ClassReport, b: ClassReport) -> dict[str, Any]:
         "largest_family_share": _ratio(b.largest, r.largest),
         "family_collision": _ratio(b.family_collision, r.family_collision),
         "route_collision": _ratio(b.route_collision, r.route_collision),
-        "juries": {
-            str(k): _ratio(s, p) for (k, p), (_, s) in zip(r.juries, b.juries, strict=True)
-        },
+        "juries": {str(k): _ratio(s, p) for (k, p), (_, s) in zip(r.juries, b.juries, strict=True)},
     }
 
 

@@ -223,18 +223,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     parser.add_argument(
-        "node", nargs="?", metavar="NODE",
+        "node",
+        nargs="?",
+        metavar="NODE",
         help="the node root (e.g. /opt/genlayer-node), a version folder or a GenVM tree",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--job", choices=sorted(JOBS),
+        "--job",
+        choices=sorted(JOBS),
         help="operate (the operator's commands), install (also NODE writable), test (the "
         "project's tests); default install with NODE, else operate",
-    )  # fmt: skip
+    )
     parser.add_argument("--version-dir", metavar="NAME", help="the version folder to use")
     parser.add_argument(
-        "--manager", nargs="?", const=DEFAULT_MANAGER_URL, metavar="URL",
+        "--manager",
+        nargs="?",
+        const=DEFAULT_MANAGER_URL,
+        metavar="URL",
         help=f"also check that the GenVM manager answers (default {DEFAULT_MANAGER_URL})",
-    )  # fmt: skip
+    )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback URL")
     parser.set_defaults(handler=_doctor)

@@ -151,8 +151,9 @@ def routes_table(d: Decision, written: list[tuple[str, Term]] | None = None) -> 
             else:
                 # The first part as written that fails (each part holds `needs` too,
                 # which this route has: it failed a later part).
-                failing = [text for text, term in written or () if not holds(term, b, rank,
-                                                                            d.request)]
+                failing = [
+                    text for text, term in written or () if not holds(term, b, rank, d.request)
+                ]
                 why = failing[0] if failing else why
             lines.append(f"    {name}  rejected: {why}")
         elif rank not in place:
@@ -191,8 +192,9 @@ def outcome_of(text: str, path: tuple[str | int, ...]) -> Success | Failure:
     retry = None
     if after:
         if not after.isdigit() or len(after) > 4:
-            raise PolicyError("CLI_USAGE", path, f"`{text}`: Retry-After is whole seconds",
-                              OUTCOMES_HINT)
+            raise PolicyError(
+                "CLI_USAGE", path, f"`{text}`: Retry-After is whole seconds", OUTCOMES_HINT
+            )
         retry = int(after) * 1000
     if word.isdigit() and len(word) == 3:
         return Failure("STATUS_NOT_OK", int(word), None, retry)
@@ -208,14 +210,19 @@ def parse_outcomes(text: str | None, file: str | None) -> dict[str, list[Success
         for n, item in enumerate(t for t in text.split(",") if t.strip()):
             route, sep, word = item.partition("=")
             if not sep or "/" not in route:
-                raise PolicyError("CLI_USAGE", ("--outcomes", n), f"`{item}` is not "
-                                  "`provider/model=OUTCOME`", OUTCOMES_HINT)
+                raise PolicyError(
+                    "CLI_USAGE",
+                    ("--outcomes", n),
+                    f"`{item}` is not `provider/model=OUTCOME`",
+                    OUTCOMES_HINT,
+                )
             script.setdefault(route.strip(), []).append(outcome_of(word, ("--outcomes", n)))
     if file is not None:
         doc = load_document(file, what="outcomes")
         if not isinstance(doc, dict):
-            raise PolicyError("CLI_USAGE", (), "the outcomes file must map routes to outcomes",
-                              OUTCOMES_HINT)
+            raise PolicyError(
+                "CLI_USAGE", (), "the outcomes file must map routes to outcomes", OUTCOMES_HINT
+            )
         for route, words in doc.items():
             items = words if isinstance(words, list) else [words]
             script.setdefault(str(route), []).extend(
@@ -296,13 +303,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_request_options(parser)
     parser.add_argument(
-        "--outcomes", metavar="LIST",
+        "--outcomes",
+        metavar="LIST",
         help="scripted provider outcomes: provider/model=OUTCOME, comma-separated, in call "
         "order per route (ok, 429, 503+retry_after=2, network, timeout, unreadable, "
         "context_length_exceeded, content_filter); unscripted calls answer",
     )
     parser.add_argument(
-        "--outcomes-file", metavar="FILE",
+        "--outcomes-file",
+        metavar="FILE",
         help="the same as a YAML/TOML/JSON map: provider/model: [OUTCOME, …]",
     )
     parser.set_defaults(handler=_explain)

@@ -161,15 +161,21 @@ def _init(args: argparse.Namespace) -> int:
     print(f"salt    {salt_path}  {state}; keep it secret and keep it: it makes the policy yours")
     print(f"policy  {target}  {identity}")
     chains = starter_chains(catalog, salt, include_unchained=args.include_unchained)
-    print(f"chains  {_summary('text', chains[0])}; {_summary('image', chains[1])}; "
-          f"shape {shape_of(salt)}, max_attempts {document['max_attempts']}")  # fmt: skip
+    print(
+        f"chains  {_summary('text', chains[0])}; {_summary('image', chains[1])}; "
+        f"shape {shape_of(salt)}, max_attempts {document['max_attempts']}"
+    )
     if any(c.left_out for c in chains):
-        print("        routes left out have no greybox position for the class; "
-              "--include-unchained adds them after the chain")  # fmt: skip
+        print(
+            "        routes left out have no greybox position for the class; "
+            "--include-unchained adds them after the chain"
+        )
     if args.text_filters:
         recipe = ", ".join(document["mutate"][0]["text_filters"])
-        print(f"texts   filtered with {recipe}: template variables reach the model "
-              "unlike the stock script's (see the policy's comments)")  # fmt: skip
+        print(
+            f"texts   filtered with {recipe}: template variables reach the model "
+            "unlike the stock script's (see the policy's comments)"
+        )
     else:
         print("texts   as the stock script sends them (--text-filters opts in to filters)")
     print("next    review the comments in the policy, then preview it:")

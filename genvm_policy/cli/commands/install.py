@@ -223,9 +223,11 @@ def _status(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--node-root", required=True, metavar="PATH",
+        "--node-root",
+        required=True,
+        metavar="PATH",
         help="a node root, one of its version folders, a GenVM tree or its LLM config file",
-    )  # fmt: skip
+    )
     parser.add_argument("--version-dir", metavar="NAME", help="the version folder to use")
 
 
@@ -241,10 +243,13 @@ def _seconds(text: str) -> float:
 
 def _wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--wait", type=_seconds, default=0, metavar="SECONDS",
+        "--wait",
+        type=_seconds,
+        default=0,
+        metavar="SECONDS",
         help="when another install, revert or status holds the tree's lock, wait this long "
         "for it (default 0: stop at once, naming the holder's pid and start time)",
-    )  # fmt: skip
+    )
 
 
 def _writes(parser: argparse.ArgumentParser) -> None:
@@ -253,15 +258,19 @@ def _writes(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="show every change without making it"
     )
     parser.add_argument(
-        "--follow-symlinks", action="store_true",
+        "--follow-symlinks",
+        action="store_true",
         help="write through a config, script or state folder that is a link leading out of the "
         "GenVM tree (the link is kept); without it such a link is refused",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--reload", nargs="?", const=DEFAULT_MANAGER_URL, metavar="URL",
+        "--reload",
+        nargs="?",
+        const=DEFAULT_MANAGER_URL,
+        metavar="URL",
         help="when a file GenVM reads changed, restart the LLM module through the GenVM manager "
         f"(default {DEFAULT_MANAGER_URL}) and wait for GET /status to show it running",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow a non-loopback manager URL"
     )

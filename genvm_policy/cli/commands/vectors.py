@@ -67,9 +67,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     gen.add_argument(
-        "dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR",
+        "dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
         help="the folder to write (default: ./vectors)",
-    )  # fmt: skip
+    )
     gen.set_defaults(handler=_generate)
     ver = actions.add_parser(
         "verify",
@@ -84,14 +88,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     ver.add_argument(
-        "--runtime", choices=RUNTIMES, default="python",
+        "--runtime",
+        choices=RUNTIMES,
+        default="python",
         help="python (default), lua53/lua (lupa's Lua 5.3, as GenVM embeds it), lua54, "
         "lua-standalone (Debian's lua5.3), or all of them in turn",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "dir", nargs="?", type=Path, default=None, metavar="DIR",
+        "dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="the folder of vector files (default: the golden vectors of the package)",
-    )  # fmt: skip
+    )
     ver.set_defaults(handler=_verify)
     tab = actions.add_parser(
         "tables",
@@ -106,13 +116,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     tab.add_argument(
-        "--check", action="store_true",
+        "--check",
+        action="store_true",
         help="write nothing; exit 1 when a generated file differs from the reference",
-    )  # fmt: skip
+    )
     tab.add_argument(
-        "root", nargs="?", type=Path, default=Path("."), metavar="ROOT",
+        "root",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="ROOT",
         help="the checkout to write into (default: the working folder)",
-    )  # fmt: skip
+    )
     tab.set_defaults(handler=_tables)
 
 
@@ -216,8 +231,11 @@ def _tables(args: argparse.Namespace) -> int:
     try:
         spec = spec_path.read_text(encoding="utf-8")
         wanted = {lua_path: tables.lua_source(), spec_path: tables.spec_text(spec)}
-        stale = [p for p, text in wanted.items()
-                 if not p.exists() or p.read_text(encoding="utf-8") != text]  # fmt: skip
+        stale = [
+            p
+            for p, text in wanted.items()
+            if not p.exists() or p.read_text(encoding="utf-8") != text
+        ]
         if not args.check:
             for path in stale:
                 part = path.with_name(path.name + ".part")
@@ -226,8 +244,9 @@ def _tables(args: argparse.Namespace) -> int:
     except OSError as err:
         raise _io_error(root, err) from None
     except ValueError as err:
-        raise PolicyError("VEC_TABLES", (), str(err).lower(),
-                          "restore the marker lines of docs/SPEC.md") from None  # fmt: skip
+        raise PolicyError(
+            "VEC_TABLES", (), str(err).lower(), "restore the marker lines of docs/SPEC.md"
+        ) from None
     for path in stale:
         print(f"{'out of date' if args.check else 'wrote'}: {path}")
     if not stale:
