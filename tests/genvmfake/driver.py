@@ -189,7 +189,8 @@ class FakeGenVM:
     def __init__(self, hook: Path, config: Path, *, profile: str = "v1",
                  env: Mapping[str, str] | None = None, seed: int = 0, filter_text: bool = True,
                  lua_path: str | None = None, root: Path | None = None,
-                 unset_meta: str | None = None, runtime: str = "lua53") -> None:
+                 unset_meta: str | None = None, runtime: str = "lua53",
+                 data_dir: Path | None = None, lsqlite3: bool = True) -> None:
         self.profile = profile
         self.line = "v1" if is_v1(profile) else "v2"
         self.root = root or Path(tempfile.mkdtemp(prefix="genvmfake-"))
@@ -204,8 +205,10 @@ class FakeGenVM:
         self.sessions = 0
         self._write_stand_ins()
         # GenVM requires `data_dir` and the node keeps it; the stock statistics live there.
-        self.stats_path = self.root / "data" / "stats.sqlite"
-        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir or self.root / "data"
+        self.stats_path = self.data_dir / "stats.sqlite"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lsqlite3 = lsqlite3
         self.lua = new_state(runtime)
         self.lua.globals().package.path = self.config.lua_path.replace(";;", ";")
         self.callbacks = Callbacks(self, seed)
@@ -242,7 +245,7 @@ class FakeGenVM:
     def _host_config(self, filter_text: bool) -> Any:
         cfg = self.lua.table_from({"profile": self.profile, "line": self.line,
                                    "filter_text": filter_text,
-                                   "data_dir": str(self.root / "data")})
+                                   "data_dir": str(self.data_dir), "lsqlite3": self.lsqlite3})
         cfg["providers"] = self._providers()
         cfg["templates"] = encode(self.lua, self.config.templates, self.rng)
         cfg["meta"] = encode(self.lua, self.config.meta)
