@@ -9,18 +9,25 @@ with that folder on the Lua path, instead of the bundled hook on a compiled node
 `compile_edit` (`[old, new]`: the node's policy compiled from the config so edited,
 so the live config has drifted from it),
 `keys` (per line, the API keys set), `fault` (an install fault of `test_hook.FAULTS`),
-`drop_first_key`, `expect` (the kind of each step) and `expect_message` (text every
+`drop_first_key`, `lsqlite3` (false: the newest V2 preloads no `lsqlite3`),
+`data_dir` (the state of `__dflt.data_dir` before the run: `blocked`, a directory where
+`stats.sqlite` goes; `foreign`, a `provider_stats` table of another shape; each host
+is given it afresh), `expect` (the kind of each step) and `expect_message` (text every
 fatal step's message contains, in both hosts). The
 same file runs under the Python fake (`genvmfake`) and under the mlua host
 (`dispatch/mlua-host`, GenVM's own embedding); both give a report of the same shape:
 `start` and each step with its kind, data, consumed_gen, causes, ctx and what it did
-(requests as the provider saw them, log records, sleeps, http). `message` texts are
-host-specific and left out of comparisons.
+(requests as the provider saw them, log records, sleeps, http); a Teardown step also
+shows `stats`, the rows of `provider_stats` in `data_dir/stats.sqlite` after it, by
+model, when that table exists. `message` texts are host-specific and left out of
+comparisons.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -80,7 +87,46 @@ def resolve(definition: dict[str, Any], profile: str, tmp: Path) -> dict[str, An
         "script": definition.get("script", []),
         "sessions": definition.get("sessions", [{}]),
         "steps": definition["steps"],
+        "lsqlite3": definition.get("lsqlite3", True),
+        "data_dir_state": definition.get("data_dir"),
     }
+
+
+STATS_QUERY = "SELECT model, errors, input_tokens, output_tokens FROM provider_stats ORDER BY model"
+
+
+def _data_dir(sc: dict[str, Any]) -> Path:
+    """A fresh `data_dir` for one host's run of `sc`, in the state the scenario names:
+    the same path for both hosts (records name it), made anew before each."""
+    path = Path(sc.get("root") or sc["genvm_root"]).parent / "genvm-data"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    state = sc.get("data_dir_state")
+    if state == "blocked":  # sqlite cannot open a directory
+        (path / "stats.sqlite").mkdir(exist_ok=True)
+    elif state == "foreign":
+        with sqlite3.connect(path / "stats.sqlite") as db:
+            db.execute("CREATE TABLE IF NOT EXISTS provider_stats (model TEXT, calls INTEGER)")
+            db.execute("INSERT INTO provider_stats VALUES ('someone/else', 3)")
+    elif state is not None:
+        raise ValueError(f"unknown data_dir state {state!r}")
+    return path
+
+
+def stats_rows(data_dir: Path) -> list[dict[str, Any]] | None:
+    """The rows of `provider_stats` in `data_dir/stats.sqlite`, or None without one."""
+    path = data_dir / "stats.sqlite"
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(STATS_QUERY).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    keys = ("model", "errors", "input_tokens", "output_tokens")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def _from_json(value: Any) -> Any:
@@ -131,6 +177,8 @@ def fake_report(sc: dict[str, Any]) -> dict[str, Any]:
             seed=sc["seed"],
             root=Path(sc["root"]),
             lua_path=sc["lua_path"],
+            data_dir=_data_dir(sc),
+            lsqlite3=sc.get("lsqlite3", True),
         )
     except ModuleDoesNotStart as err:
         return {
@@ -157,6 +205,9 @@ def fake_report(sc: dict[str, Any]) -> dict[str, Any]:
         parts = step.get("interleave") or [step]
         for part, result in zip(parts, _run(sessions, parts), strict=True):
             steps.append(_step_report(part, result))
+            rows = stats_rows(vm.data_dir) if part["entry"] == "Teardown" else None
+            if rows is not None:
+                steps[-1]["stats"] = rows
     start = {"kind": "ok", "requests": [], "logs": start_logs, "sleeps": [], "http": []}
     return {"name": sc["name"], "profile": sc["profile"], "start": start, "steps": steps}
 
@@ -199,7 +250,7 @@ def _step_report(step: dict[str, Any], result: CallResult | None) -> dict[str, A
 def mlua_report(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Run the resolved scenario `sc` under the mlua host."""
     path = tmp / f"scenario-{sc['profile']}.json"
-    path.write_text(json.dumps(sc), encoding="utf-8")
+    path.write_text(json.dumps({**sc, "data_dir": str(_data_dir(sc))}), encoding="utf-8")
     run = subprocess.run(
         [str(mlua_binary()), "host", str(path)],
         capture_output=True,

@@ -50,8 +50,9 @@ remaining budget consumed; v2-mid answers carry `consumed_gen = 0` plus `input_t
 checks `consumed_gen` as V1 does; `keccak256` is omitted (hashlib has no Keccak);
 `monotonic_ms` is a counter; `random_*` come from the VM seed; `filter_image` returns its
 input; `json_parse` maps JSON null to nil. In v2-new, `package.preload.lsqlite3` is a
-stand-in backed by a real sqlite file (Python's `sqlite3`), `__dflt.data_dir` is
-`root/data` (created; `vm.stats_path` is its `stats.sqlite`), and the hello's gas is
+stand-in backed by a real sqlite file (Python's `sqlite3`; `lsqlite3=False` leaves it
+out), `__dflt.data_dir` is `data_dir` or `root/data` (created; `vm.stats_path` is its
+`stats.sqlite`), and the hello's gas is
 `genPerTimeUnit = "1000"` (text) with 1000 time units.
 """
 

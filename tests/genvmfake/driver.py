@@ -220,6 +220,8 @@ class FakeGenVM:
         root: Path | None = None,
         unset_meta: str | None = None,
         runtime: str = "lua53",
+        data_dir: Path | None = None,
+        lsqlite3: bool = True,
     ) -> None:
         self.profile = profile
         self.line = "v1" if is_v1(profile) else "v2"
@@ -235,8 +237,10 @@ class FakeGenVM:
         self.sessions = 0
         self._write_stand_ins()
         # GenVM requires `data_dir` and the node keeps it; the stock statistics live there.
-        self.stats_path = self.root / "data" / "stats.sqlite"
-        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir or self.root / "data"
+        self.stats_path = self.data_dir / "stats.sqlite"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lsqlite3 = lsqlite3
         self.lua = new_state(runtime)
         self.lua.globals().package.path = self.config.lua_path.replace(";;", ";")
         self.callbacks = Callbacks(self, seed)
@@ -283,7 +287,8 @@ class FakeGenVM:
                 "profile": self.profile,
                 "line": self.line,
                 "filter_text": filter_text,
-                "data_dir": str(self.root / "data"),
+                "data_dir": str(self.data_dir),
+                "lsqlite3": self.lsqlite3,
             }
         )
         cfg["providers"] = self._providers()

@@ -139,9 +139,10 @@ __llm = llm
 -- Newest V2 preloads lsqlite3 (GENVM.md §3). The stand-in keeps lsqlite3's calling
 -- convention (result codes, `db:errmsg()`, prepared statements with `bind_values`) and
 -- runs every statement on a real sqlite file through Python; `prepare` only stores the
--- text, so a bad statement fails at `step`.
-if cfg.profile == "v2-new" then
-  local sq = { OK = 0, ERROR = 1, BUSY = 5, ROW = 100, DONE = 101 }
+-- text, so a bad statement fails at `step` (lsqlite3 gives `nil, code` at `prepare`; the
+-- hook reads `db:errmsg()` either way).
+if cfg.profile == "v2-new" and cfg.lsqlite3 then
+  local sq = { OK = 0, ERROR = 1, BUSY = 5, CANTOPEN = 14, ROW = 100, DONE = 101 }
   local Db, Stmt = {}, {}
   Db.__index, Stmt.__index = Db, Stmt
   local function call(name, ...)
@@ -155,7 +156,7 @@ if cfg.profile == "v2-new" then
   end
   function Db:exec(sql) return (call("sqlite_run", self.h, sql, {}, false)) end
   function Db:errmsg() return (select(2, call("sqlite_errmsg", self.h))) end
-  function Db:busy_timeout(ms) return (call("sqlite_busy", self.h, ms)) end
+  function Db:busy_timeout(ms) call("sqlite_busy", self.h, ms) end
   function Db:close() return (call("sqlite_close", self.h)) end
   function Db:prepare(sql) return setmetatable({ db = self, sql = sql, values = {} }, Stmt) end
   function Stmt:bind_values(...)
@@ -163,9 +164,19 @@ if cfg.profile == "v2-new" then
     self.values.n = nil
     return sq.OK
   end
-  function Stmt:step() return (call("sqlite_run", self.db.h, self.sql, self.values, true)) end
-  function Stmt:reset() self.values = {} return sq.OK end
-  function Stmt:finalize() return sq.OK end
+  -- As SQLite's: reset keeps the bindings, and reset and finalize report the last
+  -- step's failure again.
+  function Stmt:step()
+    local rc = call("sqlite_run", self.db.h, self.sql, self.values, true)
+    self.failed = rc ~= sq.DONE and rc ~= sq.ROW and rc or nil
+    return rc
+  end
+  function Stmt:reset()
+    local rc = self.failed or sq.OK
+    self.failed = nil
+    return rc
+  end
+  function Stmt:finalize() return self.failed or sq.OK end
   package.preload.lsqlite3 = function() return sq end
 end
 

@@ -13,9 +13,10 @@ Rules:
 2. `user_error` needs all of `causes`, `fatal` and `ctx`; otherwise it raises a plain
    deserialisation error, which ends the call as a FatalError.
 3. Codec failures (`json_parse`, `base64_decode`) are fatal `DESERIALIZING` module errors.
-4. The lsqlite3 stand-in (`sqlite_*`) answers with lsqlite3's result codes (0 OK,
-   1 ERROR, 5 BUSY, 14 CANTOPEN, 101 DONE for a statement run to its end) and keeps
-   the last error text per handle for `db:errmsg()`.
+4. The lsqlite3 stand-in (`sqlite_*`) answers with lsqlite3's result codes (SQLite's
+   primary code of the failure, e.g. 1 ERROR, 5 BUSY, 14 CANTOPEN; 0 OK; 101 DONE for a
+   statement run to its end) and keeps the last error text per handle for
+   `db:errmsg()`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class LogRecord:
     level: str
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _primary_code(exc: sqlite3.Error, default: int) -> int:
+    """SQLite's primary result code of `exc`, as lsqlite3 returns it (Python keeps the
+    extended one)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else default
 
 
 def jsonable(value: Any) -> Any:
@@ -317,7 +325,7 @@ class Callbacks:
         try:
             conn = sqlite3.connect(_string(path, "path"), isolation_level=None, timeout=0)
         except sqlite3.Error as exc:
-            return True, 14, str(exc)  # SQLITE_CANTOPEN
+            return True, _primary_code(exc, 14), str(exc)  # SQLITE_CANTOPEN unless told
         self.dbs.append(conn)
         self.db_errors.append("not an error")
         return True, 0, len(self.dbs)
@@ -329,7 +337,7 @@ class Callbacks:
             conn.execute(_string(sql, "sql"), params)
         except sqlite3.Error as exc:
             self.db_errors[int(h) - 1] = str(exc)
-            return True, 5 if "locked" in str(exc) else 1
+            return True, _primary_code(exc, 1)
         return True, 101 if step else 0
 
     def cb_sqlite_errmsg(self, h: Any) -> tuple[bool, int, str]:

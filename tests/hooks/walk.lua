@@ -221,6 +221,32 @@ function commands.host(ctx, args)
   return { data = d.json_stringify(out), consumed_gen = 0 }
 end
 
+-- The preloaded `lsqlite3` (newest V2) on a file of `data_dir`: each call's results as
+-- text, one line per step, so both hosts' bindings are compared call by call.
+function commands.sqlite(ctx, args)
+  if package.preload.lsqlite3 == nil then return { data = "absent", consumed_gen = 0 } end
+  local sq = require("lsqlite3")
+  local out = {}
+  local function add(...)
+    local t = table.pack(...)
+    for i = 1, t.n do t[i] = tostring(t[i]) end
+    out[#out + 1] = table.concat(t, ",", 1, t.n)
+  end
+  local db = sq.open(__dflt.data_dir .. "/probe.sqlite")
+  add(db:exec("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)"))
+  add(db:exec("CREATE TABLE t (k TEXT)"), db:errmsg())
+  add(select("#", db:busy_timeout(10)))
+  local stmt = db:prepare("INSERT INTO t VALUES (?, ?)")
+  add(stmt:bind_values("a", 1), stmt:step(), stmt:reset())
+  add(stmt:step(), db:errmsg(), stmt:reset(), stmt:reset())
+  add(stmt:bind_values("b", 2.5), stmt:step(), stmt:finalize())
+  add(db:exec("BEGIN IMMEDIATE"), db:exec("INSERT INTO t VALUES ('c', 3)"), db:exec("ROLLBACK"))
+  add(db:exec("SELECT nope FROM t"), db:errmsg())
+  add(db:close())
+  add(sq.open(__dflt.data_dir))
+  return { data = table.concat(out, "\n"), consumed_gen = 0 }
+end
+
 local function dispatch(ctx, args, remaining_gen)
   local cmd, arg = string.match(args.prompt or "", "^([%w_]+):?(.*)$")
   args.arg = arg

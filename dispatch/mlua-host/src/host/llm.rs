@@ -142,7 +142,7 @@ fn check(lua: &Lua, raw: Value, profile: Profile) -> Result<(Json, String, Strin
 }
 
 fn answer(lua: &Lua, profile: Profile, provider: &str, model: &str, format: Format, ok: Outcome) -> Result<Value> {
-    let Outcome::Success { text, json: value, result, tokens } = ok else { unreachable!() };
+    let Outcome::Success { text, json: value, result, tokens, consumed_gen } = ok else { unreachable!() };
     let who = format!("{provider}/{model}");
     let data = match format {
         Format::Text => json!(text.unwrap_or(format!("text answer from {who}"))),
@@ -163,7 +163,7 @@ fn answer(lua: &Lua, profile: Profile, provider: &str, model: &str, format: Form
         _ => unreachable!(),
     };
     if profile == Profile::V2New {
-        table.set("consumed_gen", Rat::int(0))?;
+        table.set("consumed_gen", Rat::int(consumed_gen.into()))?;
     }
     Ok(Value::Table(table))
 }

@@ -9,12 +9,16 @@
 //! `unset_meta` ("null"/"nil"), `filter_text`, `script` (`{backend, model, outcomes}`,
 //! `*` matching any), `http` (replies for `__dflt.request`), `sessions` (hello overrides)
 //! and `steps` (`{session, entry, args, remaining_gen}`, or `{interleave: [step...]}` for
-//! calls of one VM stepped in turn), run in order. Byte strings in
-//! `args` are written `{"$bytes": HEX}`.
+//! calls of one VM stepped in turn), run in order, `data_dir` (newest V2's
+//! `__dflt.data_dir`, made when absent; `root/data` unless given) and `lsqlite3` (false:
+//! no `package.preload.lsqlite3`). Byte strings in `args` are written `{"$bytes": HEX}`.
+//! A Teardown step's report adds `stats`, the rows of `provider_stats` in
+//! `data_dir/stats.sqlite` after it, when that table exists.
 
 mod config;
 mod dflt;
 mod llm;
+mod sqlite;
 mod state;
 mod values;
 
@@ -95,6 +99,11 @@ struct Scenario {
     sessions: Vec<SessionSpec>,
     #[serde(default)]
     steps: Vec<Step>,
+    /// `__dflt.data_dir` (newest V2), made when absent; `root/data` unless given.
+    data_dir: Option<String>,
+    /// Whether the newest V2 preloads `lsqlite3`, as GenVM does.
+    #[serde(default = "yes")]
+    lsqlite3: bool,
 }
 
 fn yes() -> bool {
@@ -182,6 +191,14 @@ fn paths(sc: &Scenario) -> Result<(String, String, Option<String>), String> {
     Ok((root, config, sc.hook.clone()))
 }
 
+/// The scenario's `__dflt.data_dir`, made as a node's is.
+fn data_dir(sc: &Scenario) -> Result<String, String> {
+    let (root, _, _) = paths(sc)?;
+    let dir = sc.data_dir.clone().unwrap_or(format!("{root}/data"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("data_dir {dir}: {e}"))?;
+    Ok(dir)
+}
+
 fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile, String), String> {
     let profile = Profile::parse(&sc.profile)?;
     let (root, config_path, hook) = paths(sc)?;
@@ -210,7 +227,10 @@ fn build(sc: &Scenario) -> Result<(Lua, Shared, Profile, String), String> {
         Some(choice) => choice == "null",
         None => profile != Profile::V2New,
     };
-    dflt::install(&lua, &state, &format!("{root}/data"), sc.filter_text).map_err(|e| e.to_string())?;
+    dflt::install(&lua, &state, &data_dir(sc)?, sc.filter_text).map_err(|e| e.to_string())?;
+    if profile == Profile::V2New && sc.lsqlite3 {
+        sqlite::install(&lua).map_err(|e| e.to_string())?;
+    }
     llm::install(&lua, &state, &cfg, null_meta).map_err(|e| e.to_string())?;
     Ok((lua, state, profile, hook))
 }
@@ -496,6 +516,12 @@ fn run(sc: &Scenario) -> Json {
         for ((mut result, r), part) in done.into_iter().zip(parts) {
             result["session"] = json!(part.session);
             result["entry"] = json!(part.entry);
+            if part.entry == "Teardown" {
+                let dir = data_dir(sc).unwrap_or_default();
+                if let Some(rows) = sqlite::stats_rows(&format!("{dir}/stats.sqlite")) {
+                    result["stats"] = rows;
+                }
+            }
             steps.push(with_records(result, r));
         }
     }

@@ -40,6 +40,9 @@ pub enum Outcome {
         result: Option<bool>,
         #[serde(default = "seven")]
         tokens: i64,
+        /// What a newest-V2 answer reports as spent (a `rat` there).
+        #[serde(default)]
+        consumed_gen: i64,
     },
     StatusNotOk {
         status: i64,
@@ -103,7 +106,7 @@ impl Outcome {
     }
 
     pub fn default_success() -> Outcome {
-        Outcome::Success { text: None, json: None, result: None, tokens: 7 }
+        Outcome::Success { text: None, json: None, result: None, tokens: 7, consumed_gen: 0 }
     }
 }
 

@@ -141,3 +141,90 @@ fn requests_are_checked_by_mlua_serde() {
     let requests = std::mem::take(state.lock().unwrap().rec()).requests;
     assert_eq!(requests.len(), 6);
 }
+
+fn scratch(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("genvm-policy-mlua-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+fn with_lsqlite3(dir: &str) -> Lua {
+    let lua = crate::sandbox::new_state("").unwrap();
+    super::sqlite::install(&lua).unwrap();
+    lua.globals().set("DIR", dir).unwrap();
+    lua
+}
+
+#[test]
+fn lsqlite3_answers_with_sqlites_result_codes() {
+    let dir = scratch("codes");
+    let lua = with_lsqlite3(&dir);
+    let got: String = lua
+        .load(r##"
+            local sq = require("lsqlite3")
+            local db = sq.open(DIR .. "/s.sqlite")
+            local out = {}
+            local function add(...)
+                local t = table.pack(...)
+                for i = 1, t.n do t[i] = tostring(t[i]) end
+                out[#out + 1] = table.concat(t, ",", 1, t.n)
+            end
+            add(db:exec("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)"))
+            add(db:exec("CREATE TABLE t (k TEXT)"), db:errmsg())
+            add(select("#", db:busy_timeout(10)))
+            local stmt, tail = db:prepare("INSERT INTO t VALUES (?, ?); rest")
+            add(tail)
+            add(pcall(stmt.bind_values, stmt, "a"))
+            add(stmt:bind_values("a", 1), stmt:step(), stmt:reset())
+            add(stmt:bind_values("a", 2), stmt:step(), db:errmsg())
+            add(stmt:finalize(), pcall(stmt.step, stmt))
+            local none, code = db:prepare("SELECT x FROM missing")
+            add(none, code, db:errmsg())
+            add(db:close(), pcall(db.exec, db, "SELECT 1"))
+            local failed, code2, why = sq.open(DIR)
+            add(failed, code2, why)
+            return table.concat(out, "|")
+        "##)
+        .eval()
+        .unwrap();
+    let parts: Vec<&str> = got.split('|').collect();
+    assert_eq!(parts[0], "0");
+    assert_eq!(parts[1], "1,table t already exists");
+    assert_eq!(parts[2], "0", "busy_timeout returns nothing");
+    assert_eq!(parts[3], " rest");
+    assert!(parts[4].starts_with("false") && parts[4].contains("incorrect number of parameters to bind (1 given, 2 to bind)"), "{}", parts[4]);
+    assert_eq!(parts[5], "0,101,0");
+    assert_eq!(parts[6], "0,19,UNIQUE constraint failed: t.k");
+    // SQLite's finalize reports the statement's last failed step again.
+    assert!(parts[7].starts_with("19,false") && parts[7].contains("closed sqlite3_vm"), "{}", parts[7]);
+    assert_eq!(parts[8], "nil,1,no such table: missing");
+    assert!(parts[9].starts_with("0,false") && parts[9].contains("closed sqlite database"), "{}", parts[9]);
+    assert_eq!(parts[10], "nil,14,unable to open database file");
+}
+
+#[test]
+fn closing_a_handle_finalizes_its_statements_and_rows_are_read_back() {
+    let dir = scratch("close");
+    let lua = with_lsqlite3(&dir);
+    let got: String = lua
+        .load(r##"
+            local sq = require("lsqlite3")
+            local db = sq.open(DIR .. "/stats.sqlite")
+            db:exec("CREATE TABLE provider_stats (model TEXT PRIMARY KEY, errors INTEGER, input_tokens INTEGER, output_tokens INTEGER)")
+            local stmt = db:prepare("INSERT INTO provider_stats VALUES (?, ?, ?, ?)")
+            stmt:bind_values("b/m", 1, 2, 3) stmt:step() stmt:reset()
+            stmt:bind_values("a/m", 0, 5, 6) stmt:step()
+            local rc = db:close()
+            local ok, err = pcall(stmt.reset, stmt)
+            return rc .. "," .. tostring(ok) .. "," .. tostring(err)
+        "##)
+        .eval()
+        .unwrap();
+    assert!(got.starts_with("0,false"), "close is OK with a statement left open: {got}");
+    let rows = super::sqlite::stats_rows(&format!("{dir}/stats.sqlite")).unwrap();
+    assert_eq!(rows, serde_json::json!([
+        {"model": "a/m", "errors": 0, "input_tokens": 5, "output_tokens": 6},
+        {"model": "b/m", "errors": 1, "input_tokens": 2, "output_tokens": 3}]));
+    assert_eq!(super::sqlite::stats_rows(&format!("{dir}/absent.sqlite")), None);
+}
