@@ -489,7 +489,7 @@ def test_two_installs_started_together(tmp_path: Path, wait: int) -> None:
         assert code == 2 and refused.startswith("INSTALL_LOCKED")
         assert f"pid {pid} (started 20" in refused
     else:
-        assert len(winners) == 2  # the second waited, then installed its own bundle over
+        assert len(winners) == 2, results  # the second waited, then installed its own bundle over
     last = max(winners, key=lambda r: int(r[0].split()[1]))[0].split()[-1]
     report = status(root)
     assert report.state == "installed" and report.intact and report.hook_active

@@ -53,7 +53,12 @@ def _open_locked(lock: Path, owner: tuple[int, int] | None) -> int | None:
     """An fd holding the `flock` on the file now at `lock`, or None when another run holds it."""
     while True:
         if not lock.parent.is_dir():
-            make_dir(lock.parent, 0o700, owner)
+            try:
+                make_dir(lock.parent, 0o700, owner)
+            except PolicyError:
+                if not lock.parent.is_dir():
+                    raise
+                # another run made the folder between the test and the mkdir: use it
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except FileNotFoundError:
