@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         choices=RUNTIMES,
         default="python",
         help="python (default), lua53/lua (lupa's Lua 5.3, as GenVM embeds it), lua54, "
-        "lua-standalone (Debian's lua5.3), or all of them in turn",
+        "lua-standalone (Debian's lua5.3), mlua (mlua 0.10.3, GenVM's own embedding, built "
+        "from dispatch/mlua-host), or all of them in turn",
     )
     ver.add_argument(
         "dir",
