@@ -24,7 +24,7 @@ TARGET = Path("genvm_policy", "data")
 # top-level folder -> the files of it the package runs (globs below the folder)
 DATA: dict[str, tuple[str, ...]] = {
     "dispatch": ("*.lua", "genvm_policy/*.lua", "vectors/*.lua"),
-    "vectors": ("*.cbor",),
+    "vectors": ("*.cbor", "regressions/*.cbor", "regressions/INDEX"),
     "examples": ("node/*.yaml", "policies/*.yaml", "policies/*.toml"),
 }
 

@@ -107,6 +107,7 @@ return {
       "VEC_FORMAT",
       "VEC_IO",
       "VEC_TABLES",
+      "VEC_FROZEN",
       "HOOK_FORMAT",
       "HOOK_VALUE",
       "HOOK_IDENTITY",

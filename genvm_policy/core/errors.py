@@ -142,6 +142,8 @@ CODES: dict[str, str] = {
     "VEC_FORMAT": "a vector file breaks the format (field, type, count, kind, name, input shape)",
     "VEC_IO": "a vector directory or file is missing or cannot be read or written",
     "VEC_TABLES": "docs/SPEC.md misses a generated table's marker lines or names an unknown one",
+    "VEC_FROZEN": "a frozen regression file is missing, changed or not listed in its `INDEX`, "
+    "or an `INDEX` line breaks the numbering",
     # -- the GenVM hook, compiled policy and bundle (docs/HOOK.md) -------------
     "HOOK_FORMAT": "a compiled policy file is not the data-only chunk of format 1",
     "HOOK_VALUE": "a compiled policy decodes to a value of the wrong shape",

@@ -1,12 +1,16 @@
 """`genvm-policy vectors generate|verify|tables`: the golden vectors and the shared tables.
 
 Shell module (reads and writes files, drives Lua); spec: docs/VECTORS.md
-("Commands"). `generate [DIR]` rewrites `DIR/<kind>.cbor` for every kind from
-the reference. `verify [--runtime R] [DIR]` replays every `*.cbor` file of DIR,
-prints each failure with its case name and first differing field, and prints
-`N passed, M failed` as its last line; exit 0 only when nothing failed and at
-least one case ran, else 1. Without DIR, `verify` replays the golden vectors the
-package carries (`genvm_policy.resources`), so it works from any folder.
+("Commands", "Regressions"). `generate [DIR]` rewrites `DIR/<kind>.cbor` for
+every kind from the reference and copies the frozen `regressions/` of the
+package's vectors into DIR unchanged (never regenerated; nothing to copy when
+DIR is that folder). `verify [--runtime R] [DIR]` replays every `*.cbor` file
+of DIR and of `DIR/regressions/`, after checking that folder against its
+`INDEX` (each breach one failed case), prints each failure with its case name
+and first differing field, and prints `N passed, M failed` as its last line;
+exit 0 only when nothing failed and at least one case ran, else 1. Without DIR,
+`verify` replays the golden vectors the package carries
+(`genvm_policy.resources`), so it works from any folder.
 `tables [--check] [ROOT]` writes the shared tables of the checkout ROOT
 (`dispatch/genvm_policy/tables.lua` and the generated regions of
 `docs/SPEC.md`) from the reference; `--check` writes nothing and exits 1 when
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from genvm_policy.cli.commands.helptext import teach
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.node import runtimes
 from genvm_policy.resources import resource
-from genvm_policy.vectors import KINDS, Report, build, tables, verify_file, write_file
+from genvm_policy.vectors import KINDS, Report, build, regressions, tables, verify_file, write_file
 from genvm_policy.vectors.verify import Runner, python_runner
 
 __all__ = ["RUNTIMES", "register"]
@@ -60,8 +65,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="rewrite every vector file from the reference",
         **teach(
             "Rewrite DIR/<kind>.cbor for every vector kind from the Python reference "
-            "(docs/VECTORS.md). The bytes are the same on every run; a change to an existing "
-            "vector is a change of the spec.",
+            "(docs/VECTORS.md) and copy the frozen regressions/ into DIR unchanged. The bytes "
+            "are the same on every run; a change to an existing vector is a change of the spec.",
             "genvm-policy vectors generate            # into ./vectors",
             "genvm-policy vectors generate /tmp/vectors",
         ),
@@ -79,7 +84,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "verify",
         help="replay the vector files in a runtime",
         **teach(
-            "Replay every DIR/*.cbor in the runtime asked for and print each failing case "
+            "Replay every DIR/*.cbor and DIR/regressions/*.cbor in the runtime asked for "
+            "(the regressions checked against their INDEX first) and print each failing case "
             "with its first differing field, then `N passed, M failed`. Without DIR the "
             "golden vectors that come with genvm-policy are replayed. Exit 0 only when "
             "nothing failed.",
@@ -136,6 +142,36 @@ def _io_error(path: Path, err: OSError) -> PolicyError:
     return PolicyError("VEC_IO", (), f"`{path}` cannot be used: {err.strerror or err}")
 
 
+def _frozen_set(folder: Path) -> tuple[str | None, dict[str, bytes]]:
+    """The text of `folder/INDEX` (None when absent) and every other entry's bytes by name."""
+    if not folder.is_dir():
+        return None, {}
+    try:
+        index = folder / regressions.INDEX
+        text = index.read_text(encoding="utf-8") if index.exists() else None
+        files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != regressions.INDEX}
+    except (OSError, UnicodeDecodeError) as err:
+        raise PolicyError("VEC_IO", (), f"`{folder}` cannot be read: {err}") from None
+    return text, files
+
+
+def _copy_regressions(directory: Path) -> int:
+    """Copy the package's frozen regressions into `directory/regressions` byte for byte."""
+    source = resource("vectors") / regressions.FOLDER
+    target = directory / regressions.FOLDER
+    index, files = _frozen_set(source)
+    broken = regressions.check(index, files)
+    if broken:
+        raise broken[0]
+    if index is None or (target.is_dir() and target.resolve() == source.resolve()):
+        return len(files)
+    target.mkdir(exist_ok=True)
+    for name in files:
+        shutil.copyfile(source / name, target / name)
+    shutil.copyfile(source / regressions.INDEX, target / regressions.INDEX)
+    return len(files)
+
+
 def _generate(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     total = 0
@@ -145,13 +181,15 @@ def _generate(args: argparse.Namespace) -> int:
             file = build(kind)
             (directory / f"{kind.name}.cbor").write_bytes(write_file(file))
             total += len(file.cases)
+        frozen = _copy_regressions(directory)
     except OSError as err:
         raise _io_error(directory, err) from None
-    print(f"wrote {len(KINDS)} files, {total} cases to {directory}")
+    print(f"wrote {len(KINDS)} files, {total} cases to {directory}; {frozen} regressions kept")
     return 0
 
 
-def _files(directory: Path) -> list[Path]:
+def _files(directory: Path) -> tuple[list[Path], list[str]]:
+    """The vector files of `directory` and its regressions, and each breach of the `INDEX`."""
     if not directory.is_dir():
         raise PolicyError(
             "VEC_IO",
@@ -160,7 +198,10 @@ def _files(directory: Path) -> list[Path]:
             hint="name the folder that holds the vector files (`*.cbor`), or leave DIR out "
             "to replay the golden vectors of the package",
         )
-    return sorted(directory.glob("*.cbor"))
+    folder = directory / regressions.FOLDER
+    broken = regressions.check(*_frozen_set(folder))
+    failures = [f"FAIL {regressions.FOLDER}/{err.path[-1]}: {err.render()}" for err in broken]
+    return sorted(directory.glob("*.cbor")) + sorted(folder.glob("*.cbor")), failures
 
 
 def _replay(files: list[Path], runner: Runner, family: str) -> Report:
@@ -170,7 +211,10 @@ def _replay(files: list[Path], runner: Runner, family: str) -> Report:
             data = path.read_bytes()
         except OSError as err:
             raise _io_error(path, err) from None
-        report.add(verify_file(path.name, data, runner, family))
+        name = path.name
+        if path.parent.name == regressions.FOLDER:
+            name = f"{regressions.FOLDER}/{name}"
+        report.add(verify_file(name, data, runner, family))
     return report
 
 
@@ -211,9 +255,11 @@ def _run(runtime: str, files: list[Path]) -> Report:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    files = _files(resource("vectors") if args.dir is None else args.dir)
+    files, broken = _files(resource("vectors") if args.dir is None else args.dir)
     chosen = {"all": ALL, "lua": ("lua53",)}.get(args.runtime, (args.runtime,))
-    total = Report()
+    total = Report(failed=len(broken), failures=broken)
+    for line in broken:
+        print(line)
     for runtime in chosen:
         report = _run(runtime, files)
         for line in report.failures:
