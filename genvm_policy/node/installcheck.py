@@ -16,9 +16,10 @@ Rules:
    in a fresh sandboxed Lua 5.3 state through `dispatch/vectors/installed.lua`,
    which narrows `require` to the hook's `package.preload` plus the project's
    vector runners (`vectors.*`); nothing of `dispatch/genvm_policy/` is loaded.
-3. Golden vectors: every `vectors/*.cbor` of the project is replayed there
-   (docs/VECTORS.md, "Pass rule"); kinds the reference alone replays are
-   counted as not run.
+3. Golden vectors: every `vectors/*.cbor` of the project and every frozen
+   `vectors/regressions/*.cbor` is replayed there (docs/VECTORS.md, "Pass
+   rule", "Regressions"); kinds the reference alone replays are counted as not
+   run.
 4. The policy's own vectors: for every request class
    (`routability.CLASSES`), `OWN_SEEDS` decisions (kind `decision`) and,
    with two of those seeds, two scripted failure paths (kind `cascade`: one
@@ -66,6 +67,7 @@ from genvm_policy.node.runtimes import DISPATCH, STANDALONE, new_state, run_stan
 from genvm_policy.resources import resource
 from genvm_policy.vectors import Case, Report, VectorFile, verify_file, write_file
 from genvm_policy.vectors.kinds import spec_sections
+from genvm_policy.vectors.regressions import FOLDER
 from genvm_policy.vectors.run import run as reference_run
 from genvm_policy.vectors.verify import Runner
 
@@ -229,8 +231,14 @@ def installed_runner(hook: Path, version: str = "lua53") -> tuple[Runner, int]:
     return run, modules
 
 
+def _golden_paths(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.cbor")) + sorted((folder / FOLDER).glob("*.cbor"))
+
+
 def _golden_files(folder: Path) -> list[tuple[str, bytes]]:
-    files = sorted(folder.glob("*.cbor")) if folder.is_dir() else []
+    files = _golden_paths(folder)
     if not files:
         raise _verify_error(
             f"there are no golden vectors in `{folder}`",
@@ -301,9 +309,7 @@ def verify_vectors(
         )
         return
     where = f"stand-alone {interpreter} (installed files)"
-    _tell(
-        "golden vectors", where, _standalone(hook, sorted(golden.glob("*.cbor")), interpreter), say
-    )
+    _tell("golden vectors", where, _standalone(hook, _golden_paths(golden), interpreter), say)
     with tempfile.TemporaryDirectory(prefix="genvm-policy-verify-") as tmp:
         paths = []
         for name, data in own:
