@@ -44,14 +44,15 @@ FILE_NAME = re.compile(r"([0-9]{4})-[a-z0-9][a-z0-9-]{0,63}\.cbor")
 LINE = re.compile(r"([0-9a-f]{64})  (\S+)")
 
 
-def _frozen(name: str, message: str) -> PolicyError:
-    return PolicyError(
-        "VEC_FROZEN",
-        (FOLDER, name),
-        message,
-        hint="frozen regressions are append-only: restore the file from version control, "
-        "and add a new regression at the end of `INDEX` instead",
-    )
+RESTORE = (
+    "frozen regressions are append-only: restore the file and `INDEX` from version control, "
+    "and add a new regression at the end of `INDEX` instead"
+)
+LIST = "list a new regression at the end of `INDEX` (docs/VECTORS.md §8), or remove the file"
+
+
+def _frozen(name: str, message: str, hint: str = RESTORE) -> PolicyError:
+    return PolicyError("VEC_FROZEN", (FOLDER, name), message, hint=hint)
 
 
 def entry_line(name: str, data: bytes) -> str:
@@ -63,7 +64,7 @@ def check(index: str | None, files: Mapping[str, bytes]) -> list[PolicyError]:
     """Every breach of rules 2-3 by `index` (the text of `INDEX`, None when absent) and
     `files` (each other entry of the folder by name, with its bytes)."""
     if index is None:
-        return [_frozen(INDEX, "the regressions folder has no `INDEX`")] if files else []
+        return [_frozen(INDEX, "the regressions folder has no `INDEX`", LIST)] if files else []
     errors: list[PolicyError] = []
     listed: set[str] = set()
     lines = index.split("\n")
@@ -89,7 +90,7 @@ def check(index: str | None, files: Mapping[str, bytes]) -> list[PolicyError]:
             errors.append(_frozen(name, f"`{name}` differs from the bytes `INDEX` froze"))
     for name in sorted(files):
         if name not in listed:
-            errors.append(_frozen(name, f"`{name}` is not listed in `INDEX`"))
+            errors.append(_frozen(name, f"`{name}` is not listed in `INDEX`", LIST))
     return errors
 
 
