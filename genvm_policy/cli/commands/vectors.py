@@ -155,33 +155,39 @@ def _frozen_set(folder: Path) -> tuple[str | None, dict[str, bytes]]:
     return text, files
 
 
-def _copy_regressions(directory: Path) -> int:
-    """Copy the package's frozen regressions into `directory/regressions` byte for byte."""
+def _frozen_source() -> tuple[Path, list[str]]:
+    """The package's regressions folder and the names to copy, refused when it breaks its
+    `INDEX` (before `generate` writes anything)."""
     source = resource("vectors") / regressions.FOLDER
-    target = directory / regressions.FOLDER
     index, files = _frozen_set(source)
     broken = regressions.check(index, files)
     if broken:
         raise broken[0]
-    if index is None or (target.is_dir() and target.resolve() == source.resolve()):
-        return len(files)
+    return source, [] if index is None else [*sorted(files), regressions.INDEX]
+
+
+def _copy_regressions(source: Path, names: list[str], directory: Path) -> None:
+    """Copy the frozen regressions into `directory/regressions` byte for byte."""
+    target = directory / regressions.FOLDER
+    if not names or (target.is_dir() and target.resolve() == source.resolve()):
+        return
     target.mkdir(exist_ok=True)
-    for name in files:
+    for name in names:
         shutil.copyfile(source / name, target / name)
-    shutil.copyfile(source / regressions.INDEX, target / regressions.INDEX)
-    return len(files)
 
 
 def _generate(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     total = 0
+    source, names = _frozen_source()
+    frozen = max(len(names) - 1, 0)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             file = build(kind)
             (directory / f"{kind.name}.cbor").write_bytes(write_file(file))
             total += len(file.cases)
-        frozen = _copy_regressions(directory)
+        _copy_regressions(source, names, directory)
     except OSError as err:
         raise _io_error(directory, err) from None
     print(f"wrote {len(KINDS)} files, {total} cases to {directory}; {frozen} regressions kept")
