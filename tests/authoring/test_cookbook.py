@@ -18,7 +18,7 @@ import pytest
 
 from genvm_policy.core.policy import OPS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "POLICIES.md").read_text(encoding="utf-8")
 RECIPES = re.split(r"^### ", DOC.split("\n## Recipes\n", 1)[1], flags=re.M)[1:]
 

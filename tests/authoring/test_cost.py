@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_hardening_bounds import big_catalog
+from support.policies import big_catalog
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.cost import BASE, COST, DRAW, LIMIT, STREAM, policy_cost
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import OPS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAT_1000 = big_catalog(1000)
 
 

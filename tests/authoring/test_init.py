@@ -36,7 +36,7 @@ from genvm_policy.node.installcheck import own_vectors
 from genvm_policy.node.runtimes import vector_runner
 from genvm_policy.vectors import verify_file, write_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 ID = re.compile(r"sha256:[0-9a-f]{64}")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_policy_support import catalog
+from support.policies import catalog
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.core.encoding import Value, encode

@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = {
     "decide", "hook_call", "hook_start", "vectors_replay", "admission", "diversity", "replay_log",
 }  # fmt: skip  # a table laid out by hand in rows

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixturepaths import GENVM_FIXTURES
+from support.fixturepaths import GENVM_FIXTURES
 
 from genvm_policy.authoring.catalog_build import build_catalog
 from genvm_policy.core.catalog import catalog_identity, catalog_value, view_identity
 from genvm_policy.loaders.sources import load_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = GENVM_FIXTURES / "llm-default-config.yaml"
 CONFIG = ROOT / "examples" / "node" / "genvm-module-llm.yaml"
 OVERLAY = ROOT / "examples" / "node" / "overlay.yaml"

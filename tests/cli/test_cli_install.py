@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from nodefixtures import LITERAL_KEY, make_node, ram_folder, snapshot
+from support.nodefixtures import LITERAL_KEY, make_node, ram_folder, snapshot
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -25,7 +25,7 @@ from genvm_policy.loaders.sources import load_document
 from genvm_policy.node.bundle import build_hook
 from genvm_policy.node.compile import compile_policy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")
 
 

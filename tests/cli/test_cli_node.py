@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from nodefixtures import make_node
+from support.nodefixtures import make_node
 
 from genvm_policy.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

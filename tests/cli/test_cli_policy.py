@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 POLICIES = sorted((ROOT / "examples/policies").iterdir())

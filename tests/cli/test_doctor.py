@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nodefixtures import make_node
+from support.nodefixtures import make_node
 
 SUDO = "" if os.geteuid() == 0 else "sudo "
 

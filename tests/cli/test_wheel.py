@@ -18,9 +18,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from nodefixtures import make_node, snapshot
+from support.nodefixtures import make_node, snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What the runtime, its vector drivers and the golden vectors are made of, in the checkout.
 CHECKOUT_DATA = {
     pattern: sorted(p.relative_to(ROOT) for p in ROOT.glob(pattern))

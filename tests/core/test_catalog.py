@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from fixturepaths import GENVM_FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
+from support.fixturepaths import GENVM_FIXTURES
 
 from genvm_policy.authoring.catalog_build import build_catalog
 from genvm_policy.core.catalog import (
@@ -27,7 +27,7 @@ from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.identity import identity
 from genvm_policy.loaders.sources import Document, parse_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = GENVM_FIXTURES
 EXAMPLES = ROOT / "examples" / "node"
 

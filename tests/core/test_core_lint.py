@@ -88,7 +88,7 @@ PATH_METHODS = frozenset({
 PATH_PROPERTIES = frozenset({"parent"})
 PATH_CONSTRUCTORS = frozenset({"cwd", "home"})
 
-PACKAGE = Path(__file__).resolve().parent.parent / "genvm_policy"
+PACKAGE = Path(__file__).resolve().parents[2] / "genvm_policy"
 
 
 def layer_of(path: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_policy_support import ROWS, SEED, catalog
+from support.policies import ROWS, SEED, catalog
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.core.catalog import Catalog

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TREES = ("genvm_policy", "tests", "benchmarks", "scripts")
 
 TYPE_IGNORE = re.compile(r"type: ignore(?P<codes>\[[a-z-]+(, ?[a-z-]+)*\])?(?P<rest>.*)")

@@ -21,7 +21,7 @@ from genvm_policy.core import cascade, errors, policy, request
 from genvm_policy.node.runtimes import new_state
 from genvm_policy.vectors import tables
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,7 +63,7 @@ def lua_list(lua: Any, t: Any) -> list[Any]:
     return [t[i] for i in range(1, int(lua.eval("function(t) return #t end")(t)) + 1)]
 
 
-@pytest.mark.parametrize("runtime", ["lua53", "lua54"])
+@pytest.mark.runtimes("lupa")
 def test_lua_modules_read_the_generated_tables(runtime: str) -> None:
     lua = new_state(runtime)
     pol = lua.eval('(require("genvm_policy.policy"))')

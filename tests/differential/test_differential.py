@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from luasandbox import new_state
-from test_lua_engine import DOCS, DRIVER, blob, failures, py_cascade, py_report, requests, seeds
-from test_lua_engine import resolve as resolve_names
-from test_policy_support import node_config, overlay
+from support.drivers import driver
+from support.engine import DOCS, blob, failures, py_cascade, py_report, requests, seeds
+from support.engine import resolve as resolve_names
+from support.luasandbox import driver_states
+from support.policies import node_config, overlay
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -36,7 +37,6 @@ from genvm_policy.core.encoding import decode, encode
 from genvm_policy.core.errors import CODES, PolicyError
 from genvm_policy.core.policy import Policy
 from genvm_policy.core.request import Request, request_from_value, request_value
-from genvm_policy.node.runtimes import mlua_state, standalone_state
 from genvm_policy.vectors.run_policy import read_request
 
 
@@ -45,30 +45,10 @@ def budget(n: int) -> settings:
     return settings(max_examples=max(n, settings().max_examples))
 
 
-# A request check in the driver's own terms: the canonical reader of the Lua runtime.
-REQUEST_DRIVER = DRIVER.replace(
-    b"\nreturn D\n",
-    b"""
-function D.request(blob)
-  return guarded(function()
-    return request.request_value(request.from_value(encoding.decode(blob)))
-  end)
-end
-
-return D
-""",
-)
-
-
 @pytest.fixture(scope="module")
 def luas() -> Iterator[tuple[Any, ...]]:
-    states = [new_state(version, binary=True) for version in ("lua53", "lua54")]
-    processes = [standalone_state(REQUEST_DRIVER), mlua_state(REQUEST_DRIVER)]
-    yield states[0].execute(REQUEST_DRIVER), states[1].execute(REQUEST_DRIVER), *processes
-    for process in processes:
-        process.close()
-    for state in states:
-        assert state.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")
+    with driver_states(driver("engine")) as states:
+        yield tuple(states.values())
 
 
 def agree(luas: tuple[Any, ...], fn: str, data: bytes, want: bytes) -> None:

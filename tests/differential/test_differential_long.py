@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from luasandbox import new_state
-from test_lua_engine import DOCS, DRIVER, blob, failures, py_cascade, py_report, requests, seeds
-from test_lua_engine import resolve as resolve_names
-from test_policy_support import node_config, overlay
+from support.drivers import driver
+from support.engine import DOCS, blob, failures, py_cascade, py_report, requests, seeds
+from support.engine import resolve as resolve_names
+from support.luasandbox import driver_states
+from support.policies import node_config, overlay
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -30,7 +31,6 @@ from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import Policy
 from genvm_policy.core.request import Request
-from genvm_policy.node.runtimes import mlua_state, standalone_state
 
 EDGE_NAMES = ["a" * 256, "é" * 128, "模" * 85 + "a", "ｇpt-4o", "gpt-4о", "Z", "a-b", "a/b"]
 BOUND = 2**31
@@ -77,14 +77,8 @@ def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
 
 @pytest.fixture(scope="module")
 def luas() -> Iterator[tuple[Any, ...]]:
-    processes = [standalone_state(DRIVER), mlua_state(DRIVER)]
-    yield (
-        new_state("lua53", binary=True).execute(DRIVER),
-        new_state("lua54", binary=True).execute(DRIVER),
-        *processes,
-    )
-    for process in processes:
-        process.close()
+    with driver_states(driver("engine")) as states:
+        yield tuple(states.values())
 
 
 @given(cases(), failures)

@@ -18,48 +18,21 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from luasandbox import DISPATCH, ROOT, new_state
+from support.drivers import driver
+from support.luasandbox import DISPATCH, ROOT, new_state
+from support.runtimes import STANDALONE_INTERPRETERS
 
 from genvm_policy.core import encoding, identity, numeric, prng
 from genvm_policy.core.errors import CODES, PolicyError
 
-RUNTIMES = ["lua53", "lua54"]
+pytestmark = pytest.mark.runtimes("lupa")
+
 MODULES = ["errors", "numeric", "values", "encoding", "identity", "sha256", "prng", "predicate",
            "interpreter", "selection", "mutate"]  # fmt: skip  # a table laid out by hand in rows
 MAX = numeric.MAX
 
-# Lua strings holding raw bytes cannot cross into Python (lupa decodes them as
-# UTF-8), so the helpers below hand bytes back as hex and errors as tuples.
-HELPERS = """
-local encoding = require("genvm_policy.encoding")
-local errors = require("genvm_policy.errors")
-local H = {}
-function H.hex(s)
-  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-function H.call(f, ...)
-  local result = table.pack(pcall(f, ...))
-  if result[1] then
-    return "ok", table.unpack(result, 2, result.n)
-  end
-  local e = result[2]
-  if not errors.is_error(e) then
-    return "crash", tostring(e)
-  end
-  return "error", e.code, e.path
-end
-function H.hexcall(f, ...)
-  local status, a, b = H.call(f, ...)
-  if status == "ok" then
-    return status, H.hex(a)
-  end
-  return status, a, b
-end
-function H.len(t) return #t end
-function H.first(t) return t[1] end
-function H.mathtype(x) return math.type(x) end
-return H
-"""
+# Bytes come back as hex and errors as tuples (see the driver).
+HELPERS = driver("foundations").decode()
 
 _STATES: dict[str, Any] = {}
 
@@ -158,7 +131,6 @@ def hmac_hex(lua: Any, key: bytes, msg: bytes) -> str:
     return str(outcome(lua, H(lua).hexcall(mod(lua, "sha256").hmac_sha256, key, msg))[1])
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_sha256_every_length_to_300(runtime: str) -> None:
     lua = state(runtime)
     for n in range(301):
@@ -166,7 +138,6 @@ def test_sha256_every_length_to_300(runtime: str) -> None:
         assert sha_hex(lua, data) == hashlib.sha256(data).hexdigest(), n
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(data=st.binary(max_size=700))
 def test_sha256_random(runtime: str, data: bytes) -> None:
     assert sha_hex(state(runtime), data) == hashlib.sha256(data).hexdigest()
@@ -183,7 +154,6 @@ FIPS = [
 ]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize(("data", "digest"), FIPS, ids=["abc", "empty", "448", "million"])
 def test_sha256_fips(runtime: str, data: bytes, digest: str) -> None:
     assert sha_hex(state(runtime), data) == digest
@@ -203,13 +173,11 @@ RFC4231 = [
 ]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize(("key", "msg"), RFC4231, ids=["1", "2", "3", "4", "6", "7"])
 def test_hmac_rfc4231(runtime: str, key: bytes, msg: bytes) -> None:
     assert hmac_hex(state(runtime), key, msg) == hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(key=st.binary(max_size=200), msg=st.binary(max_size=200))
 def test_hmac_random(runtime: str, key: bytes, msg: bytes) -> None:
     assert hmac_hex(state(runtime), key, msg) == hmac.new(key, msg, hashlib.sha256).hexdigest()
@@ -221,7 +189,6 @@ EDGES = [0, 1, -1, 2, -2, 7, -7, 94906265, 94906266, 2**26, 2**27, MAX, -MAX, MA
 BEYOND = [MAX + 1, -MAX - 1, 2**62, -(2**62), 2**63 - 1, -(2**63)]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "floordiv"])
 def test_numeric_binary_ops_at_bounds(runtime: str, op: str) -> None:
     lua = state(runtime)
@@ -235,7 +202,6 @@ def test_numeric_binary_ops_at_bounds(runtime: str, op: str) -> None:
                 assert H(lua).mathtype(got[1]) == "integer"
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("op", ["check", "neg"])
 def test_numeric_unary_ops(runtime: str, op: str) -> None:
     lua = state(runtime)
@@ -245,7 +211,6 @@ def test_numeric_unary_ops(runtime: str, op: str) -> None:
         assert got == py_outcome(getattr(numeric, op), a), (op, a)
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(a=st.integers(-MAX, MAX), b=st.integers(-MAX, MAX))
 def test_numeric_random(runtime: str, a: int, b: int) -> None:
     lua = state(runtime)
@@ -254,7 +219,6 @@ def test_numeric_random(runtime: str, a: int, b: int) -> None:
         assert got == py_outcome(getattr(numeric, op), a, b), (op, a, b)
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_from_host(runtime: str) -> None:
     lua = state(runtime)
     from_host = mod(lua, "numeric").from_host
@@ -273,7 +237,6 @@ def lua_encode(lua: Any, value: Any) -> tuple[Any, ...]:
     return outcome(lua, H(lua).hexcall(mod(lua, "encoding").encode, to_lua(lua, value)))
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(value=values)
 def test_encode_matches_reference(runtime: str, value: Any) -> None:
     lua = state(runtime)
@@ -283,7 +246,6 @@ def test_encode_matches_reference(runtime: str, value: Any) -> None:
     assert from_lua(lua, decoded) == encoding.decode(want)
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(value=st.integers(-(2**63), 2**63 - 1))
 def test_encode_integers_beyond_bounds(runtime: str, value: int) -> None:
     lua = state(runtime)
@@ -293,7 +255,6 @@ def test_encode_integers_beyond_bounds(runtime: str, value: int) -> None:
     assert lua_encode(lua, value) == want
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_encode_rejections(runtime: str) -> None:
     lua = state(runtime)
     enc = mod(lua, "encoding")
@@ -356,13 +317,11 @@ NON_CANONICAL = [
 ]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("hexdata", NON_CANONICAL)
 def test_decode_rejections_match_reference(runtime: str, hexdata: str) -> None:
     assert decode_agrees(state(runtime), bytes.fromhex(hexdata))
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(value=values, data=st.data())
 def test_decode_mutations_match_reference(runtime: str, value: Any, data: Any) -> None:
     raw = bytearray(encoding.encode(value))
@@ -379,7 +338,6 @@ def test_decode_mutations_match_reference(runtime: str, value: Any, data: Any) -
     assume(decode_agrees(state(runtime), bytes(raw)))
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(raw=st.binary(max_size=30))
 def test_decode_random_bytes_match_reference(runtime: str, raw: bytes) -> None:
     assume(decode_agrees(state(runtime), raw))
@@ -388,7 +346,6 @@ def test_decode_random_bytes_match_reference(runtime: str, raw: bytes) -> None:
 # -- identity ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(kind=st.sampled_from([*identity.KINDS, "route", "Policy", ""]), value=values)
 def test_identity_matches_reference(runtime: str, kind: str, value: Any) -> None:
     lua = state(runtime)
@@ -396,7 +353,6 @@ def test_identity_matches_reference(runtime: str, kind: str, value: Any) -> None
     assert got == py_outcome(identity.identity, kind, value)
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_parse_identity(runtime: str) -> None:
     lua = state(runtime)
     parse = mod(lua, "identity").parse_identity
@@ -416,7 +372,6 @@ labels = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=
 )
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(key=keys, label=labels, data=st.data())
 def test_stream_matches_reference(runtime: str, key: bytes, label: str, data: Any) -> None:
     lua = state(runtime)
@@ -444,7 +399,6 @@ def test_stream_matches_reference(runtime: str, key: bytes, label: str, data: An
             assert H(lua).mathtype(got) == "integer"
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(
     salt=st.binary(min_size=30, max_size=34),
     material=st.dictionaries(texts, values, max_size=4),
@@ -468,7 +422,6 @@ def test_keys_and_blocks_match_reference(
     assert got == hexed(py_outcome(prng.stream_block, salt, label, index))
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_prng_rejections(runtime: str) -> None:
     lua = state(runtime)
     p = mod(lua, "prng")
@@ -489,7 +442,6 @@ def test_prng_rejections(runtime: str) -> None:
 # -- module hygiene ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("name", MODULES)
 def test_require_leaves_no_global(runtime: str, name: str) -> None:
     lua = new_state(runtime)
@@ -510,7 +462,6 @@ def test_require_leaves_no_global(runtime: str, name: str) -> None:
     assert leaked == ""
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_error_codes_mirror_reference(runtime: str) -> None:
     codes = mod(state(runtime), "errors").CODES
     lua_codes = set(codes.keys())
@@ -597,7 +548,7 @@ def test_pairs_rule_needs_a_reason() -> None:
     assert not PAIRS.search("x.pairs(t)")
 
 
-@pytest.mark.parametrize("interpreter", ["lua5.3", "lua5.4"])
+@pytest.mark.parametrize("interpreter", STANDALONE_INTERPRETERS)
 def test_selftest_standalone(interpreter: str) -> None:
     run = subprocess.run(
         [interpreter, "dispatch/selftest.lua"],

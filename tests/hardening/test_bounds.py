@@ -17,12 +17,12 @@ from typing import Any
 
 import lupa.lua53
 import pytest
-from luasandbox import DISPATCH, new_state
-from test_lua_engine import DRIVER, blob, py_report
+from support.drivers import driver
+from support.engine import blob, py_report
+from support.luasandbox import DISPATCH, new_state
+from support.policies import big_catalog
 
 from genvm_policy.authoring.admission import admit
-from genvm_policy.authoring.catalog_build import build_catalog
-from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.encoding import decode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import LIMITS
@@ -35,69 +35,7 @@ ROUTES = 10_000
 PER_ROUTE_TERM, PER_COMPARE, FIXED = 40, 400, 2_000_000
 KIB_PER_ROUTE = 8
 
-COUNTER = b"""
-local decision = require("genvm_policy.decision")
-local encoding = require("genvm_policy.encoding")
-local catalog = require("genvm_policy.catalog")
-local policy = require("genvm_policy.policy")
-local request = require("genvm_policy.request")
-return function(blob, step)
-  local v = encoding.decode(blob)
-  local c, p = catalog.from_value(v.catalog), policy.from_value(v.policy)
-  local r = request.from_value(v.request)
-  collectgarbage("collect")
-  local before = collectgarbage("count")
-  local ticks, peak = 0, before
-  debug.sethook(function()
-    ticks = ticks + 1
-    local now = collectgarbage("count")
-    if now > peak then peak = now end
-  end, "", step)
-  local d = decision.decide(c, p, r, v.seed[1])
-  debug.sethook()
-  return ticks * step, peak - before, #d.routes
-end
-"""
-
-
-def big_catalog(n: int) -> Catalog:
-    per = 100
-    backends = {
-        f"b{i:03d}": {
-            "provider": "openai-compatible",
-            "key": "k",
-            "models": {
-                f"m{j:04d}": {
-                    "supports_json": j % 3 != 0,
-                    "supports_image": j % 5 == 0,
-                    "meta": {"greybox": {"text": j}},
-                }
-                for j in range(i * per, min(n, (i + 1) * per))
-            },
-        }
-        for i in range(-(-n // per))
-    }
-    routes = {
-        b: {
-            m: {
-                "tier": ["basic", "standard", "premium"][k % 3],
-                "price_in": f"0.{k % 97}",
-                "fields": {"quality": k % 101},
-            }
-            for k, m in enumerate(spec["models"])
-        }
-        for b, spec in backends.items()
-    }
-    return build_catalog(
-        {"backends": backends},
-        {
-            "version": 1,
-            "tiers": ["basic", "standard", "premium"],
-            "default_tier": "basic",
-            "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
-            "routes": routes,
-        },
-    )
+COUNTER = driver("bounds_counter")
 
 
 def largest_policy() -> dict[str, Any]:
@@ -169,7 +107,7 @@ def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
     cat = big_catalog(6000)  # the policy names providers b000 … b059
     pol = admit(largest_policy())  # see `count`: the cost bound refuses it with the catalog
     req = make_request("prompt", "json" if needs_json else "text", 0, 0, 700, 1000)
-    lua = new_state("lua53", binary=True).execute(DRIVER)
+    lua = new_state("lua53", binary=True).execute(driver("engine"))
     for seed in (bytes(32), bytes(range(32))):
         want = py_report(cat, pol, req, seed)
         assert lua.report(blob(cat, pol, req, seed)) == want

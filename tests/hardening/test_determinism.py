@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzzing import EMITTERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from luasandbox import ROOT, new_state
+from support.drivers import driver_path
+from support.fuzzing import EMITTERS
+from support.luasandbox import ROOT, new_state
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -193,25 +194,6 @@ def test_decide_json_is_the_same_bytes_under_every_locale(
 
 # -- rule 3: the Lua runtime under both locales and fresh hash seeds --------------------------
 
-LUA_PROBE = """
-package.path = "dispatch/?.lua;" .. package.path
-local want = ...
-assert(os.setlocale("") == want, "locale not live: " .. tostring(os.setlocale()))
-local encoding = require("genvm_policy.encoding")
-local identity = require("genvm_policy.identity")
-local keys = {%s}
-local m = {}
-for i = #keys, 1, -1 do m[keys[i]] = i end
-io.write(identity.identity("catalog", encoding.map(m)), "\\n")
-io.write((encoding.encode(encoding.map(m)):gsub(".", function(c)
-  return string.format("%%02x", c:byte())
-end)), "\\n")
-"""
-
-
-def _lua_keys() -> str:
-    return ", ".join('"' + "".join(f"\\{b}" for b in k.encode()) + '"' for k in COLLATION_KEYS)
-
 
 def _reference() -> tuple[str, str]:
     value = {k: i + 1 for i, k in enumerate(COLLATION_KEYS)}
@@ -219,29 +201,33 @@ def _reference() -> tuple[str, str]:
 
 
 def test_lua_standalone_encodes_the_same_bytes_under_every_locale(
-    locales: dict[str, dict[str, str]], tmp_path: Path
+    locales: dict[str, dict[str, str]],
 ) -> None:
     lua = shutil.which("lua5.3")
     assert lua is not None, (
         "the stand-alone lua5.3 interpreter is required (apt-get install lua5.3)"
     )
-    script = tmp_path / "probe.lua"
-    script.write_text(LUA_PROBE % _lua_keys(), encoding="utf-8")
+    keys = [k.encode().hex() for k in COLLATION_KEYS]
     expected = _reference()
     for name, env in locales.items():
         run = subprocess.run(
-            [lua, str(script), name], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+            [lua, str(driver_path("locale_probe")), name, *keys],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert run.returncode == 0, run.stderr
         assert tuple(run.stdout.split()) == expected, name
 
 
-@pytest.mark.parametrize("version", ["lua53", "lua54"])
-def test_fresh_lua_states_and_insertion_orders_agree(version: str) -> None:
+@pytest.mark.runtimes("lupa")
+def test_fresh_lua_states_and_insertion_orders_agree(runtime: str) -> None:
     expected = _reference()[1]
     rng = random.Random(53)
     for _ in range(8):
-        lua = new_state(version, binary=True)
+        lua = new_state(runtime, binary=True)
         order = list(COLLATION_KEYS)
         rng.shuffle(order)
         # Grow the table through several sizes so its hash part is rebuilt.

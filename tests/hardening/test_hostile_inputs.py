@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_loaders import BASE_CATALOG, HOSTILE, LOADERS, SLOW, family_inputs, through
-from fuzzing import outcome
 from hypothesis import given, settings
+from support.fuzz_loaders import BASE_CATALOG, HOSTILE, LOADERS, SLOW, family_inputs, through
+from support.fuzzing import outcome
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog

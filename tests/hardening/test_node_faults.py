@@ -6,7 +6,7 @@ bound on provider calls is SPEC §10.3.
 
 Every scenario runs the real bundle in a fresh sandboxed lupa Lua 5.3 state per
 profile (`v1`, `v2-mid`, `v2-new`) and, wherever the hook logs a decision record,
-recomputes it with the Python reference (`test_hook.verify`). Rules checked:
+recomputes it with the Python reference (`hooknode.verify`). Rules checked:
 1. A provider fault follows the policy's plan for the class the reference's
    `classify` gives; `abort` re-raises the provider's own error; nothing else
    becomes a fatal error.
@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
-from genvmfake import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.genvmfake import (
     PROFILES,
     Deserializing,
     FakeGenVM,
@@ -37,11 +39,9 @@ from genvmfake import (
     StatusNotOk,
     filter_text,
 )
-from genvmfake.outcomes import Outcome
-from genvmfake.values import NULL, ModuleError
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_hook import (
+from support.genvmfake.outcomes import Outcome
+from support.genvmfake.values import NULL, ModuleError
+from support.hooknode import (
     KEYS,
     PROMPT,
     SALT,
@@ -67,7 +67,7 @@ FAULT = "genvm-policy fallback"
 # A table laid out by hand in rows: `fmt: skip` keeps them.
 STATUSES = [100, 101, 200, 204, 301, 304, 400, 401, 403, 404, 408, 409, 413, 418, 422, 429,
             451, 499, 500, 501, 502, 503, 504, 529, 599]  # fmt: skip
-# The plan of `test_hook.POLICY`: the overloaded group → next, server → retry once, else abort.
+# The plan of `hooknode.POLICY`: the overloaded group → next, server → retry once, else abort.
 PLAN = {"rate_limited": "next", "unavailable": "next", "timeout": "next", "server": "retry"}
 # A table laid out by hand in rows: `fmt: skip` keeps them.
 HOST_KIND = {"STATUS_NOT_OK": "STATUS_NOT_OK", "READING_BODY": "READING_BODY",

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixturepaths import GENVM_FIXTURES
-from luasandbox import new_state
+from support.fixturepaths import GENVM_FIXTURES
+from support.luasandbox import new_state
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.builtin import BUILTINS, builtin
@@ -31,7 +31,7 @@ from genvm_policy.core.policy import Policy, policy_from_value, policy_identity,
 from genvm_policy.loaders.sources import load_document
 from genvm_policy.node.compile import compile_policy, compiled_identity, lua_string, read_compiled
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = GENVM_FIXTURES
 CONFIGS = [FIXTURES / "llm-default-config.yaml", FIXTURES / "genvm-module-llm.v2-greybox.yaml"]
 EXAMPLE_NODE = ROOT / "examples" / "node" / "genvm-module-llm.yaml"

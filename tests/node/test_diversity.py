@@ -45,7 +45,7 @@ from genvm_policy.core.family import UNKNOWN
 from genvm_policy.core.interpreter import bind
 from genvm_policy.core.prng import stream_block
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 CATALOG = load_catalog(NODE, OVERLAY)

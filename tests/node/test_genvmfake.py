@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fixturepaths import GENVM_FIXTURES
-from genvmfake import (
+from support.genvmfake import (
     PROFILES,
     CallResult,
     ConfigError,
@@ -25,23 +23,9 @@ from genvmfake import (
     Success,
     filter_text,
 )
+from support.testhooks import HOOKS, V1_ENV, V1_YAML, make
 
-ROOT = Path(__file__).resolve().parent.parent
-HOOKS = ROOT / "tests" / "hooks"
-FIXTURES = GENVM_FIXTURES
-V1_YAML = FIXTURES / "llm-default-config.yaml"
-V2_YAML = FIXTURES / "genvm-module-llm.v2-greybox.yaml"
-V1_ENV = {"OPENAIKEY": "k", "HEURISTKEY": "k"}
-V2_ENV = {"OPENROUTERKEY": "k", "IONETKEY": "k"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 8
-
-
-def make(
-    profile: str, hook: str = "walk.lua", env: dict[str, str] | None = None, **kw: Any
-) -> FakeGenVM:
-    yaml_path = V1_YAML if profile == "v1" else V2_YAML
-    env = env or (V1_ENV if profile == "v1" else V2_ENV)
-    return FakeGenVM(HOOKS / hook, yaml_path, profile=profile, env=env, **kw)
 
 
 def prompt(cmd: str, fmt: str = "text", images: list[bytes] | None = None) -> dict[str, object]:
@@ -295,7 +279,7 @@ def test_opaque_errors_decode_only_through_as_user_error(profile: str) -> None:
     got = json.loads(vm.session().call("ExecPrompt", prompt("raw")).data)
     assert got == {"ok": False, "decoded": False, "type": "userdata", "message": "nope"}
     probe = vm.lua.eval("function(e) return pcall(function() return e.causes end) end")
-    from genvmfake.values import ModuleError
+    from support.genvmfake.values import ModuleError
 
     assert probe(ModuleError(["X"], True, {}))[0] is False
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_genvmfake import make
+from support.testhooks import make
 
 ALL_BYTES = bytes(range(256))
 

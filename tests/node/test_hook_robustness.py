@@ -3,7 +3,7 @@
 Contract: docs/HOOK.md §8 (one decision record per call), §9 (failures), §3 and §4
 (the GenVM view); SPEC §5.6. Every scenario runs the real bundle under the GenVM
 fake in all three profiles (`v1`, `v2-mid`, `v2-new`) and recomputes each record
-with the reference (`test_hook.verify`, i.e. `hookmodel.check_record`). Rules:
+with the reference (`hooknode.verify`, i.e. `hookmodel.check_record`). Rules:
 1. A host function that raises during a call (`filter_text`, `sleep_seconds` in a
    retry's pause, `as_user_error`) ends the call with that very error, after one
    record with outcome `reraised` whose steps are the plan's trace so far.
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from genvmfake import PROFILES, StatusNotOk
-from test_hook import PROMPT, SALT, Node, live_view, records, verify
+from support.genvmfake import PROFILES, StatusNotOk
+from support.hooknode import PROMPT, SALT, Node, live_view, records, verify
 
 from genvm_policy.core.encoding import decode, encode
 from genvm_policy.core.identity import identity

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from genvmfake import PROFILES
-from hookscenarios import SCENARIOS, comparable, fake_report, mlua_report, resolve
-from nodefixtures import make_node
-from test_hook import PROMPT
+from support.genvmfake import PROFILES
+from support.hooknode import PROMPT
+from support.hookscenarios import SCENARIOS, comparable, fake_report, mlua_report, resolve
+from support.nodefixtures import make_node
 
 from genvm_policy.node.hookmodel import RECORD_MESSAGE
 

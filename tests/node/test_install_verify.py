@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from luasandbox import new_state
-from nodefixtures import make_node, snapshot
+from support.luasandbox import new_state
+from support.nodefixtures import make_node, snapshot
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -40,7 +40,7 @@ from genvm_policy.operator.nodetree import find_tree
 from genvm_policy.vectors import read_file
 from genvm_policy.vectors.kinds import spec_sections
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")
 POLICY_RELPATH = "config/genvm-policy/policy.lua"
 

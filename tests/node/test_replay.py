@@ -25,7 +25,7 @@ from genvm_policy.node.compile import compile_policy
 from genvm_policy.node.demohost import DemoHost, Outcome
 from genvm_policy.node.replay import Record, check, record_from_line, summary, unescape
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples/node/genvm-module-llm.yaml"
 OVERLAY = ROOT / "examples/node/overlay.yaml"
 POLICY = ROOT / "examples/policies/cheap-first.yaml"

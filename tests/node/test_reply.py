@@ -10,21 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from luasandbox import VERSIONS, new_state
+from support.drivers import driver
+from support.luasandbox import new_state
 
-PARSER = """
-return function(s)
-  local code = s:match('"code"%s*:%s*"([^"]*)"')
-  local kind = s:match('"type"%s*:%s*"([^"]*)"')
-  if not s:find('"error"', 1, true) then error({ causes = { "DESERIALIZING" } }) end
-  return { error = { code = code, type = kind } }
-end
-"""
+pytestmark = pytest.mark.runtimes("lupa")
+
+PARSER = driver("reply_parser").decode()
 
 
-@pytest.fixture(params=sorted(VERSIONS))
-def reply(request: pytest.FixtureRequest) -> Any:
-    lua = new_state(request.param)
+@pytest.fixture
+def reply(runtime: str) -> Any:
+    lua = new_state(runtime)
     module = lua.eval('(require("genvm_policy.reply"))')
     return lua, module, lua.execute(PARSER)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixturepaths import GENVM_FIXTURES
-from genvmfake import FakeGenVM
-from nodefixtures import make_node, snapshot
+from support.fixturepaths import GENVM_FIXTURES
+from support.genvmfake import FakeGenVM
+from support.nodefixtures import make_node, snapshot
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.builtin import builtin
@@ -37,7 +37,7 @@ from genvm_policy.node.installgrid import (
 from genvm_policy.node.routability import CLASSES, analyse, refusal, report_lines
 from genvm_policy.vectors.fixtures import partial_catalog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = str(ROOT / ".venv" / "bin" / "genvm-policy")
 DATA = ROOT / "tests" / "data" / "genvm"
 SAMPLES = {

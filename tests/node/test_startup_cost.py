@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from luasandbox import new_state
+from support.luasandbox import new_state
 
 from genvm_policy.authoring.builtin import builtin
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -36,7 +36,8 @@ from genvm_policy.core.catalog import Catalog, catalog_from_value, catalog_value
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.node.compile import PREFIX, SUFFIX, compile_policy, lua_string
 
-RUNTIMES = ["lua53", "lua54"]
+pytestmark = pytest.mark.runtimes("lupa")
+
 _STATES: dict[str, Any] = {}
 
 texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30).filter(
@@ -76,7 +77,6 @@ def spans_of(lua: Any, data: bytes) -> dict[str, tuple[int, int]]:
     return {k: (int(v.split(":")[0]), int(v.split(":")[1])) for k, v in got.items()}
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(value=st.dictionaries(texts, values, max_size=6))
 def test_decode_spans_are_each_values_canonical_bytes(runtime: str, value: Any) -> None:
     data = encoding.encode(value)
@@ -86,7 +86,6 @@ def test_decode_spans_are_each_values_canonical_bytes(runtime: str, value: Any) 
         assert data[first - 1 : last] == encoding.encode(value[key])
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @given(keys=st.lists(texts, min_size=2, max_size=8, unique=True))
 def test_key_less_is_the_encoded_key_order(runtime: str, keys: list[str]) -> None:
     lua = state(runtime)
@@ -148,7 +147,6 @@ def reference_path(value: Any) -> list[Any]:
     return list(info.value.path[1:])  # the reader's paths start at `catalog`
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:
     from genvm_policy.core.catalog import ROUTE_KINDS
 
@@ -239,7 +237,6 @@ def to_lua(lua: Any, value: Any) -> Any:
     return value.encode() if isinstance(value, str) else value
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("host_hash", [True, False])
 def test_big_compiled_policy_loads_and_an_edited_fact_is_refused(
     tmp_path: Path, runtime: str, host_hash: bool

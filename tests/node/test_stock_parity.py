@@ -37,7 +37,9 @@ from typing import Any
 
 import pytest
 import yaml
-from genvmfake import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.genvmfake import (
     PROFILES,
     CallResult,
     FakeGenVM,
@@ -47,10 +49,8 @@ from genvmfake import (
     StatusNotOk,
     Success,
 )
-from genvmfake.outcomes import Outcome
-from genvmfake.stock import StockCall, StockResult, run_stock
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from support.genvmfake.outcomes import Outcome
+from support.genvmfake.stock import StockCall, StockResult, run_stock
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.builtin import BUILTINS
@@ -62,7 +62,7 @@ from genvm_policy.node.bundle import build_hook
 from genvm_policy.node.compile import compile_policy
 from genvm_policy.node.hookmodel import RECORD_MESSAGE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "genvm"
 
 CONFIGS: dict[str, tuple[Path, Path | None, str]] = {
@@ -341,7 +341,7 @@ def cases() -> Iterator[tuple[str, str, str]]:
                     yield config, policy, profile
 
 
-@pytest.mark.parametrize("runtime", ["lua53", "lua54"])
+@pytest.mark.runtimes("lupa")
 @pytest.mark.parametrize(("config", "policy", "profile"), list(cases()))
 def test_hook_matches_the_stock_script(
     tmp_path: Path, config: str, policy: str, profile: str, runtime: str

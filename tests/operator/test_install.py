@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodefixtures import (
+from support.nodefixtures import (
     ENV_KEYS,
     LITERAL_KEY,
     lua_verify,
@@ -34,7 +34,7 @@ from genvm_policy.operator.install import (
 from genvm_policy.operator.install_status import status
 from genvm_policy.operator.nodetree import find_tree
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LINES = {"v1": "v0.3.9", "v2": "v0.5.7"}
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapshot
+from support.nodefixtures import lua_verify, make_bundle, make_genvm, ram_folder, snapshot
 
 from genvm_policy.core.catalog import Catalog
 from genvm_policy.core.errors import PolicyError
@@ -38,7 +38,7 @@ from genvm_policy.operator.install_lock import hold
 from genvm_policy.operator.install_status import status, status_lines
 from genvm_policy.operator.nodetree import find_tree
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "lua_script_path"
 
 
@@ -282,7 +282,7 @@ _KILLER = textwrap.dedent(
     import io, os, signal, sys
     sys.path[:0] = [{tests!r}]
     from pathlib import Path
-    from nodefixtures import make_bundle
+    from support.nodefixtures import make_bundle
     from genvm_policy.operator.install import install, revert
     from genvm_policy.operator.nodetree import find_tree
     root, action, at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -454,7 +454,7 @@ _RACER = textwrap.dedent(
     import io, sys, time
     sys.path[:0] = [{tests!r}]
     from pathlib import Path
-    from nodefixtures import make_bundle
+    from support.nodefixtures import make_bundle
     from genvm_policy.core.errors import PolicyError
     from genvm_policy.operator.install import install
     from genvm_policy.operator.nodetree import find_tree

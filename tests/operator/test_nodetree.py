@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nodefixtures import make_genvm, make_node
+from support.nodefixtures import make_genvm, make_node
 
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.operator.nodetree import find_config, find_tree

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from nodefixtures import LITERAL_KEY, V1_CONFIG, V2_CONFIG
+from support.nodefixtures import LITERAL_KEY, V1_CONFIG, V2_CONFIG
 
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.operator import yamledit

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "fixtures" / "genvm"
 GENVM_FIXTURES = SHARED if SHARED.is_dir() else ROOT / "tests" / "data" / "genvm"

@@ -26,7 +26,6 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from fuzzing import EMITTERS, Tally, mutated, node_configs, overlays, policies, requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +38,7 @@ from genvm_policy.core.policy import policy_identity
 from genvm_policy.core.request import request_from_value
 from genvm_policy.loaders.sources import MAX_BYTES, parse_document
 from genvm_policy.node.compile import compile_policy, read_compiled
+from support.fuzzing import EMITTERS, Tally, mutated, node_configs, overlays, policies, requests
 
 BASE_CONFIG: dict[str, Any] = {
     "backends": {

@@ -8,7 +8,7 @@ with that folder on the Lua path, instead of the bundled hook on a compiled node
 `source_tree` (the unbundled entry script with `dispatch/` as the Lua path),
 `compile_edit` (`[old, new]`: the node's policy compiled from the config so edited,
 so the live config has drifted from it),
-`keys` (per line, the API keys set), `fault` (an install fault of `test_hook.FAULTS`),
+`keys` (per line, the API keys set), `fault` (an install fault of `hooknode.FAULTS`),
 `drop_first_key`, `lsqlite3` (false: the newest V2 preloads no `lsqlite3`),
 `data_dir` (the state of `__dflt.data_dir` before the run: `blocked`, a directory where
 `stats.sqlite` goes; `foreign`, a `provider_stats` table of another shape; each host
@@ -32,15 +32,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from genvmfake import CallResult, FakeGenVM, ModuleDoesNotStart, outcomes
-from genvmfake.driver import write_stand_ins
-from test_hook import FAULTS, KEYS, YAML, Node, line
-
 from genvm_policy.node.runtimes import DISPATCH, mlua_binary
+from support.genvmfake import CallResult, FakeGenVM, ModuleDoesNotStart, outcomes
+from support.genvmfake.driver import write_stand_ins
+from support.hooknode import FAULTS, KEYS, YAML, Node, line
 
 __all__ = ["SCENARIOS", "comparable", "fake_report", "mlua_report", "resolve"]
 
-SCENARIOS = Path(__file__).resolve().parent / "data" / "hook-scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "hook-scenarios"
 HOOKS = Path(__file__).resolve().parent / "hooks"
 
 _OUTCOMES = {

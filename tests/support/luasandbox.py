@@ -1,11 +1,59 @@
-"""Lua states stripped to GenVM's sandbox, for tests: re-exported from the package.
+"""Lua states stripped to GenVM's sandbox, for tests, and a driver loaded in every Lua runtime.
 
 The builder lives in `genvm_policy.node.runtimes` (the CLI's `lua53`/`lua54`
-runtimes use it too); existing tests keep importing it from here.
+runtimes use it too) and is re-exported here. `driver_states` loads one driver
+(`support.drivers`) in a fresh state of each Lua runtime of `support.runtimes`:
+lupa states in process, the stand-alone interpreter and the mlua host as framed
+processes, all answering the same calls.
 """
 
 from __future__ import annotations
 
-from genvm_policy.node.runtimes import DISPATCH, ROOT, VERSIONS, new_state
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["DISPATCH", "ROOT", "VERSIONS", "new_state"]
+from genvm_policy.node.runtimes import (
+    DISPATCH,
+    ROOT,
+    VERSIONS,
+    FramedState,
+    mlua_state,
+    new_state,
+    standalone_state,
+)
+from support.runtimes import names
+
+__all__ = ["DISPATCH", "ROOT", "VERSIONS", "driver_states", "new_state"]
+
+_PROCESSES: dict[str, Callable[[bytes], FramedState]] = {
+    "lua-standalone": standalone_state,
+    "mlua": mlua_state,
+}
+
+
+@contextmanager
+def driver_states(source: bytes, *kinds: str) -> Iterator[dict[str, Any]]:
+    """`source` loaded in one fresh state per Lua runtime (also of all `kinds`), by name.
+
+    On exit the processes are closed and every lupa state is checked for a global the
+    driver or the modules leaked (the driver returns its table, it sets no global).
+    """
+    chosen = names("lua", *kinds, every=True)
+    states: dict[str, Any] = {}
+    processes: list[FramedState] = []
+    lupas: list[Any] = []
+    try:
+        for name in chosen:
+            if name in VERSIONS:
+                lupas.append(new_state(name, binary=True))
+                states[name] = lupas[-1].execute(source)
+            else:
+                processes.append(_PROCESSES[name](source))
+                states[name] = processes[-1]
+        yield states
+    finally:
+        for process in processes:
+            process.close()
+    for lua in lupas:
+        assert lua.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from luasandbox import new_state
-
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.operator.install import SALT_RELPATH, Bundle
 from genvm_policy.operator.nodetree import GenvmTree, find_tree
+from support.luasandbox import new_state
 
 LITERAL_KEY = "sk-or-v1-LITERAL0KEY0must0never0leak0d1e2f3"
 ENV_KEYS = ("${ENV[OPENROUTERKEY]}", "${ENV[HEURISTKEY]}", "${ENV[GEMINIKEY]}")

@@ -60,3 +60,44 @@ def catalog(rows: list[Any] | None = None) -> Catalog:
 
 
 SEED = bytes(range(32))
+
+
+def big_catalog(n: int) -> Catalog:
+    """A catalog of `n` routes over backends of 100 models each, every tier and field set."""
+    per = 100
+    backends = {
+        f"b{i:03d}": {
+            "provider": "openai-compatible",
+            "key": "k",
+            "models": {
+                f"m{j:04d}": {
+                    "supports_json": j % 3 != 0,
+                    "supports_image": j % 5 == 0,
+                    "meta": {"greybox": {"text": j}},
+                }
+                for j in range(i * per, min(n, (i + 1) * per))
+            },
+        }
+        for i in range(-(-n // per))
+    }
+    routes = {
+        b: {
+            m: {
+                "tier": ["basic", "standard", "premium"][k % 3],
+                "price_in": f"0.{k % 97}",
+                "fields": {"quality": k % 101},
+            }
+            for k, m in enumerate(spec["models"])
+        }
+        for b, spec in backends.items()
+    }
+    return build_catalog(
+        {"backends": backends},
+        {
+            "version": 1,
+            "tiers": ["basic", "standard", "premium"],
+            "default_tier": "basic",
+            "fields": {"quality": {"scale": 0, "min": 0, "max": 100}},
+            "routes": routes,
+        },
+    )

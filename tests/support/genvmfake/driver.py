@@ -30,7 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from luasandbox import new_state
+from support.luasandbox import new_state
 
 from .config import GenvmConfig, is_v1, load_config
 from .host import Callbacks, LogRecord, check_request, jsonable
