@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.runtimes import names
 
 from genvm_policy.core import encoding
 from genvm_policy.core.cascade import KIND_CLASS, KIND_FIRST, STATUS_CLASS
@@ -148,7 +149,7 @@ def test_tampered_decision_fails_in_every_lua_runtime(tmp_path: Path) -> None:
     case = next(c for c in top["cases"] if c["valid"] and c["output"]["attempts"])
     case["output"]["attempts"][0]["params"]["seed"] += 1
     (target / "decision.cbor").write_bytes(encoding.encode(top))
-    for runtime in ("python", "lua53", "lua-standalone"):
+    for runtime in names("reference", "lua53", without=("cargo",)):
         out = subprocess.run(
             [
                 sys.executable,

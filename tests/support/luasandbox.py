@@ -9,7 +9,7 @@ processes, all answering the same calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,18 +18,11 @@ from genvm_policy.node.runtimes import (
     ROOT,
     VERSIONS,
     FramedState,
-    mlua_state,
     new_state,
-    standalone_state,
 )
-from support.runtimes import names
+from support.runtimes import names, runtime
 
 __all__ = ["DISPATCH", "ROOT", "VERSIONS", "driver_states", "new_state"]
-
-_PROCESSES: dict[str, Callable[[bytes], FramedState]] = {
-    "lua-standalone": standalone_state,
-    "mlua": mlua_state,
-}
 
 
 @contextmanager
@@ -49,7 +42,9 @@ def driver_states(source: bytes, *kinds: str) -> Iterator[dict[str, Any]]:
                 lupas.append(new_state(name, binary=True))
                 states[name] = lupas[-1].execute(source)
             else:
-                processes.append(_PROCESSES[name](source))
+                start = runtime(name).start
+                assert start is not None, f"`{name}` is neither a lupa state nor a process"
+                processes.append(start(source))
                 states[name] = processes[-1]
         yield states
     finally:
