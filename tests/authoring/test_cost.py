@@ -1,4 +1,4 @@
-"""The cost bound (SPEC §7.5): the model, its limit, and the policies of issue 22.
+"""The cost bound (SPEC §7.5): the model, its limit, and the slow policies it refuses.
 
 Timing is checked by `benchmarks/run` (the `decide_costliest` rows), never here;
 these tests pin what admission refuses, where it points, and that the spec's
@@ -29,7 +29,7 @@ def refused(doc: dict[str, Any], n: int = 1000) -> tuple[str, tuple[Any, ...]]:
     return err.value.code, tuple(err.value.path)
 
 
-def test_the_slow_policies_of_the_issue_are_refused_at_their_costliest_term() -> None:
+def test_slow_policies_are_refused_at_their_costliest_term() -> None:
     many = {"score": {"sum": [{"normalize": {"of": {"sum": ["quality", k]}}} for k in range(200)]}}
     assert refused(many) == ("POL_COST", ("score", 1))
     assert refused({"select": {"sample": 1 << 20}}) == ("POL_COST", ("select",))

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks (issue 13): `benchmarks/run --quick --sizes 10 --json` works.
+"""Smoke test of the benchmarks: `benchmarks/run --quick --sizes 10 --json` works.
 
 Runs the real command in a subprocess on the smallest catalog only and checks
 the shape of what it writes; no timing is asserted (these machines are noisy).

@@ -1,4 +1,4 @@
-"""`decide --json --runtime …` prints byte-identical JSON in every runtime (issue 10)."""
+"""`decide --json --runtime …` prints byte-identical JSON in every runtime."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def lua(runtime: str) -> Callable[[str, bytes], bytes]:
     return vector_runner(runtime)
 
 
-def test_the_issue_examples_are_one_family_each() -> None:
+def test_one_model_under_two_providers_is_one_family() -> None:
     assert family_of("ionet", "meta-llama/Llama-3.3-70B-Instruct") == family_of(
         "heurist", "meta-llama/llama-3.3-70b-instruct"
     )

@@ -1,8 +1,8 @@
 """The long differential run: Python vs lupa 5.3 / 5.4 vs lua5.3 vs mlua on decision bytes.
 
 Reliability page: docs/RELIABILITY.md §8. Spec: docs/SPEC.md §5-§10. The CI-sized
-differential suite is `tests/test_lua_engine.py`; this file reuses its strategies and its
-Lua driver and adds edge values: names of exactly 256 bytes and non-ASCII names,
+differential suites share their strategies (`support/engine.py`) and their Lua driver
+(`support/lua/engine.lua`); this run adds edge values: names of exactly 256 bytes and non-ASCII names,
 `priority` at ±2^31, greybox positions at 0 and 2^31, a declared field at its bounds.
 Each example decides in Python and in the four Lua states (lupa 5.3 and 5.4, the
 stand-alone lua5.3, mlua: GenVM's embedding)

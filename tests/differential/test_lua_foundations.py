@@ -1,7 +1,7 @@
 """The Lua runtime's foundations against the Python reference and the standards.
 
 Spec: docs/SPEC.md §0–§4. Every test runs in fresh `lupa` Lua 5.3 and 5.4
-states stripped to GenVM's sandbox (`tests/luasandbox.py`); SHA-256 and HMAC
+states stripped to GenVM's sandbox (`tests/support/luasandbox.py`); SHA-256 and HMAC
 are compared with hashlib/hmac, everything else with the Python reference
 modules byte for byte and (code, path) for (code, path).
 """

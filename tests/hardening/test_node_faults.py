@@ -1,4 +1,4 @@
-"""Hardening on the node: the bundled hook under the GenVM fake meets faults (issue 14).
+"""Hardening on the node: the bundled hook under the GenVM fake meets faults.
 
 Reliability page: docs/RELIABILITY.md §6 (faults on the node). Contract: docs/HOOK.md
 §3 (load checks), §4 (availability and drift), §7 (fail safe), §9 (failures); the

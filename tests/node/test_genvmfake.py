@@ -1,4 +1,4 @@
-"""Tests of the GenVM fake (tests/genvmfake), driven by the small hooks in tests/hooks/.
+"""Tests of the GenVM fake (`support/genvmfake`), driven by the test hooks of `support/hooks/`.
 
 Each test builds fresh VMs from the real fixture YAMLs in ../shared/fixtures/genvm/ and
 runs real lupa Lua 5.3 states; every profile is covered where the feature exists.

@@ -1,6 +1,6 @@
 """Routing proofs: stock-greybox routes every class; install and check refuse what empties one.
 
-SPEC §9.3 (the stock order) and §9.4 (routability). The examples of issue 18 run
+SPEC §9.3 (the stock order) and §9.4 (routability). Policies that empty a class run
 through the CLI and `integrate.sh` as subprocesses, on GenVM's own sample configs
 and on sandbox node trees.
 """
@@ -219,8 +219,8 @@ def test_the_hook_at_load_names_a_class_only_one_role_can_route(tmp_path: Path) 
 
 
 _REFUSED = {
-    # the issue's examples on a sandbox node of the newer line: (policy, overlay, config edit,
-    # what stderr must say)
+    # policies that empty a class, on a sandbox node of the newer line: (policy, overlay,
+    # config edit, what stderr must say)
     "tee-for-images": (
         "filter: [has_tee]\n",
         "version: 1\nroutes:\n  heurist: {meta-llama/llama-3.3-70b-instruct: {has_tee: true}}\n",

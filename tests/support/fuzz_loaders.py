@@ -3,8 +3,8 @@
 Spec: docs/SPEC.md §0, §2, §5, §6, §7 and docs/HOOK.md §3; figures go to
 docs/RELIABILITY.md.
 
-Run from the repository root, e.g. `.venv/bin/python tests/fuzz_loaders.py
---examples 20000` for a long campaign (structured and byte-level mutations
+Run from the repository root, e.g. `PYTHONPATH=tests .venv/bin/python -m
+support.fuzz_loaders --examples 20000` for a long campaign (structured and byte-level mutations
 through hypothesis), `--bounds` for the hostile-input table with wall time and
 peak memory, `--findings` to replay the open findings (exit 1 while any is open).
 
@@ -317,7 +317,8 @@ HOSTILE: dict[str, tuple[Callable[[], tuple[Callable[[Any], object], Any]], set[
 # -- open findings (rule 3) ----------------------------------------------------------
 
 # F1-F7 of RELIABILITY.md are fixed; their inputs now sit in `HOSTILE` (the
-# `fixed F…` rows) and in tests/test_findings.py. A new finding goes here.
+# `fixed F…` rows) and in the checks that closed them (tests/hardening/test_source_limits.py,
+# test_compiled_values.py, tests/authoring/test_policy_nfc.py). A new finding goes here.
 FINDINGS: dict[str, tuple[Callable[[Any], object], Any]] = {}
 
 

@@ -1,9 +1,9 @@
-"""Hook scenarios as data, run under both GenVM-shaped hosts (issue 20).
+"""Hook scenarios as data, run under both GenVM-shaped hosts.
 
 A scenario file in `tests/data/hook-scenarios/` names what a node operator's VM meets:
 `script` (provider outcomes per backend/model, `*` for any), `sessions` (hello
 overrides), `steps` (entry-point calls in order; `{"interleave": [step, ...]}` runs calls
-of one VM in turn, one host yield each), optional `hook` (a test hook of `tests/hooks/`,
+of one VM in turn, one host yield each), optional `hook` (a test hook of `tests/support/hooks/`,
 with that folder on the Lua path, instead of the bundled hook on a compiled node),
 `source_tree` (the unbundled entry script with `dispatch/` as the Lua path),
 `compile_edit` (`[old, new]`: the node's policy compiled from the config so edited,
