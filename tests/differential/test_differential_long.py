@@ -3,12 +3,12 @@
 Reliability page: docs/RELIABILITY.md §8. Spec: docs/SPEC.md §5-§10. The CI-sized
 differential suites share their strategies (`support/engine.py`) and their Lua driver
 (`support/lua/engine.lua`); this run adds edge values: names of exactly 256 bytes and
-non-ASCII names, `priority` at ±2^31, greybox positions at 0 and 2^31, a declared field at its bounds.
-Each example decides in Python and in the four Lua states (lupa 5.3 and 5.4, the
-stand-alone lua5.3, mlua: GenVM's embedding)
-and compares the report bytes
-(record, every planned attempt's parameters, rejections, scores) and, over scripted
-failures, the cascade bytes. Run long with `HYPOTHESIS_PROFILE=long` (100,000 examples).
+non-ASCII names, `priority` at ±2^31, greybox positions at 0 and 2^31, a declared
+field at its bounds. Each example decides in Python and in the four Lua states (lupa
+5.3 and 5.4, the stand-alone lua5.3, mlua: GenVM's embedding) and compares the report
+bytes (record, every planned attempt's parameters, rejections, scores) and, over
+scripted failures, the cascade bytes. Run long with `HYPOTHESIS_PROFILE=long` (100,000
+examples).
 """
 
 from __future__ import annotations
