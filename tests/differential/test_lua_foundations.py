@@ -445,20 +445,7 @@ def test_prng_rejections(runtime: str) -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_require_leaves_no_global(runtime: str, name: str) -> None:
     lua = new_state(runtime)
-    leaked = lua.execute(
-        """
-        local name = ...
-        local before = {}
-        for k in pairs(_G) do before[k] = true end
-        require("genvm_policy." .. name)
-        local leaked = {}
-        for k in pairs(_G) do
-          if not before[k] then leaked[#leaked + 1] = tostring(k) end
-        end
-        return table.concat(leaked, ",")
-        """,
-        name,
-    )
+    leaked = lua.execute(driver("require_leaks").decode(), name)
     assert leaked == ""
 
 

@@ -29,6 +29,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.drivers import driver
 from support.genvmfake import (
     PROFILES,
     Deserializing,
@@ -281,11 +282,7 @@ def test_a_malformed_answer_is_returned_untouched_for_genvm_to_judge(
     node: Node, shape: str
 ) -> None:
     vm = hostile(node)
-    vm.lua.execute(
-        "local real = __llm.exec_prompt_in_provider\n"
-        "__llm.exec_prompt_in_provider = function(ctx, req)\n"
-        f"  real(ctx, req); return {ANSWERS[shape]} end"
-    )
+    vm.lua.execute(driver("answer_override").decode(), ANSWERS[shape])
     result = vm.session().call("ExecPrompt", PROMPT)
     rec = verify(node, vm, result)
     assert rec["outcome"] == {"kind": "ok"} and len(rec["attempts"]) == 1

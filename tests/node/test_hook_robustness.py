@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.drivers import driver
 from support.genvmfake import PROFILES, StatusNotOk
 from support.hooknode import PROMPT, SALT, Node, live_view, records, verify
 
@@ -195,11 +196,7 @@ def test_as_user_error_giving_a_non_table_is_undecodable(node: Node, value: str)
 @pytest.mark.parametrize("answer", ["nil", "42", "false", "'bare'"])
 def test_a_non_table_answer_is_returned_for_genvm_to_judge(node: Node, answer: str) -> None:
     vm = node.vm()
-    vm.lua.execute(
-        "local real = __llm.exec_prompt_in_provider\n"
-        "__llm.exec_prompt_in_provider = function(ctx, req)\n"
-        f"  real(ctx, req); return {answer} end"
-    )
+    vm.lua.execute(driver("answer_override").decode(), answer)
     result = vm.session().call("ExecPrompt", PROMPT)
     assert result.kind == "fatal_error" and not result.causes
     assert "attempt to index" not in result.message
@@ -212,15 +209,7 @@ def test_a_non_table_answer_is_returned_for_genvm_to_judge(node: Node, answer: s
 
 def test_runtime_view_from_providers_is_the_references(node: Node) -> None:
     vm = node.vm(seed=3)
-    # Hex, so the bytes cross into Python untouched.
-    got = bytes.fromhex(
-        vm.lua.execute(
-            "local encoding = require('genvm_policy.encoding')\n"
-            "local catalog = require('genvm_policy.catalog')\n"
-            "local bytes = encoding.encode(catalog.view_from_providers(__llm.providers))\n"
-            "return (bytes:gsub('.', function(c) return string.format('%02x', c:byte()) end))"
-        )
-    )
+    got = bytes.fromhex(vm.lua.execute(driver("view_probe").decode()))
     assert decode(got) == live_view(vm) and got == encode(live_view(vm))
 
 

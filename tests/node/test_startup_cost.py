@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.drivers import driver
 from support.luasandbox import new_state
 
 from genvm_policy.authoring.builtin import builtin
@@ -61,19 +62,7 @@ def state(runtime: str) -> Any:
 
 
 def spans_of(lua: Any, data: bytes) -> dict[str, tuple[int, int]]:
-    got = lua.execute(
-        """
-      local data = ...
-      local spans = {}
-      require("genvm_policy.encoding").decode(data, spans)
-      local out = {}
-      for key, span in pairs(spans) do  -- order-free: read into a Python dict
-        out[key] = span[1] .. ":" .. span[2]
-      end
-      return out
-    """,
-        data,
-    )
+    got = lua.execute(driver("decode_spans").decode(), data)
     return {k: (int(v.split(":")[0]), int(v.split(":")[1])) for k, v in got.items()}
 
 
@@ -126,18 +115,7 @@ WRONG = {"text": 7, "bool": "yes", "int?": "1", "text?": 3, "ints": [1]}
 
 
 def lua_catalog_error(lua: Any, value: Any) -> tuple[str, list[Any]]:
-    got = lua.execute(
-        """
-      local raw = ...
-      local ok, e = pcall(function()
-        return require("genvm_policy.catalog").from_value(
-          require("genvm_policy.encoding").decode(raw))
-      end)
-      if ok then return "ok", {} end
-      return e.code, e.path
-    """,
-        encoding.encode(value),
-    )
+    got = lua.execute(driver("catalog_error").decode(), encoding.encode(value))
     return got[0], [got[1][i] for i in range(1, len(got[1]) + 1)]
 
 

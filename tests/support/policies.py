@@ -1,7 +1,8 @@
-"""Shared builders for the policy, decision and cascade tests (no tests here).
+"""Catalog builders for the policy, decision, cascade, cost and bounds tests.
 
 Catalogs are built by the real `build_catalog` from node-config and overlay
-maps shaped like the files an operator writes.
+maps shaped like the files an operator writes; `big_catalog` makes one of any
+size for the cost model and the resource bounds.
 """
 
 from __future__ import annotations
