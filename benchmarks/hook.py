@@ -18,7 +18,7 @@ engine's and host's cost alone. The binary times itself (`bench`): no pipe in
 the timed region.
 
 Rows labelled `genvm-fake v2-new` run the same way under the GenVM fake
-(tests/genvmfake): its host functions, `sha2_256` included, are Python reached
+(tests/support/genvmfake): its host functions, `sha2_256` included, are Python reached
 through lupa, which GenVM's native host is not, so those rows carry no target.
 """
 
@@ -69,7 +69,7 @@ def hook_missing() -> str | None:
 
 def _fake() -> Any:
     sys.path.insert(0, str(ROOT / "tests"))
-    import genvmfake
+    from support import genvmfake
 
     return genvmfake
 

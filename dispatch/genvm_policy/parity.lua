@@ -2,7 +2,7 @@
 --
 -- Spec: docs/HOOK.md §6 (the request, budget, statistics) and §10 (stock parity);
 -- ../shared/GENVM.md §4 ("Stock default script"). Host glue beside `hook.lua`,
--- which alone calls it; the test suite's stock model (`tests/genvmfake/stock.py`)
+-- which alone calls it; the test suite's stock model (`tests/support/genvmfake/stock.py`)
 -- is what it is checked against.
 --
 -- Rules:

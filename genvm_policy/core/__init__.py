@@ -5,5 +5,5 @@ values and bytes out, and the readers that rebuild the catalog and policy
 from their canonical values (the twins of the Lua modules of the same stems
 under `dispatch/genvm_policy/`). It may import only other `genvm_policy.core`
 modules and the standard modules the purity lint names
-(`tests/test_core_lint.py`): no file, clock, host, YAML or pydantic.
+(`tests/core/test_core_lint.py`): no file, clock, host, YAML or pydantic.
 """

@@ -1,4 +1,4 @@
-//! The host's own checks; the cross-host comparison lives in tests/test_hook_scenarios.py.
+//! The host's own checks; the cross-host comparison lives in tests/node/test_hook_scenarios.py.
 
 use super::config;
 use super::dflt::filter_text;
