@@ -58,6 +58,7 @@ LUA_EXTRA: dict[tuple[str, str], str] = {
     ("errors", "is_error"): "`isinstance(e, PolicyError)` in Python",
     ("errors", "at"): "prefixing a path is `PolicyError.at` in Python",
     ("errors", "render"): "`PolicyError.render` in Python",
+    ("errors", "as_value"): "`PolicyError.as_value` in Python",
     ("mutate", "params_value"): "the parameters' map is `Params.value` in Python",
     ("numeric", "from_host"): "normalises GenVM's float statuses (`429.0`); Python has no host",
     ("predicate", "spend"): "the Lua tabulation budget (SPEC Lua notes 5); Python has none",
