@@ -111,7 +111,8 @@ function M.from_value(v, path)
   local unknown = {}
   for key in pairs(v) do  -- order-free: collected, then sorted by bytes
     if key ~= "entry" and key ~= "format" and key ~= "role" and not M.LIMITS[key] then
-      unknown[#unknown + 1] = key
+      -- A host key that is not text is named by its text, as the reference names it.
+      unknown[#unknown + 1] = tostring(key)
     end
   end
   if #unknown > 0 then
