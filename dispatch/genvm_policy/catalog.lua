@@ -170,8 +170,7 @@ end
 -- -- the GenVM view (§5.6) ---------------------------------------------------------
 
 --- The keys of a view route, in the order §5.6 lists them.
-M.VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
-  "greybox_text", "greybox_image", "priority" }
+M.VIEW_KEYS = T.VIEW_KEYS
 
 --- The GenVM view of the catalog `c` (§5.6): the view keys of each route, route order.
 --- Only `c.value` is read, so `{ value = v }` gives the view of a catalog value `v`

@@ -57,11 +57,6 @@ M.STATE = "genvm_policy"
 
 local PREFIX = 'return { format = '
 local SUFFIX = '" }\n'
-local TEMPLATE_FORMAT = {
-  EqComparative = "bool", EqNonComparativeLeader = "text", EqNonComparativeValidator = "bool",
-}
-local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
-local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
 local null = encoding.null
 
 -- -- host helpers -------------------------------------------------------------
@@ -107,10 +102,7 @@ end
 -- -- the GenVM view ---------------------------------------------------------------
 
 local function same_view(a, b)
-  for _, k in ipairs(VIEW_FLAGS) do
-    if a[k] ~= b[k] then return false end
-  end
-  for _, k in ipairs(VIEW_INTS) do
+  for _, k in ipairs(catalog.VIEW_KEYS) do
     if a[k] ~= b[k] then return false end
   end
   return true
@@ -272,15 +264,6 @@ local function load_stock(index, hash)
   }
 end
 
--- The request classes of SPEC §9.4, in its order: name, entry, format, images.
-local CLASSES = {
-  { "text", "prompt", "text", 0 }, { "json", "prompt", "json", 0 },
-  { "bool", "prompt", "bool", 0 }, { "text+image", "prompt", "text", 1 },
-  { "json+image", "prompt", "json", 1 }, { "bool+image", "prompt", "bool", 1 },
-  { "EqComparative", "EqComparative", nil, 0 },
-  { "EqNonComparativeLeader", "EqNonComparativeLeader", nil, 0 },
-  { "EqNonComparativeValidator", "EqNonComparativeValidator", nil, 0 },
-}
 local CLASS_SEED = string.rep("\0", 32)
 
 M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
@@ -302,7 +285,7 @@ local function unroutable(vm)
   -- Only a policy that reads the role can route one role and not another.
   local roles = (reads_role(p.filter) or reads_role(p.score) or reads_role(p.select))
     and request.ROLES or { "unknown" }
-  for _, c in ipairs(CLASSES) do
+  for _, c in ipairs(request.CLASSES) do
     for _, role in ipairs(roles) do
       local ok, d = pcall(function()
         local req = request.make(c[2], c[3], c[4], nil, nil, nil, nil, role)
@@ -379,21 +362,23 @@ local function build_call(ctx, entry, args, prompt)
   local max_tokens
   if entry == "prompt" then
     call.format = args.response_format == "json" and "json" or "text"
-    max_tokens = v1 and 1000 or 8000
+    -- The older line's prompt default is its own (HOOK.md §6): the reference has no
+    -- request default for it, so it is written here.
+    max_tokens = v1 and 1000 or request.DEFAULT_MAX_TOKENS.prompt
   else
-    call.format = TEMPLATE_FORMAT[entry]
-    max_tokens = 1000
+    call.format = request.TEMPLATE_FORMAT[entry]
+    max_tokens = request.DEFAULT_MAX_TOKENS.template
   end
   -- Built once before anything is decided, so a template V1's stock cannot fill
   -- fails here, before any provider call, as stock's does.
   call.stock = parity.messages(call, {})
-  local n = #images
+  local n, most = #images, request.LIMITS.images[2]
   call.value = encoding.map({
-    entry = entry, format = call.format, images = n < 16 and n or 16,
+    entry = entry, format = call.format, images = n < most and n or most,
     -- `ctx.role` exists only in the newest V2 line; anything else is `unknown`.
     role = (ctx.role == "leader" or ctx.role == "validator") and ctx.role or "unknown",
     prompt_bytes = #call.stock.user + (call.stock.system and #call.stock.system or 0),
-    temperature = 700, max_tokens = max_tokens,
+    temperature = request.DEFAULT_TEMPERATURE, max_tokens = max_tokens,
   })
   return call
 end

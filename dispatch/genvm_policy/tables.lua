@@ -150,6 +150,7 @@ return {
     BLOCKS = 4294967296,
     TOP = 9007199254740992,
     WORD = 4294967296,
+    CALL_KEY_TAG = "genvm-policy/v1/call-key\000",
   },
   catalog = {
     VERSION = 1,
@@ -193,6 +194,16 @@ return {
       no_log = "bool",
       fields = "ints",
     },
+    VIEW_KEYS = {
+      "provider",
+      "model",
+      "json",
+      "image",
+      "max_completion_tokens",
+      "greybox_text",
+      "greybox_image",
+      "priority",
+    },
   },
   family = {
     UNKNOWN = "unknown",
@@ -231,10 +242,27 @@ return {
       temperature = { 0, 2000 },
       max_tokens = { 1, 4294967295 },
     },
+    NUMBERS = {
+      "images",
+      "prompt_bytes",
+      "temperature",
+      "max_tokens",
+    },
     DEFAULT_TEMPERATURE = 700,
     DEFAULT_MAX_TOKENS = {
       prompt = 8000,
       template = 1000,
+    },
+    CLASSES = {
+      { "text", "prompt", "text", 0 },
+      { "json", "prompt", "json", 0 },
+      { "bool", "prompt", "bool", 0 },
+      { "text+image", "prompt", "text", 1 },
+      { "json+image", "prompt", "json", 1 },
+      { "bool+image", "prompt", "bool", 1 },
+      { "EqComparative", "EqComparative", "bool", 0 },
+      { "EqNonComparativeLeader", "EqNonComparativeLeader", "text", 0 },
+      { "EqNonComparativeValidator", "EqNonComparativeValidator", "bool", 0 },
     },
   },
   policy = {

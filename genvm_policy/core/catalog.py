@@ -33,6 +33,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "MAX_ROUTES",
     "VERSION",
+    "VIEW_KEYS",
     "Catalog",
     "FieldDecl",
     "Route",
@@ -144,17 +145,15 @@ def _key(provider: str, model: str) -> tuple[bytes, bytes]:
 # -- canonical values and identities -----------------------------------------------
 
 
+VIEW_KEYS: tuple[str, ...] = (
+    "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
+    "greybox_image", "priority",
+)  # fmt: skip  # a table laid out by hand in rows
+"""The keys of a view route (§5.6), in the order the spec lists them: all the hook sees."""
+
+
 def _view_route(r: Route) -> dict[str, Value]:
-    return {
-        "provider": r.provider,
-        "model": r.model,
-        "json": r.json,
-        "image": r.image,
-        "max_completion_tokens": r.max_completion_tokens,
-        "greybox_text": r.greybox_text,
-        "greybox_image": r.greybox_image,
-        "priority": r.priority,
-    }
+    return {key: getattr(r, key) for key in VIEW_KEYS}
 
 
 def catalog_value(c: Catalog) -> Value:

@@ -43,7 +43,7 @@ from typing import Any
 
 from genvm_policy.authoring.builtin import builtin
 from genvm_policy.core.cascade import Failure, Success, run
-from genvm_policy.core.catalog import Catalog, Route, catalog_identity
+from genvm_policy.core.catalog import VIEW_KEYS, Catalog, Route, catalog_identity
 from genvm_policy.core.decision import Attempt, decide
 from genvm_policy.core.encoding import Value
 from genvm_policy.core.errors import PolicyError
@@ -79,12 +79,6 @@ STOCK_KIND = "genvm"
 """The provider kind of every stock-catalog route: GenVM never shows the real one."""
 
 
-_VIEW_KEYS = (
-    "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
-    "greybox_image", "priority",
-)  # fmt: skip  # a table laid out by hand in rows
-
-
 def _text(value: object) -> str | None:
     if isinstance(value, bool):
         return None
@@ -117,7 +111,7 @@ def excluded_routes(
         key = (r["provider"], r["model"])
         if key not in live:
             unavailable.append(key)
-        elif any(live[key][k] != r[k] for k in _VIEW_KEYS):
+        elif any(live[key][k] != r[k] for k in VIEW_KEYS):
             drift.append(key)
     return unavailable, drift
 
@@ -133,7 +127,7 @@ def stock_catalog(view: Any) -> Catalog:
     """The catalog the stock fallback decides over: the GenVM view's routes, nothing more."""
     routes = tuple(
         Route(
-            **{k: r[k] for k in _VIEW_KEYS},
+            **{k: r[k] for k in VIEW_KEYS},
             kind=STOCK_KIND,
             family=family_of(r["provider"], r["model"])[0],
             tier=None,

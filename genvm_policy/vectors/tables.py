@@ -42,7 +42,7 @@ from genvm_policy.core import (
     request,
 )
 
-__all__ = ["LUA_PATH", "REGIONS", "SPEC_PATH", "lua_source", "spec_text"]
+__all__ = ["LUA_PATH", "REGIONS", "SPEC_PATH", "Parts", "lua_source", "render", "spec_text"]
 
 LUA_PATH = "dispatch/genvm_policy/tables.lua"
 """Where `lua_source()` goes, relative to the checkout."""
@@ -51,8 +51,11 @@ SPEC_PATH = "docs/SPEC.md"
 
 Table = object
 
+Parts = tuple[tuple[str, tuple[tuple[str, Table], ...]], ...]
+"""Parts of a generated Lua table file: (part, ((constant name, value), …)), in order."""
+
 # part -> (constant name, value), in the order the Lua file lists them.
-_PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
+_PARTS: Parts = (
     ("errors", (("CODES", tuple(errors.CODES)),)),
     ("numeric", (("MAX", numeric.MAX),)),
     ("encoding", (("MAX_DEPTH", encoding.MAX_DEPTH),)),
@@ -68,6 +71,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("BLOCKS", prng.BLOCKS),
         ("TOP", prng.TOP),
         ("WORD", prng.WORD),
+        ("CALL_KEY_TAG", prng.CALL_KEY_TAG),
     )),
     ("catalog", (
         ("VERSION", catalog.VERSION),
@@ -75,6 +79,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("MAX_NAME_BYTES", catalog.MAX_NAME_BYTES),
         ("ROUTE_KEYS", catalog.ROUTE_KEYS),
         ("ROUTE_KINDS", catalog.ROUTE_KINDS),
+        ("VIEW_KEYS", catalog.VIEW_KEYS),
     )),
     ("family", (
         ("UNKNOWN", family.UNKNOWN),
@@ -86,8 +91,11 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("ROLES", request.ROLES),
         ("TEMPLATE_FORMAT", request.TEMPLATE_FORMAT),
         ("LIMITS", request.LIMITS),
+        # LIMITS' fields in its order, which decides the first error; a Lua map has none.
+        ("NUMBERS", tuple(request.LIMITS)),
         ("DEFAULT_TEMPERATURE", request.DEFAULT_TEMPERATURE),
         ("DEFAULT_MAX_TOKENS", request.DEFAULT_MAX_TOKENS),
+        ("CLASSES", request.CLASSES),
     )),
     ("policy", (
         ("OPS", {op: (sort, kinds) for op, (sort, kinds, _) in policy.OPS.items()}),
@@ -151,7 +159,19 @@ def _key(k: object) -> str:
     raise TypeError(f"table key {k!r} is neither text nor an integer")
 
 
+def _bytes(b: bytes) -> str:
+    # A byte string (a domain tag, a salt) is Lua text: printable ASCII as itself, any
+    # other byte as a three-digit escape, so a digit after it cannot join it.
+    out = []
+    for c in b:
+        ch = chr(c)
+        out.append("\\" + ch if ch in '"\\' else ch if 0x20 <= c < 0x7F else f"\\{c:03d}")
+    return '"' + "".join(out) + '"'
+
+
 def _inline(v: Table) -> str:
+    if isinstance(v, bytes):
+        return _bytes(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -176,15 +196,20 @@ def _constant(name: str, v: Table) -> list[str]:
     return [f"    {name} = {_inline(v)},"]
 
 
-def lua_source() -> str:
-    """The text of `dispatch/genvm_policy/tables.lua` (rule 1)."""
+def render(header: str, parts: Parts) -> str:
+    """A generated Lua file: `header`, then one table a part (rule 1); a pure function."""
     lines: list[str] = []
-    for part, constants in _PARTS:
+    for part, constants in parts:
         lines.append(f"  {part} = {{")
         for name, value in constants:
             lines += _constant(name, value)
         lines.append("  },")
-    return _HEADER + "\n".join(lines) + "\n}\n"
+    return header + "\n".join(lines) + "\n}\n"
+
+
+def lua_source() -> str:
+    """The text of `dispatch/genvm_policy/tables.lua` (rule 1)."""
+    return render(_HEADER, _PARTS)
 
 
 # -- the spec's tables ----------------------------------------------------------------
