@@ -390,6 +390,14 @@ return {
       "RmZeroWidth",
     },
   },
+  builtin = {
+    NAMES = {
+      "stock-greybox",
+    },
+    VALUES = {
+      ["stock-greybox"] = "\167escore\130econst\000ffilter\129eneedsfmutate\128fselect\129estockgversion\002jon_failure\172dauth\129eabortfserver\129eabortgnetwork\129eabortgtimeout\129dnextgunknown\129eaborthnon_user\129eabortinot_found\129eabortkbad_request\129eabortkunavailable\129dnextlrate_limited\129dnextncontent_filter\129eabortpcontext_overflow\129eabortlmax_attempts\008",
+    },
+  },
   mutate = {
     JITTER_PART = {
       temperature = 0,
@@ -421,6 +429,10 @@ return {
       [503] = "unavailable",
       [504] = "timeout",
       [529] = "unavailable",
+    },
+    SERVER_STATUSES = {
+      500,
+      599,
     },
     UNREADABLE = "READING_BODY",
     KIND_CLASS = {

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from genvm_policy.authoring import cost
+from genvm_policy.authoring import builtin, cost
 from genvm_policy.core import (
     cascade,
     catalog,
@@ -53,6 +53,17 @@ Table = object
 
 Parts = tuple[tuple[str, tuple[tuple[str, Table], ...]], ...]
 """Parts of a generated Lua table file: (part, ((constant name, value), …)), in order."""
+
+
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(builtin.BUILTINS, key=lambda n: n.encode("utf-8")))
+
+
+def _builtin_bytes(name: str) -> bytes:
+    # A built-in travels as the canonical bytes of its admitted value: Lua decodes a
+    # fresh value from them, with arrays and maps told apart, and never admits.
+    return encoding.encode(policy.policy_value(builtin.builtin(name)))
+
 
 # part -> (constant name, value), in the order the Lua file lists them.
 _PARTS: Parts = (
@@ -110,6 +121,10 @@ _PARTS: Parts = (
         ("FITS_CONTEXT", policy.FITS_CONTEXT),
         ("TEXT_FILTERS", policy.TEXT_FILTERS),
     )),
+    ("builtin", (
+        ("NAMES", _builtin_names()),
+        ("VALUES", {name: _builtin_bytes(name) for name in _builtin_names()}),
+    )),
     ("mutate", (
         ("JITTER_PART", mutate.JITTER_PART),
         ("PART_BYTES", mutate.PART_BYTES),
@@ -118,6 +133,7 @@ _PARTS: Parts = (
         ("KIND_FIRST", cascade.KIND_FIRST),
         ("BODY_CLASS", cascade.BODY_CLASS),
         ("STATUS_CLASS", cascade.STATUS_CLASS),
+        ("SERVER_STATUSES", cascade.SERVER_STATUSES),
         ("UNREADABLE", cascade.UNREADABLE),
         ("KIND_CLASS", cascade.KIND_CLASS),
         ("NO_PROVIDER", cascade.NO_PROVIDER),
