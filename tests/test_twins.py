@@ -34,6 +34,8 @@ LUA_ONLY: dict[str, str] = {
     "the reference receives these already read, as a cascade `Failure`",
     "sha256": "SHA-256 in pure Lua with its unrolled rounds (a speed-up with its figures); "
     "the reference takes it from `hashlib`",
+    "hooktables": "generated from the node layer's tables by `genvm-policy vectors tables`; "
+    "its Python side is those tables (`node/hooktables.py` names them)",
     "tables": "generated from the reference's tables by `genvm-policy vectors tables`; "
     "its Python side is the tables themselves",
     "values": "the tagged value model Lua needs (null, arrays apart from maps, bytes); "

@@ -46,17 +46,22 @@ local reply = require("genvm_policy.reply")
 
 local M = {}
 
-M.RECORD_MESSAGE = "genvm-policy decision"
-M.FAULT_MESSAGE = "genvm-policy fallback"
-M.FORMAT = 1
-M.SPEC = 2
+-- The node layer's values (log messages, the compiled file, the stock catalog),
+-- generated into hooktables.lua.
+local T = require("genvm_policy.hooktables").hook
+
+M.RECORD_MESSAGE = T.RECORD_MESSAGE
+M.FAULT_MESSAGE = T.FAULT_MESSAGE
+M.FORMAT = T.FORMAT
+M.SPEC = T.SPEC
 --- Catalogs up to this many canonical bytes are hashed in pure Lua at load (~10 ms).
+--- Not generated: a cost threshold of this runtime's SHA-256 (HOOK.md §3 step 5).
 M.SMALL_CATALOG = 16384
-M.PUBLIC_SALT = string.rep("\0", 32)
+M.PUBLIC_SALT = T.PUBLIC_SALT
+-- Not generated: the key of this glue's state on `ctx`, which only it reads.
 M.STATE = "genvm_policy"
 
-local PREFIX = 'return { format = '
-local SUFFIX = '" }\n'
+local PREFIX, SUFFIX = T.PREFIX, T.SUFFIX
 local null = encoding.null
 
 -- -- host helpers -------------------------------------------------------------
@@ -190,8 +195,7 @@ local function load_policy(path, live, hash)
   local spans = {}
   local ok, value = pcall(encoding.decode, raw, spans)
   if not ok then return nil, "policy_corrupt", fault_text(value) end
-  if not check_keys(value, { "format", "spec", "policy", "catalog", "identities" })
-      or not check_keys(value.identities, { "policy", "catalog", "genvm-view" }) then
+  if not check_keys(value, T.KEYS) or not check_keys(value.identities, T.IDENTITY_KEYS) then
     return nil, "policy_corrupt", "the compiled value has the wrong keys"
   end
   if value.format ~= M.FORMAT or value.spec ~= M.SPEC then
@@ -242,13 +246,15 @@ local function load_stock(index, hash)
   local h = hash or sha256.sha256
   local routes = encoding.array({})
   for i, v in ipairs(live) do
-    local r = { kind = "genvm", family = (family.family_of(v.provider, v.model)),
+    local r = { kind = T.STOCK_KIND, family = (family.family_of(v.provider, v.model)),
       tier = null, price_in = null, price_out = null, context = null, has_tee = false,
       no_log = false, fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
   end
-  local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
+  local tiers = {}
+  for i, tier in ipairs(T.STOCK_TIERS) do tiers[i] = tier end
+  local cat = encoding.map({ version = catalog.VERSION, tiers = encoding.array(tiers),
     default_tier = null, fields = encoding.array({}), routes = routes })
   -- `stock-greybox` routes on every node: chains where it has them, priority order
   -- where it has none (SPEC §9.3).
@@ -264,9 +270,9 @@ local function load_stock(index, hash)
   }
 end
 
-local CLASS_SEED = string.rep("\0", 32)
+local CLASS_SEED = T.CLASS_SEED
 
-M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+M.UNROUTABLE_MESSAGE = T.UNROUTABLE_MESSAGE
 
 -- The classes the VM's policy plans no route for, under some role, on the routes
 -- GenVM offers now (SPEC §9.4): a node that drifted (a backend lost its key) says

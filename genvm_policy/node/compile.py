@@ -63,6 +63,10 @@ SPEC_VERSION = 2
 
 PREFIX = b'return { format = %d, bytes = "'
 SUFFIX = b'" }\n'
+KEYS = ("format", "spec", "policy", "catalog", "identities")
+"""The keys of the compiled value (rule 2)."""
+IDENTITY_KEYS = ("policy", "catalog", "genvm-view")
+"""The keys of its `identities` map: the identities compile checked it against."""
 _PRINTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 _T = TypeVar("_T")
 
@@ -168,13 +172,13 @@ def read_compiled(text: bytes) -> Compiled:
     if not text.startswith(head):
         raise _format(f"the file has another format than `{FORMAT}`")
     value = decode(_unescape(text[len(head) : -len(SUFFIX)]))
-    top = _map(value, ("format", "spec", "policy", "catalog", "identities"), ())
+    top = _map(value, KEYS, ())
     if top["format"] != FORMAT or top["spec"] != SPEC_VERSION:
         raise _format(
             f"the file was compiled for format {quote(top['format'], 16)}, "
             f"spec {quote(top['spec'], 16)}"
         )
-    ids: Mapping[str, Any] = _map(top["identities"], ("policy", "catalog", "genvm-view"), ())
+    ids: Mapping[str, Any] = _map(top["identities"], IDENTITY_KEYS, ())
     catalog = _part(catalog_from_value, top, "catalog")
     policy = _part(policy_from_value, top, "policy")
     if catalog_value(catalog) != top["catalog"] or policy_value(policy) != top["policy"]:
