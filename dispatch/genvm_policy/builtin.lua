@@ -8,9 +8,9 @@
 --    `meta.greybox` chain, the capability filter, next route on an
 --    overloaded status and stop on anything else; no mutation, so every
 --    request carries exactly the stock text and model flags (SPEC §8.4); 8 attempts.
--- 2. A built-in is stored here as its canonical policy value (what Python's
---    admission makes of builtin.py's document); a test checks the bytes and
---    the identity are the reference's.
+-- 2. A built-in is stored as the canonical bytes of its policy value (what Python's
+--    admission makes of builtin.py's document), generated into tables.lua; a test
+--    checks the identity is the reference's.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
@@ -18,43 +18,20 @@ local policy = require("genvm_policy.policy")
 
 local M = {}
 
-local array, map = encoding.array, encoding.map
-
-local function abort()
-  return array({ "abort" })
-end
-
--- name -> a function building a fresh canonical value (callers may keep it).
-local BUILTINS = {
-  ["stock-greybox"] = function()
-    return map({
-      version = policy.VERSION,
-      filter = array({ "needs" }),
-      score = array({ "const", 0 }),
-      select = array({ "stock" }),
-      mutate = array({}),
-      on_failure = map({
-        rate_limited = array({ "next" }), unavailable = array({ "next" }),
-        timeout = array({ "next" }), auth = abort(), bad_request = abort(),
-        not_found = abort(), context_overflow = abort(), content_filter = abort(),
-        server = abort(), network = abort(), non_user = abort(), unknown = abort(),
-      }),
-      max_attempts = 8,
-    })
-  end,
-}
+local T = require("genvm_policy.tables").builtin
 
 --- The names of the built-ins, in byte order.
-M.NAMES = { "stock-greybox" }
+M.NAMES = T.NAMES
 
 --- The built-in policy `name`; `POL_VALUE` when there is none.
 function M.builtin(name)
-  local build = BUILTINS[name]
-  if not build then
+  local bytes = type(name) == "string" and T.VALUES[name] or nil
+  if not bytes then
     errors.raise("POL_VALUE", {}, "no built-in policy `" .. tostring(name) .. "`",
       "built-ins: " .. table.concat(M.NAMES, ", "))
   end
-  return policy.from_value(build())
+  -- Decoded afresh on every call, so a caller may keep and change its value.
+  return policy.from_value(encoding.decode(bytes))
 end
 
 return M

@@ -41,6 +41,8 @@ M.BODY_CLASS = T.BODY_CLASS
 --- HTTP status -> class. GenVM's overloaded statuses (408, 429, 503, 504, 529)
 --- are split three ways.
 M.STATUS_CLASS = T.STATUS_CLASS
+--- The statuses a server error has (5xx), lowest and highest.
+M.SERVER_STATUSES = T.SERVER_STATUSES
 --- The kind GenVM gives a reply whose body it could not read (an HTML or empty 5xx).
 M.UNREADABLE = T.UNREADABLE
 --- Kinds without a status: a failed send (`send_timeout` when it timed out), or
@@ -77,7 +79,7 @@ function M.classify(failure)
     if M.STATUS_CLASS[status] then
       return M.STATUS_CLASS[status]
     end
-    if status >= 500 and status <= 599 then
+    if status >= M.SERVER_STATUSES[1] and status <= M.SERVER_STATUSES[2] then
       return failure.kind == M.UNREADABLE and "unavailable" or "server"
     end
   end

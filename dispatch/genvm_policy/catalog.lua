@@ -72,7 +72,8 @@ local function exact_map(v, keys, path)
   end
   for k in pairs(v) do  -- order-free: collected, then sorted by bytes
     if not known[k] then
-      extra[#extra + 1] = k
+      -- A host key that is not text is named by its text, as the reference names it.
+      extra[#extra + 1] = tostring(k)
     end
   end
   table.sort(extra, bytes_less)
@@ -129,12 +130,18 @@ local function read_route(raw, n)
     end
     r[key] = value
   end
-  local fields = {}
-  for name, value in pairs(r.fields) do  -- order-free: copies a map
+  local fields, wrong = {}, nil
+  for name, value in pairs(r.fields) do  -- order-free: copies a map; a wrong one is sorted
     if mathtype(value) ~= "integer" then
-      bad({ "routes", n, "fields", name }, "expected an integer")
+      wrong = wrong or {}
+      wrong[#wrong + 1] = tostring(name)
     end
     fields[name] = value
+  end
+  if wrong then
+    -- The byte-least wrong field, so the error is the same in every state.
+    table.sort(wrong, bytes_less)
+    bad({ "routes", n, "fields", wrong[1] }, "expected an integer")
   end
   r.fields = fields
   return r
@@ -163,8 +170,7 @@ end
 -- -- the GenVM view (§5.6) ---------------------------------------------------------
 
 --- The keys of a view route, in the order §5.6 lists them.
-M.VIEW_KEYS = { "provider", "model", "json", "image", "max_completion_tokens",
-  "greybox_text", "greybox_image", "priority" }
+M.VIEW_KEYS = T.VIEW_KEYS
 
 --- The GenVM view of the catalog `c` (§5.6): the view keys of each route, route order.
 --- Only `c.value` is read, so `{ value = v }` gives the view of a catalog value `v`
@@ -252,7 +258,8 @@ end
 --- fields, value}`; routes are in rank order.
 function M.from_value(v)
   exact_map(v, { "version", "tiers", "default_tier", "fields", "routes" }, {})
-  if v.version ~= M.VERSION then
+  -- A float 1.0 equals 1 in Lua but is outside the model: the kind is checked first.
+  if mathtype(v.version) ~= "integer" or v.version ~= M.VERSION then
     bad({ "version" }, "expected version `1`")
   end
   local tiers, tier_rank = array_of(v.tiers, { "tiers" }), {}

@@ -12,6 +12,8 @@
 -- 3. A path is an array of segments: strings for map keys, integers counted
 --    from 0 for array positions (as in Python, not Lua's 1-based indices).
 
+local values = require("genvm_policy.values")
+
 local M = {}
 
 -- The registry: every code of errors.py (generated into tables.lua), so a code
@@ -75,6 +77,16 @@ function M.at(e, ...)
     path[#path + 1] = e.path[i]
   end
   return setmetatable({ code = e.code, path = path, message = e.message, hint = e.hint }, Error)
+end
+
+--- The language-neutral form vectors store (§0): the map `{code, path}`, the path
+--- an array of its segments. Mirrors `PolicyError.as_value`.
+function M.as_value(e)
+  local path = {}
+  for i = 1, #e.path do
+    path[i] = e.path[i]
+  end
+  return values.map({ code = e.code, path = values.array(path) })
 end
 
 --- One line for people: `CODE at $.path: message`, then the hint if any.

@@ -46,22 +46,22 @@ local reply = require("genvm_policy.reply")
 
 local M = {}
 
-M.RECORD_MESSAGE = "genvm-policy decision"
-M.FAULT_MESSAGE = "genvm-policy fallback"
-M.FORMAT = 1
-M.SPEC = 2
+-- The node layer's values (log messages, the compiled file, the stock catalog),
+-- generated into hooktables.lua.
+local T = require("genvm_policy.hooktables").hook
+
+M.RECORD_MESSAGE = T.RECORD_MESSAGE
+M.FAULT_MESSAGE = T.FAULT_MESSAGE
+M.FORMAT = T.FORMAT
+M.SPEC = T.SPEC
 --- Catalogs up to this many canonical bytes are hashed in pure Lua at load (~10 ms).
+--- Not generated: a cost threshold of this runtime's SHA-256 (HOOK.md §3 step 5).
 M.SMALL_CATALOG = 16384
-M.PUBLIC_SALT = string.rep("\0", 32)
+M.PUBLIC_SALT = T.PUBLIC_SALT
+-- Not generated: the key of this glue's state on `ctx`, which only it reads.
 M.STATE = "genvm_policy"
 
-local PREFIX = 'return { format = '
-local SUFFIX = '" }\n'
-local TEMPLATE_FORMAT = {
-  EqComparative = "bool", EqNonComparativeLeader = "text", EqNonComparativeValidator = "bool",
-}
-local VIEW_FLAGS = { "json", "image", "max_completion_tokens" }
-local VIEW_INTS = { "greybox_text", "greybox_image", "priority" }
+local PREFIX, SUFFIX = T.PREFIX, T.SUFFIX
 local null = encoding.null
 
 -- -- host helpers -------------------------------------------------------------
@@ -107,10 +107,7 @@ end
 -- -- the GenVM view ---------------------------------------------------------------
 
 local function same_view(a, b)
-  for _, k in ipairs(VIEW_FLAGS) do
-    if a[k] ~= b[k] then return false end
-  end
-  for _, k in ipairs(VIEW_INTS) do
+  for _, k in ipairs(catalog.VIEW_KEYS) do
     if a[k] ~= b[k] then return false end
   end
   return true
@@ -198,8 +195,7 @@ local function load_policy(path, live, hash)
   local spans = {}
   local ok, value = pcall(encoding.decode, raw, spans)
   if not ok then return nil, "policy_corrupt", fault_text(value) end
-  if not check_keys(value, { "format", "spec", "policy", "catalog", "identities" })
-      or not check_keys(value.identities, { "policy", "catalog", "genvm-view" }) then
+  if not check_keys(value, T.KEYS) or not check_keys(value.identities, T.IDENTITY_KEYS) then
     return nil, "policy_corrupt", "the compiled value has the wrong keys"
   end
   if value.format ~= M.FORMAT or value.spec ~= M.SPEC then
@@ -250,13 +246,15 @@ local function load_stock(index, hash)
   local h = hash or sha256.sha256
   local routes = encoding.array({})
   for i, v in ipairs(live) do
-    local r = { kind = "genvm", family = (family.family_of(v.provider, v.model)),
+    local r = { kind = T.STOCK_KIND, family = (family.family_of(v.provider, v.model)),
       tier = null, price_in = null, price_out = null, context = null, has_tee = false,
       no_log = false, fields = encoding.map({}) }
     for k, x in pairs(v) do r[k] = x end  -- order-free: copies a map
     routes[i] = encoding.map(r)
   end
-  local cat = encoding.map({ version = 1, tiers = encoding.array({ "basic", "standard", "premium" }),
+  local tiers = {}
+  for i, tier in ipairs(T.STOCK_TIERS) do tiers[i] = tier end
+  local cat = encoding.map({ version = catalog.VERSION, tiers = encoding.array(tiers),
     default_tier = null, fields = encoding.array({}), routes = routes })
   -- `stock-greybox` routes on every node: chains where it has them, priority order
   -- where it has none (SPEC §9.3).
@@ -272,18 +270,9 @@ local function load_stock(index, hash)
   }
 end
 
--- The request classes of SPEC §9.4, in its order: name, entry, format, images.
-local CLASSES = {
-  { "text", "prompt", "text", 0 }, { "json", "prompt", "json", 0 },
-  { "bool", "prompt", "bool", 0 }, { "text+image", "prompt", "text", 1 },
-  { "json+image", "prompt", "json", 1 }, { "bool+image", "prompt", "bool", 1 },
-  { "EqComparative", "EqComparative", nil, 0 },
-  { "EqNonComparativeLeader", "EqNonComparativeLeader", nil, 0 },
-  { "EqNonComparativeValidator", "EqNonComparativeValidator", nil, 0 },
-}
-local CLASS_SEED = string.rep("\0", 32)
+local CLASS_SEED = T.CLASS_SEED
 
-M.UNROUTABLE_MESSAGE = "genvm-policy unroutable"
+M.UNROUTABLE_MESSAGE = T.UNROUTABLE_MESSAGE
 
 -- The classes the VM's policy plans no route for, under some role, on the routes
 -- GenVM offers now (SPEC §9.4): a node that drifted (a backend lost its key) says
@@ -302,7 +291,7 @@ local function unroutable(vm)
   -- Only a policy that reads the role can route one role and not another.
   local roles = (reads_role(p.filter) or reads_role(p.score) or reads_role(p.select))
     and request.ROLES or { "unknown" }
-  for _, c in ipairs(CLASSES) do
+  for _, c in ipairs(request.CLASSES) do
     for _, role in ipairs(roles) do
       local ok, d = pcall(function()
         local req = request.make(c[2], c[3], c[4], nil, nil, nil, nil, role)
@@ -379,21 +368,23 @@ local function build_call(ctx, entry, args, prompt)
   local max_tokens
   if entry == "prompt" then
     call.format = args.response_format == "json" and "json" or "text"
-    max_tokens = v1 and 1000 or 8000
+    -- The older line's prompt default is its own (HOOK.md §6): the reference has no
+    -- request default for it, so it is written here.
+    max_tokens = v1 and 1000 or request.DEFAULT_MAX_TOKENS.prompt
   else
-    call.format = TEMPLATE_FORMAT[entry]
-    max_tokens = 1000
+    call.format = request.TEMPLATE_FORMAT[entry]
+    max_tokens = request.DEFAULT_MAX_TOKENS.template
   end
   -- Built once before anything is decided, so a template V1's stock cannot fill
   -- fails here, before any provider call, as stock's does.
   call.stock = parity.messages(call, {})
-  local n = #images
+  local n, most = #images, request.LIMITS.images[2]
   call.value = encoding.map({
-    entry = entry, format = call.format, images = n < 16 and n or 16,
+    entry = entry, format = call.format, images = n < most and n or most,
     -- `ctx.role` exists only in the newest V2 line; anything else is `unknown`.
     role = (ctx.role == "leader" or ctx.role == "validator") and ctx.role or "unknown",
     prompt_bytes = #call.stock.user + (call.stock.system and #call.stock.system or 0),
-    temperature = 700, max_tokens = max_tokens,
+    temperature = request.DEFAULT_TEMPERATURE, max_tokens = max_tokens,
   })
   return call
 end

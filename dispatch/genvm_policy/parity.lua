@@ -21,23 +21,22 @@
 
 local M = {}
 
-M.TEMPLATE_KEY = {
-  EqComparative = "eq_comparative",
-  EqNonComparativeLeader = "eq_non_comparative_leader",
-  EqNonComparativeValidator = "eq_non_comparative_validator",
-}
+-- GenVM's own texts and bounds, recorded in the node layer (hookmodel.py) and
+-- generated into hooktables.lua.
+local T = require("genvm_policy.hooktables").parity
+
+--- Template entry -> its key in `__llm.templates`.
+M.TEMPLATE_KEY = T.TEMPLATE_KEY
 -- The system message lib-llm's prompt transform gives a json request (GENVM.md §4).
-M.JSON_INSTRUCTION = "respond with a valid json object"
+M.JSON_INSTRUCTION = T.JSON_INSTRUCTION
 -- The filters the newer line's stock script applies to every ExecPrompt prompt first.
-M.STOCK_FILTERS = { "NFKC", "RmZeroWidth", "NormalizeWS" }
-M.STATS_FILE = "stats.sqlite"
-local STATS_TABLE = "CREATE TABLE IF NOT EXISTS provider_stats (model TEXT PRIMARY KEY, "
-  .. "errors INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0, "
-  .. "output_tokens INTEGER NOT NULL DEFAULT 0)"
-local STATS_ADD = "INSERT INTO provider_stats (model, errors, input_tokens, output_tokens) "
-  .. "VALUES (?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
-  .. "errors = errors + excluded.errors, input_tokens = input_tokens + excluded.input_tokens, "
-  .. "output_tokens = output_tokens + excluded.output_tokens"
+M.STOCK_FILTERS = T.STOCK_FILTERS
+M.STATS_FILE = T.STATS_FILE
+local STATS_TABLE, STATS_ADD = T.STATS_TABLE, T.STATS_ADD
+-- The timeout is remaining ÷ per × NUM/DEN seconds, sent within LO … HI microseconds.
+local NUM, DEN = T.TIMEOUT_FACTOR[1], T.TIMEOUT_FACTOR[2]
+local LO, HI = T.TIMEOUT_MICROS[1], T.TIMEOUT_MICROS[2]
+local US = 1000000  -- microseconds a second: the unit of LO and HI, not a tunable
 
 --- The `ExecPrompt` prompt after the line's stock filters, and whether stock ends
 --- the call in EMPTY_PROMPT for it (rule 2).
@@ -129,7 +128,7 @@ end
 -- `floor(10^6 · t)` for `t = r3 ÷ per2` known to lie in [1, 60]: bisection with the
 -- host's own rat products and comparisons, so no division is written here.
 local function micros(r3, per2)
-  local lo, hi = 1000000, 60000000
+  local lo, hi = LO, HI
   while lo < hi do
     local mid = (lo + hi + 1) // 2
     if per2 * rat_of(mid) <= r3 then lo = mid else hi = mid - 1 end
@@ -144,11 +143,11 @@ end
 function M.timeout(b, remaining)
   if not b then return nil, false end
   local ok, secs, short = pcall(function()
-    local r3, per2 = rat_of(remaining) * rat_of(3000000), b.per * rat_of(2)
-    if r3 <= rat_of(0) or r3 > per2 * rat_of(60000000) then return nil, false end
-    if r3 < per2 * rat_of(1000000) then return nil, true end
+    local r3, per2 = rat_of(remaining) * rat_of(NUM * US), b.per * rat_of(DEN)
+    if r3 <= rat_of(0) or r3 > per2 * rat_of(HI) then return nil, false end
+    if r3 < per2 * rat_of(LO) then return nil, true end
     local us = micros(r3, per2)
-    return tonumber(string.format("%d.%06d", us // 1000000, us % 1000000)), false
+    return tonumber(string.format("%d.%06d", us // US, us % US)), false
   end)
   if not ok then return nil, false end
   return secs, short

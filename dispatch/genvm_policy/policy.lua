@@ -215,7 +215,8 @@ function M.from_value(v)
       known = known or keys[i] == k
     end
     if not known then
-      unknown[#unknown + 1] = k
+      -- A host key that is not text is named by its text, as the reference names it.
+      unknown[#unknown + 1] = tostring(k)
     end
   end
   if #unknown > 0 then
@@ -228,7 +229,8 @@ function M.from_value(v)
       fail("POL_KEY", { keys[i] }, "the policy has no `" .. keys[i] .. "`")
     end
   end
-  if v.version ~= M.VERSION then
+  -- A float 2.0 equals 2 in Lua but is outside the model: the kind is checked first.
+  if kind(v.version) ~= "integer" or v.version ~= M.VERSION then
     fail("POL_VALUE", { "version" }, "the policy version must be `" .. M.VERSION .. "`")
   end
   check_term(v.filter, "P", { "filter" }, 1)

@@ -45,7 +45,7 @@ M.TOP = T.TOP
 --- The number of values `u32` draws from: `below` uses it for bounds up to WORD.
 M.WORD = T.WORD
 --- The domain tag in front of the per-call material (rule 2).
-M.CALL_KEY_TAG = "genvm-policy/v1/call-key\0"
+M.CALL_KEY_TAG = T.CALL_KEY_TAG
 
 local TOP, WORD, BLOCKS = M.TOP, M.WORD, M.BLOCKS
 

@@ -27,6 +27,8 @@ local cascade = require("genvm_policy.cascade")
 
 local M = {}
 
+-- These two are not generated into tables.lua: reading GenVM's error is Lua-only
+-- host glue, and the reference, which gets failures already read, has no twin.
 --- Longest body text decoded, in bytes; provider error bodies are far smaller.
 M.MAX_BODY = 65536
 --- Longest Retry-After honoured, in seconds; no retry waits longer than a minute.

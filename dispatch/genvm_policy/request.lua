@@ -33,10 +33,13 @@ M.TEMPLATE_FORMAT = T.TEMPLATE_FORMAT
 --- field -> {lowest, highest} accepted integer.
 M.LIMITS = T.LIMITS
 -- The same fields in the reference's order, which decides the first error reported.
-local NUMBERS = { "images", "prompt_bytes", "temperature", "max_tokens" }
+local NUMBERS = T.NUMBERS
 
 M.DEFAULT_TEMPERATURE = T.DEFAULT_TEMPERATURE
 M.DEFAULT_MAX_TOKENS = T.DEFAULT_MAX_TOKENS
+
+--- The request classes of SPEC §9.4, in its order: {name, entry, format, images}.
+M.CLASSES = T.CLASSES
 
 local function member(list, x)
   for i = 1, #list do
@@ -111,7 +114,8 @@ function M.from_value(v, path)
   local unknown = {}
   for key in pairs(v) do  -- order-free: collected, then sorted by bytes
     if key ~= "entry" and key ~= "format" and key ~= "role" and not M.LIMITS[key] then
-      unknown[#unknown + 1] = key
+      -- A host key that is not text is named by its text, as the reference names it.
+      unknown[#unknown + 1] = tostring(key)
     end
   end
   if #unknown > 0 then

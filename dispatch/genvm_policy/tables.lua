@@ -151,6 +151,7 @@ return {
     BLOCKS = 4294967296,
     TOP = 9007199254740992,
     WORD = 4294967296,
+    CALL_KEY_TAG = "genvm-policy/v1/call-key\000",
   },
   catalog = {
     VERSION = 1,
@@ -194,6 +195,16 @@ return {
       no_log = "bool",
       fields = "ints",
     },
+    VIEW_KEYS = {
+      "provider",
+      "model",
+      "json",
+      "image",
+      "max_completion_tokens",
+      "greybox_text",
+      "greybox_image",
+      "priority",
+    },
   },
   family = {
     UNKNOWN = "unknown",
@@ -232,10 +243,27 @@ return {
       temperature = { 0, 2000 },
       max_tokens = { 1, 4294967295 },
     },
+    NUMBERS = {
+      "images",
+      "prompt_bytes",
+      "temperature",
+      "max_tokens",
+    },
     DEFAULT_TEMPERATURE = 700,
     DEFAULT_MAX_TOKENS = {
       prompt = 8000,
       template = 1000,
+    },
+    CLASSES = {
+      { "text", "prompt", "text", 0 },
+      { "json", "prompt", "json", 0 },
+      { "bool", "prompt", "bool", 0 },
+      { "text+image", "prompt", "text", 1 },
+      { "json+image", "prompt", "json", 1 },
+      { "bool+image", "prompt", "bool", 1 },
+      { "EqComparative", "EqComparative", "bool", 0 },
+      { "EqNonComparativeLeader", "EqNonComparativeLeader", "text", 0 },
+      { "EqNonComparativeValidator", "EqNonComparativeValidator", "bool", 0 },
     },
   },
   policy = {
@@ -363,6 +391,14 @@ return {
       "RmZeroWidth",
     },
   },
+  builtin = {
+    NAMES = {
+      "stock-greybox",
+    },
+    VALUES = {
+      ["stock-greybox"] = "\167escore\130econst\000ffilter\129eneedsfmutate\128fselect\129estockgversion\002jon_failure\172dauth\129eabortfserver\129eabortgnetwork\129eabortgtimeout\129dnextgunknown\129eaborthnon_user\129eabortinot_found\129eabortkbad_request\129eabortkunavailable\129dnextlrate_limited\129dnextncontent_filter\129eabortpcontext_overflow\129eabortlmax_attempts\008",
+    },
+  },
   mutate = {
     JITTER_PART = {
       temperature = 0,
@@ -394,6 +430,10 @@ return {
       [503] = "unavailable",
       [504] = "timeout",
       [529] = "unavailable",
+    },
+    SERVER_STATUSES = {
+      500,
+      599,
     },
     UNREADABLE = "READING_BODY",
     KIND_CLASS = {

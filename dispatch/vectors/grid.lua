@@ -11,8 +11,8 @@
 --    grid costs one decode and one bind, not one per case.
 -- 2. The output is the canonical CBOR of an array with one item per case, in
 --    order: `{output = report}` (`decision.report`, what a `decision` vector's
---    output holds) or `{error = {code, path}}` for a registered error, as the
---    vector runner gives them; the reference builds the same bytes.
+--    output holds) or `{error = errors.as_value(e)}` for a registered error, as
+--    the vector runner gives them; the reference builds the same bytes.
 
 local encoding = require("genvm_policy.encoding")
 local errors = require("genvm_policy.errors")
@@ -35,11 +35,7 @@ local function one(c, p, case)
   if ok then
     return map({ output = result })
   elseif errors.is_error(result) then
-    local path = {}
-    for i = 1, #result.path do
-      path[i] = result.path[i]
-    end
-    return map({ error = map({ code = result.code, path = array(path) }) })
+    return map({ error = errors.as_value(result) })
   end
   error(result, 0)
 end

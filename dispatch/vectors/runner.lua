@@ -243,11 +243,7 @@ function M.run_value(kind_name, data)
   if ok then
     return map({ output = result })
   elseif errors.is_error(result) then
-    local path = {}
-    for i = 1, #result.path do
-      path[i] = result.path[i]
-    end
-    return map({ error = map({ code = result.code, path = array(path) }) })
+    return map({ error = errors.as_value(result) })
   end
   return map({ crash = bytes(tostring(result)) })
 end

@@ -36,6 +36,7 @@ __all__ = [
     "BODY_CLASS",
     "KIND_CLASS",
     "KIND_FIRST",
+    "SERVER_STATUSES",
     "STATUS_CLASS",
     "Failure",
     "Outcome",
@@ -75,6 +76,9 @@ STATUS_CLASS: dict[int, str] = {
     529: "unavailable",
 }
 # The kind GenVM gives a reply whose body it could not read (an HTML or empty 5xx).
+# The statuses a server error has (5xx): one not in STATUS_CLASS is `server`, or
+# `unavailable` when its body could not be read.
+SERVER_STATUSES: tuple[int, int] = (500, 599)
 UNREADABLE = "READING_BODY"
 # Kinds without a status: a failed send (`send_timeout` when it timed out), or
 # an error that is not GenVM's user error.
@@ -140,7 +144,7 @@ def classify(failure: Failure) -> str:
     if failure.status is not None:
         if failure.status in STATUS_CLASS:
             return STATUS_CLASS[failure.status]
-        if 500 <= failure.status <= 599:
+        if SERVER_STATUSES[0] <= failure.status <= SERVER_STATUSES[1]:
             return "unavailable" if failure.kind == UNREADABLE else "server"
     return KIND_CLASS.get(failure.kind, "unknown")
 

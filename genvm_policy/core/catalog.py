@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genvm_policy.core.encoding import Value
-from genvm_policy.core.errors import PolicyError
+from genvm_policy.core.errors import Path, PolicyError
 from genvm_policy.core.family import family_of
 from genvm_policy.core.identity import identity
 from genvm_policy.core.numeric import MAX
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "MAX_ROUTES",
     "VERSION",
+    "VIEW_KEYS",
     "Catalog",
     "FieldDecl",
     "Route",
@@ -144,17 +145,15 @@ def _key(provider: str, model: str) -> tuple[bytes, bytes]:
 # -- canonical values and identities -----------------------------------------------
 
 
+VIEW_KEYS: tuple[str, ...] = (
+    "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
+    "greybox_image", "priority",
+)  # fmt: skip  # a table laid out by hand in rows
+"""The keys of a view route (§5.6), in the order the spec lists them: all the hook sees."""
+
+
 def _view_route(r: Route) -> dict[str, Value]:
-    return {
-        "provider": r.provider,
-        "model": r.model,
-        "json": r.json,
-        "image": r.image,
-        "max_completion_tokens": r.max_completion_tokens,
-        "greybox_text": r.greybox_text,
-        "greybox_image": r.greybox_image,
-        "priority": r.priority,
-    }
+    return {key: getattr(r, key) for key in VIEW_KEYS}
 
 
 def catalog_value(c: Catalog) -> Value:
@@ -256,66 +255,102 @@ ROUTE_KINDS = {
 ROUTE_KEYS = tuple(ROUTE_KINDS)
 
 
-def _value_error(path: tuple[str | int, ...], message: str) -> PolicyError:
-    return PolicyError("HOOK_VALUE", path, message)
+_HINT = "compile the policy again with `genvm-policy compile`"
+# What a message says each kind of `ROUTE_KINDS` is.
+_KIND_TEXT = {
+    "text": "text", "bool": "a boolean", "int?": "an integer or null", "text?": "text or null",
+    "ints": "a map",
+}  # fmt: skip  # a table laid out by hand in rows
 
 
-def _map(value: object, keys: tuple[str, ...], path: tuple[str | int, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict) or sorted(value) != sorted(keys):
-        raise _value_error(path, "expected a map with the keys " + ", ".join(sorted(keys)))
-    return value
+def _bad(path: Path, message: str) -> PolicyError:
+    return PolicyError("CAT_TYPE", path, message, _HINT)
 
 
-def _kind(value: object, kind: str, path: tuple[str | int, ...]) -> None:
-    """Check `value` against a kind of `ROUTE_KINDS` (rule 5)."""
-    if kind.endswith("?") and value is None:
-        return
-    base = kind.rstrip("?")
-    if base == "ints" and isinstance(value, dict):
-        for key, item in sorted(value.items()):
-            _kind(item, "int", (*path, key))
-        return
-    # "ints" that is not a map fails here too: an integer is not a map of them.
-    ok = {"text": isinstance(value, str), "bool": isinstance(value, bool), "ints": False}.get(
-        base, isinstance(value, int) and not isinstance(value, bool)
-    )
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _bytes(k: object) -> bytes:
+    # Keys of a decoded value are text; a host's other keys sort by their text.
+    return str(k).encode("utf-8", "surrogatepass")
+
+
+def _exact(v: object, keys: tuple[str, ...], path: Path) -> dict[str, Any]:
+    """`v` as a map with exactly `keys`: the first missing key, else the byte-least extra."""
+    if not isinstance(v, dict):
+        raise _bad(path, "expected a map")
+    for key in keys:
+        if key not in v:
+            raise _bad(path, f"the key `{key}` is missing")
+    extra = sorted((k for k in v if k not in keys), key=_bytes)
+    if extra:
+        raise _bad(path, f"the key `{extra[0]}` is unknown")
+    return v
+
+
+def _array(v: object, path: Path) -> list[Any]:
+    if not isinstance(v, list):
+        raise _bad(path, "expected an array")
+    return v
+
+
+def _fact(v: object, kind: str, path: Path) -> None:
+    """Check `v` against a kind of `ROUTE_KINDS` (rule 5)."""
+    ok = {
+        "text": isinstance(v, str),
+        "bool": isinstance(v, bool),
+        "ints": isinstance(v, dict),
+        "int?": v is None or _is_int(v),
+        "text?": v is None or isinstance(v, str),
+    }[kind]
     if not ok:
-        wanted = {"text": "text", "bool": "a boolean", "ints": "a map of integers"}
-        raise _value_error(path, "expected " + wanted.get(base, "an integer") + " here")
-
-
-def _list(value: object, path: tuple[str | int, ...]) -> list[Any]:
-    if not isinstance(value, list):
-        raise _value_error(path, "expected a list")
-    return value
+        raise _bad(path, "expected " + _KIND_TEXT[kind])
 
 
 def catalog_from_value(value: Value) -> Catalog:
-    """The catalog whose canonical value (SPEC §5.5) is `value`; `HOOK_VALUE` otherwise."""
-    top = _map(value, ("version", "tiers", "default_tier", "fields", "routes"), ("catalog",))
-    for n, tier in enumerate(_list(top["tiers"], ("catalog", "tiers"))):
-        _kind(tier, "text", ("catalog", "tiers", n))
-    _kind(top["default_tier"], "text?", ("catalog", "default_tier"))
+    """The catalog whose canonical value (SPEC §5.5) is `value`; `CAT_TYPE` otherwise.
+
+    The checks of SPEC "Lua runtime notes" 2, in the Lua runtime's order, so both
+    report the same first wrong item: the top-level keys, `version`, the tiers, the
+    field declarations, each route (its keys, its facts in `ROUTE_KEYS` order, its
+    field values by name bytes, then its order after the previous route), and
+    `default_tier` last. Normal form beyond that is admission's, as in Lua.
+    """
+    top = _exact(value, ("version", "tiers", "default_tier", "fields", "routes"), ())
+    if not _is_int(top["version"]) or top["version"] != VERSION:
+        raise _bad(("version",), f"expected version `{VERSION}`")
+    tiers = _array(top["tiers"], ("tiers",))
+    for n, tier in enumerate(tiers):
+        _fact(tier, "text", ("tiers", n))
+    decls = []
+    for n, raw in enumerate(_array(top["fields"], ("fields",))):
+        d = _exact(raw, ("name", "scale", "min", "max"), ("fields", n))
+        for key in ("scale", "min", "max"):
+            if not _is_int(d[key]):
+                raise _bad(("fields", n, key), "expected an integer")
+        _fact(d["name"], "text", ("fields", n, "name"))
+        decls.append(FieldDecl(d["name"], d["scale"], d["min"], d["max"]))
+    raws = _array(top["routes"], ("routes",))
+    if len(raws) > MAX_ROUTES:
+        raise _bad(("routes",), f"more than {MAX_ROUTES} routes")
     routes: list[Route] = []
-    for n, raw in enumerate(_list(top["routes"], ("catalog", "routes"))):
-        r = _map(raw, ROUTE_KEYS, ("catalog", "routes", n))
+    for n, raw in enumerate(raws):
+        r = _exact(raw, ROUTE_KEYS, ("routes", n))
         for key, kind in ROUTE_KINDS.items():
-            _kind(r[key], kind, ("catalog", "routes", n, key))
-        route = Route(**{**r, "fields": tuple(sorted(r["fields"].items()))})
+            _fact(r[key], kind, ("routes", n, key))
+        for name in sorted(r["fields"], key=_bytes):
+            if not _is_int(r["fields"][name]):
+                raise _bad(("routes", n, "fields", str(name)), "expected an integer")
+        route = Route(
+            **{**r, "fields": tuple(sorted(r["fields"].items(), key=lambda f: _bytes(f[0])))}
+        )
         # Strictly increasing bytes order: the hook's ranks and lookups rely on it.
         if routes and _order(routes[-1]) >= _order(route):
-            raise _value_error(("catalog", "routes", n), "routes are not in bytes order")
+            raise _bad(("routes", n), "routes are not in provider-then-model byte order")
         routes.append(route)
-    decls = []
-    for n, raw in enumerate(_list(top["fields"], ("catalog", "fields"))):
-        d = _map(raw, ("name", "scale", "min", "max"), ("catalog", "fields", n))
-        for key in ("name", "scale", "min", "max"):
-            _kind(d[key], "text" if key == "name" else "int", ("catalog", "fields", n, key))
-        decls.append(FieldDecl(d["name"], d["scale"], d["min"], d["max"]))
-    catalog = Catalog(tuple(routes), tuple(top["tiers"]), top["default_tier"], tuple(decls))
-    if catalog_value(catalog) != value:
-        raise _value_error(("catalog",), "the catalog value is not in canonical form")
-    return catalog
+    _fact(top["default_tier"], "text?", ("default_tier",))
+    return Catalog(tuple(routes), tuple(tiers), top["default_tier"], tuple(decls))
 
 
 def _order(r: Route) -> tuple[bytes, bytes]:

@@ -353,45 +353,144 @@ def check_nfc(document: object) -> None:
 # -- reading the canonical value back ----------------------------------------------
 
 
-def _value_error(path: tuple[str | int, ...], message: str) -> PolicyError:
-    return PolicyError("HOOK_VALUE", path, message)
+_HINT = "compile the policy again with `genvm-policy compile`"
+_SORT_NAME = {"P": "predicate", "S": "scorer", "L": "selector", "M": "mutation", "A": "action"}
+_TERM_ARGS = frozenset(_SORT_NAME)
+_PAIRS = {"routes": 2, "routes_ordered": 2, "rvals": 3}
 
 
-def _map(value: object, keys: tuple[str, ...], path: tuple[str | int, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict) or sorted(value) != sorted(keys):
-        raise _value_error(path, "expected a map with the keys " + ", ".join(sorted(keys)))
-    return value
+def _bad(code: str, path: Path, message: str) -> PolicyError:
+    return PolicyError(code, path, message, _HINT)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _texts(v: object, path: Path, n: int = 0) -> list[Any]:
+    """A list of text, or with `n`, of `n`-item rows: two texts, then an integer."""
+    if not isinstance(v, list):
+        raise _bad("POL_TYPE", path, "expected a list")
+    for i, row in enumerate(v):
+        if not n:
+            if not isinstance(row, str):
+                raise _bad("POL_TYPE", (*path, i), "expected text")
+            continue
+        if not isinstance(row, list) or len(row) != n:
+            raise _bad("POL_TYPE", (*path, i), f"expected a list of {n} items")
+        for j in (0, 1):
+            if not isinstance(row[j], str):
+                raise _bad("POL_TYPE", (*path, i, j), "expected text")
+        if n == 3 and not _is_int(row[2]):
+            raise _bad("POL_TYPE", (*path, i, 2), "expected an integer")
+    return v
+
+
+def _check_arg(k: str, v: object, path: Path, depth: int) -> None:
+    """One argument of kind `k` (the kinds of `OPS`)."""
+    if k in _TERM_ARGS:
+        _check_term(v, k, path, depth + 1)
+    elif k == "text" and not isinstance(v, str):
+        raise _bad("POL_TYPE", path, "expected text")
+    elif k in ("texts", "filters"):
+        names = _texts(v, path)
+        for i, name in enumerate(names if k == "filters" else ()):
+            if name not in TEXT_FILTERS:
+                raise _bad("POL_VALUE", (*path, i), f"{quote(name)} is not a text filter")
+    elif k in _PAIRS:
+        _texts(v, path, _PAIRS[k])
+    elif k == "int" and not _is_int(v):
+        raise _bad("POL_TYPE", path, "expected an integer")
+    elif k == "dec" and not (
+        isinstance(v, list) and len(v) == 2 and _is_int(v[0]) and _is_int(v[1])
+        and -9 <= v[1] <= 0
+    ):  # fmt: skip  # one condition, laid out by hand
+        raise _bad("POL_TYPE", path, "expected a decimal [mantissa, exponent]")
+    elif k in ("cmp", "fact", "param"):
+        allowed = {"cmp": COMPARISONS, "fact": REQUEST_FACTS, "param": PARAMS}[k]
+        if not isinstance(v, str) or v not in allowed:
+            what = {"cmp": "comparison", "fact": "request fact", "param": "call parameter"}[k]
+            raise _bad("POL_VALUE", path, f"{quote(v, 64)} is not a {what}")
+    elif k == "tiers":
+        if not isinstance(v, list):
+            raise _bad("POL_TYPE", path, "expected a list")
+        for i, row in enumerate(v):
+            if not isinstance(row, list) or len(row) != 2:
+                raise _bad("POL_TYPE", (*path, i), "expected a [filter, select] pair")
+            _check_term(row[0], "P", (*path, i, 0), depth + 1)
+            _check_term(row[1], "L", (*path, i, 1), depth + 1)
+
+
+def _check_term(t: object, sort: str, path: Path, depth: int) -> None:
+    """`t` is a term of `sort`, `depth` deep: its op, sort, arity, then each argument."""
+    if depth > LIMITS["depth"]:
+        raise _bad("POL_LIMIT", path, f"the term is nested more than {LIMITS['depth']} deep")
+    if not isinstance(t, list) or not t or not isinstance(t[0], str):
+        raise _bad("POL_TYPE", path, f"expected a {_SORT_NAME[sort]} term")
+    if t[0] not in OPS:
+        raise _bad("POL_OP", (*path, 0), f"unknown op {quote(t[0], 64)}")
+    op_sort, kinds, _ = OPS[t[0]]
+    if op_sort != sort:
+        raise _bad(
+            "POL_SORT", path, f"`{t[0]}` is a {_SORT_NAME[op_sort]}, not a {_SORT_NAME[sort]}"
+        )
+    rest = bool(kinds) and kinds[-1].endswith("*")
+    n = len(t) - 1
+    if (rest and n < len(kinds)) or (not rest and n != len(kinds)):
+        more = " or more" if rest else ""
+        raise _bad("POL_ARITY", path, f"`{t[0]}` takes {len(kinds)}{more} arguments, not {n}")
+    for i, arg in enumerate(t[1:], 1):
+        _check_arg(kinds[min(i, len(kinds)) - 1].rstrip("*"), arg, (*path, i), depth)
 
 
 def policy_from_value(value: Value) -> Policy:
-    """The policy whose canonical value (SPEC §7.3) is `value`; `HOOK_VALUE` otherwise."""
+    """The policy whose canonical value (SPEC §7.3) is `value`, every term checked.
+
+    The checks of SPEC "Lua runtime notes" 2, in the Lua runtime's order, so both
+    report the same `(code, path)`: the top-level keys (`POL_TYPE`, `POL_KEY`,
+    the byte-least unknown key first), `version` (`POL_VALUE`), the filter,
+    score and select terms, the mutations, the failure plan in `CLASSES`
+    order, then `max_attempts` (`POL_LIMIT`). Normal form is admission's.
+    """
     keys = ("version", "filter", "score", "select", "mutate", "on_failure", "max_attempts")
-    top = _map(value, keys, ("policy",))
-    plan = _map(top["on_failure"], CLASSES, ("policy", "on_failure"))
-    if not isinstance(top["mutate"], list):
-        raise _value_error(("policy", "mutate"), "expected a list of mutations")
-    slots: list[tuple[tuple[str | int, ...], object, str]] = [
-        (("policy", "filter"), top["filter"], "P"),
-        (("policy", "score"), top["score"], "S"),
-        (("policy", "select"), top["select"], "L"),
-        *((("policy", "mutate", n), m, "M") for n, m in enumerate(top["mutate"])),
-        *((("policy", "on_failure", c), plan[c], "A") for c in CLASSES),
-    ]
-    for path, term, sort in slots:
-        op = term[0] if isinstance(term, list) and term else None
-        if not isinstance(op, str) or OPS.get(op, ("",))[0] != sort:
-            raise _value_error(path, f"expected a term of sort {quote(sort)}")
-    cap = top["max_attempts"]
-    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= LIMITS["max_attempts"]:
-        raise _value_error(("policy", "max_attempts"), "expected an integer within the limit")
-    policy = Policy(
-        top["filter"],
-        top["score"],
-        top["select"],
-        tuple(top["mutate"]),
+    if not isinstance(value, dict):
+        raise _bad("POL_TYPE", (), "a policy must be a map")
+    unknown = sorted((k for k in value if k not in keys), key=lambda k: str(k).encode())
+    if unknown:
+        raise _bad("POL_KEY", (str(unknown[0]),), f"unknown policy key {quote(unknown[0], 64)}")
+    for key in keys:
+        if key not in value:
+            raise _bad("POL_KEY", (key,), f"the policy has no `{key}`")
+    if not _is_int(value["version"]) or value["version"] != VERSION:
+        raise _bad("POL_VALUE", ("version",), f"the policy version must be `{VERSION}`")
+    for slot, sort in (("filter", "P"), ("score", "S"), ("select", "L")):
+        _check_term(value[slot], sort, (slot,), 1)
+    mutations = value["mutate"]
+    if not isinstance(mutations, list):
+        raise _bad("POL_TYPE", ("mutate",), "expected a list of mutations")
+    for n, m in enumerate(mutations):
+        _check_term(m, "M", ("mutate", n), 1)
+    plan = value["on_failure"]
+    if not isinstance(plan, dict):
+        raise _bad("POL_TYPE", ("on_failure",), "expected a map of error classes")
+    for c in CLASSES:
+        if c not in plan:
+            raise _bad("POL_KEY", ("on_failure", c), f"the failure plan has no `{c}`")
+        _check_term(plan[c], "A", ("on_failure", c), 1)
+    if len(plan) != len(CLASSES):
+        raise _bad("POL_KEY", ("on_failure",), "the failure plan names an unknown class")
+    cap = value["max_attempts"]
+    if not _is_int(cap) or not 1 <= cap <= LIMITS["max_attempts"]:
+        raise _bad(
+            "POL_LIMIT",
+            ("max_attempts",),
+            f"`max_attempts` must be an integer in 1 … {LIMITS['max_attempts']}",
+        )
+    return Policy(
+        value["filter"],
+        value["score"],
+        value["select"],
+        tuple(mutations),
         tuple((c, plan[c]) for c in CLASSES),
-        top["max_attempts"],
+        cap,
     )
-    if policy_value(policy) != value:
-        raise _value_error(("policy",), "the policy value is not in canonical form")
-    return policy

@@ -29,6 +29,7 @@ from genvm_policy.core.identity import identity
 from genvm_policy.core.numeric import to_int
 
 __all__ = [
+    "CLASSES",
     "ENTRIES",
     "FORMATS",
     "LIMITS",
@@ -66,6 +67,20 @@ LIMITS: dict[str, tuple[int, int]] = {
 
 DEFAULT_TEMPERATURE = 700
 DEFAULT_MAX_TOKENS = {"prompt": 8000, "template": 1000}
+
+CLASSES: tuple[tuple[str, str, str, int], ...] = (
+    ("text", "prompt", "text", 0),
+    ("json", "prompt", "json", 0),
+    ("bool", "prompt", "bool", 0),
+    ("text+image", "prompt", "text", 1),
+    ("json+image", "prompt", "json", 1),
+    ("bool+image", "prompt", "bool", 1),
+    ("EqComparative", "EqComparative", "bool", 0),
+    ("EqNonComparativeLeader", "EqNonComparativeLeader", "text", 0),
+    ("EqNonComparativeValidator", "EqNonComparativeValidator", "bool", 0),
+)
+"""The request classes of SPEC §9.4, in its order: name, entry, format, images; the rest
+GenVM's defaults. Routability decides them at install, the hook at load."""
 
 
 @dataclass(frozen=True)

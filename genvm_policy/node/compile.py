@@ -20,15 +20,17 @@ Rules:
 5. Shapes are checked before any value is used: every catalog entry and
    route fact has its kind (text, boolean, integer, or null where a fact may
    be absent), routes are in strictly increasing provider-then-model bytes
-   order, and every term starts with an op name, so a hand-edited file gets
-   `HOOK_VALUE` at the path of the first wrong item and never another error.
+   order, and every term is checked against the op table, by the core readers
+   the Lua runtime mirrors (`catalog_from_value`, `policy_from_value`), so a
+   hand-edited file gets `HOOK_VALUE` at the path of the first wrong item (the
+   reader's path under `catalog` or `policy`) and never another error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from genvm_policy.core.catalog import (
     Catalog,
@@ -61,7 +63,12 @@ SPEC_VERSION = 2
 
 PREFIX = b'return { format = %d, bytes = "'
 SUFFIX = b'" }\n'
+KEYS = ("format", "spec", "policy", "catalog", "identities")
+"""The keys of the compiled value (rule 2)."""
+IDENTITY_KEYS = ("policy", "catalog", "genvm-view")
+"""The keys of its `identities` map: the identities compile checked it against."""
 _PRINTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,14 @@ def _map(value: object, keys: tuple[str, ...], path: tuple[str | int, ...]) -> d
     return value
 
 
+def _part(read: Callable[[Any], _T], top: Mapping[str, Any], key: str) -> _T:
+    """`read(top[key])`, a core reader's error becoming `HOOK_VALUE` under `key` (rule 5)."""
+    try:
+        return read(top[key])
+    except PolicyError as err:
+        raise _value_error((key, *err.path), err.message) from None
+
+
 def read_compiled(text: bytes) -> Compiled:
     """Read and verify a compiled file (rule 4), as the hook does with every check on."""
     head = PREFIX % FORMAT
@@ -157,15 +172,17 @@ def read_compiled(text: bytes) -> Compiled:
     if not text.startswith(head):
         raise _format(f"the file has another format than `{FORMAT}`")
     value = decode(_unescape(text[len(head) : -len(SUFFIX)]))
-    top = _map(value, ("format", "spec", "policy", "catalog", "identities"), ())
+    top = _map(value, KEYS, ())
     if top["format"] != FORMAT or top["spec"] != SPEC_VERSION:
         raise _format(
             f"the file was compiled for format {quote(top['format'], 16)}, "
             f"spec {quote(top['spec'], 16)}"
         )
-    ids: Mapping[str, Any] = _map(top["identities"], ("policy", "catalog", "genvm-view"), ())
-    catalog = catalog_from_value(top["catalog"])
-    policy = policy_from_value(top["policy"])
+    ids: Mapping[str, Any] = _map(top["identities"], IDENTITY_KEYS, ())
+    catalog = _part(catalog_from_value, top, "catalog")
+    policy = _part(policy_from_value, top, "policy")
+    if catalog_value(catalog) != top["catalog"] or policy_value(policy) != top["policy"]:
+        raise _value_error((), "the catalog or the policy is not in canonical form")
     found = {
         "policy": policy_identity(policy),
         "catalog": catalog_identity(catalog),

@@ -43,7 +43,7 @@ from typing import Any
 
 from genvm_policy.authoring.builtin import builtin
 from genvm_policy.core.cascade import Failure, Success, run
-from genvm_policy.core.catalog import Catalog, Route, catalog_identity
+from genvm_policy.core.catalog import VIEW_KEYS, Catalog, Route, catalog_identity
 from genvm_policy.core.decision import Attempt, decide
 from genvm_policy.core.encoding import Value
 from genvm_policy.core.errors import PolicyError
@@ -53,9 +53,19 @@ from genvm_policy.core.prng import call_key, seed_commitment
 from genvm_policy.core.request import make_request, request_identity
 
 __all__ = [
+    "FAULT_MESSAGE",
+    "JSON_INSTRUCTION",
     "PUBLIC_SALT",
     "RECORD_MESSAGE",
+    "STATS_ADD",
+    "STATS_FILE",
+    "STATS_TABLE",
+    "STOCK_FILTERS",
     "STOCK_KIND",
+    "STOCK_TIERS",
+    "TEMPLATE_KEY",
+    "TIMEOUT_FACTOR",
+    "TIMEOUT_MICROS",
     "UNROUTABLE_MESSAGE",
     "call_material",
     "check_record",
@@ -75,14 +85,58 @@ UNROUTABLE_MESSAGE = "genvm-policy unroutable"
 """The `message` of the hook's one load-time line naming the request classes its policy
 plans no route for on the routes GenVM offers (SPEC §9.4; `classes`, `mode`)."""
 
+FAULT_MESSAGE = "genvm-policy fallback"
+"""The `message` of the hook's lines saying it fell back to the stock policy, or why a
+call's decision failed (`fault`, `detail`)."""
+
 STOCK_KIND = "genvm"
 """The provider kind of every stock-catalog route: GenVM never shows the real one."""
 
+STOCK_TIERS = ("basic", "standard", "premium")
+"""The tiers of the stock catalog (rule 4), low to high; no route has one."""
 
-_VIEW_KEYS = (
-    "provider", "model", "json", "image", "max_completion_tokens", "greybox_text",
-    "greybox_image", "priority",
-)  # fmt: skip  # a table laid out by hand in rows
+# -- what a call keeps of the line's stock script (HOOK.md §6, §10) --------------------
+# GenVM's own texts and bounds (../shared/GENVM.md §4), which the hook's `parity.lua`
+# reads from tables.lua; the suite's stock model keeps its own copy, written from
+# GENVM.md, so that the stock-parity tests compare two readings of it.
+
+JSON_INSTRUCTION = "respond with a valid json object"
+"""The system message lib-llm's prompt transform gives a json request."""
+
+STOCK_FILTERS = ("NFKC", "RmZeroWidth", "NormalizeWS")
+"""The filters the newer line's stock script applies to every `ExecPrompt` prompt first."""
+
+TEMPLATE_KEY = {
+    "EqComparative": "eq_comparative",
+    "EqNonComparativeLeader": "eq_non_comparative_leader",
+    "EqNonComparativeValidator": "eq_non_comparative_validator",
+}
+"""Template entry -> its key in `__llm.templates`."""
+
+TIMEOUT_FACTOR = (3, 2)
+"""A call's timeout is the budget's remaining time units ÷ `genPerTimeUnit` × 3/2 s."""
+
+TIMEOUT_MICROS = (1_000_000, 60_000_000)
+"""The timeouts sent, in microseconds: under the first the call exhausts, past the last
+none is sent; the one sent is floored to the microsecond."""
+
+STATS_FILE = "stats.sqlite"
+"""The statistics database in GenVM's `data_dir` (newest line)."""
+
+STATS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS provider_stats (model TEXT PRIMARY KEY, "
+    "errors INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0, "
+    "output_tokens INTEGER NOT NULL DEFAULT 0)"
+)
+"""The statistics table, as the stock script makes it."""
+
+STATS_ADD = (
+    "INSERT INTO provider_stats (model, errors, input_tokens, output_tokens) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
+    "errors = errors + excluded.errors, input_tokens = input_tokens + excluded.input_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens"
+)
+"""How a session's counts are added to a model's row."""
 
 
 def _text(value: object) -> str | None:
@@ -117,7 +171,7 @@ def excluded_routes(
         key = (r["provider"], r["model"])
         if key not in live:
             unavailable.append(key)
-        elif any(live[key][k] != r[k] for k in _VIEW_KEYS):
+        elif any(live[key][k] != r[k] for k in VIEW_KEYS):
             drift.append(key)
     return unavailable, drift
 
@@ -133,7 +187,7 @@ def stock_catalog(view: Any) -> Catalog:
     """The catalog the stock fallback decides over: the GenVM view's routes, nothing more."""
     routes = tuple(
         Route(
-            **{k: r[k] for k in _VIEW_KEYS},
+            **{k: r[k] for k in VIEW_KEYS},
             kind=STOCK_KIND,
             family=family_of(r["provider"], r["model"])[0],
             tier=None,
@@ -146,7 +200,7 @@ def stock_catalog(view: Any) -> Catalog:
         )
         for r in view["routes"]
     )
-    return Catalog(routes, ("basic", "standard", "premium"), None, ())
+    return Catalog(routes, STOCK_TIERS, None, ())
 
 
 def stock_policy(catalog: Catalog) -> tuple[str, Policy]:

@@ -43,6 +43,7 @@ from genvm_policy.core.interpreter import Bound, bind, score
 from genvm_policy.core.numeric import format_units
 from genvm_policy.core.policy import OPS, Policy, Term
 from genvm_policy.core.predicate import predicate
+from genvm_policy.core.request import CLASSES as REQUEST_CLASSES
 from genvm_policy.core.request import ROLES, Request, make_request
 
 __all__ = [
@@ -55,16 +56,9 @@ __all__ = [
     "report_lines",
 ]
 
-CLASSES: tuple[tuple[str, Request], ...] = (
-    ("text", make_request(format="text")),
-    ("json", make_request(format="json")),
-    ("bool", make_request(format="bool")),
-    ("text+image", make_request(format="text", images=1)),
-    ("json+image", make_request(format="json", images=1)),
-    ("bool+image", make_request(format="bool", images=1)),
-    ("EqComparative", make_request(entry="EqComparative")),
-    ("EqNonComparativeLeader", make_request(entry="EqNonComparativeLeader")),
-    ("EqNonComparativeValidator", make_request(entry="EqNonComparativeValidator")),
+CLASSES: tuple[tuple[str, Request], ...] = tuple(
+    (name, make_request(entry=entry, format=format, images=images))
+    for name, entry, format, images in REQUEST_CLASSES
 )
 """Every request class a node serves, by name (rule 1)."""
 

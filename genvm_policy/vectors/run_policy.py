@@ -8,10 +8,10 @@ Rules:
    catalog is a canonical catalog value (SPEC §5.5), a policy a canonical
    policy value (§7.3), a request a canonical request map (§6). Only the
    `admission` kind reads authored documents (§7.4, the reference alone).
-2. `read_catalog` makes, in the same order and with the same `CAT_TYPE`
-   paths, the checks the Lua runtime makes when it decodes the catalog of a
-   compiled policy (first wrong item in value order); a value that passes is
-   read by `catalog.catalog_from_value`.
+2. A catalog is read by `catalog.catalog_from_value`, which makes, in the same
+   order and with the same `CAT_TYPE` paths, the checks the Lua runtime makes
+   when it decodes the catalog of a compiled policy (first wrong item in value
+   order).
 3. The term kinds (`predicate`, `scorer`, `selector`, `mutate`) put their
    terms into the policy `wrap` builds: the given slots, `["true"]`,
    `["const", 0]`, `["argmax"]` and `[]` for the others, the default failure
@@ -29,9 +29,9 @@ from genvm_policy.authoring.admission import DEFAULT_PLAN, admit
 from genvm_policy.core import catalog as catalog_mod
 from genvm_policy.core.cascade import Failure, Success
 from genvm_policy.core.cascade import run as run_cascade
-from genvm_policy.core.catalog import MAX_ROUTES, Catalog, catalog_from_value
+from genvm_policy.core.catalog import Catalog, catalog_from_value
 from genvm_policy.core.decision import decide, decision_report
-from genvm_policy.core.errors import Path, PolicyError
+from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.identity import identity
 from genvm_policy.core.interpreter import bind, score
 from genvm_policy.core.mutate import mutate
@@ -47,99 +47,7 @@ from genvm_policy.core.request import LIMITS, Request, make_request, request_ide
 from genvm_policy.core.selection import select
 from genvm_policy.vectors.escapes import Runner, bad, field, host
 
-__all__ = ["POLICY_RUNNERS", "read_catalog", "read_request", "wrap"]
-
-# -- catalogs as the Lua runtime decodes them (rule 2) ------------------------------
-
-ROUTE_KINDS: dict[str, str] = {
-    "provider": "text",
-    "model": "text",
-    "kind": "text",
-    "json": "flag",
-    "image": "flag",
-    "max_completion_tokens": "flag",
-    "greybox_text": "int?",
-    "greybox_image": "int?",
-    "priority": "int?",
-    "family": "text",
-    "tier": "text?",
-    "price_in": "int?",
-    "price_out": "int?",
-    "context": "int?",
-    "has_tee": "flag",
-    "no_log": "flag",
-    "fields": "map",
-}
-
-
-def _cat_error(path: Path, message: str) -> PolicyError:
-    return PolicyError("CAT_TYPE", path, message, "compile the policy again")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _exact(v: object, keys: list[str], path: Path) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise _cat_error(path, "expected a map")
-    for key in keys:
-        if key not in v:
-            raise _cat_error(path, f"the key `{key}` is missing")
-    extra = sorted((k for k in v if k not in keys), key=lambda k: str(k).encode())
-    if extra:
-        raise _cat_error(path, f"the key `{extra[0]}` is unknown")
-    return v
-
-
-def _array(v: object, path: Path) -> list[Any]:
-    if not isinstance(v, list):
-        raise _cat_error(path, "expected an array")
-    return v
-
-
-def _fact(v: object, what: str, path: Path) -> None:
-    ok = {
-        "text": isinstance(v, str),
-        "flag": isinstance(v, bool),
-        "map": isinstance(v, dict),
-        "int?": v is None or _is_int(v),
-        "text?": v is None or isinstance(v, str),
-    }[what]
-    if not ok:
-        raise _cat_error(path, f"expected {what.replace('?', ' or null')}")
-
-
-def read_catalog(v: object) -> Catalog:
-    """The catalog of a canonical catalog value, checked as the Lua runtime checks it (rule 2)."""
-    top = _exact(v, ["version", "tiers", "default_tier", "fields", "routes"], ())
-    if not _is_int(top["version"]) or top["version"] != catalog_mod.VERSION:
-        raise _cat_error(("version",), "expected version `1`")
-    for i, tier in enumerate(_array(top["tiers"], ("tiers",))):
-        _fact(tier, "text", ("tiers", i))
-    for i, decl in enumerate(_array(top["fields"], ("fields",))):
-        d = _exact(decl, ["name", "scale", "min", "max"], ("fields", i))
-        for key in ("scale", "min", "max"):
-            if not _is_int(d[key]):
-                raise _cat_error(("fields", i, key), "expected an integer")
-        _fact(d["name"], "text", ("fields", i, "name"))
-    routes = _array(top["routes"], ("routes",))
-    if len(routes) > MAX_ROUTES:
-        raise _cat_error(("routes",), f"more than {MAX_ROUTES} routes")
-    previous: tuple[bytes, bytes] | None = None
-    for i, raw in enumerate(routes):
-        r = _exact(raw, list(ROUTE_KINDS), ("routes", i))
-        for key, what in ROUTE_KINDS.items():
-            _fact(r[key], what, ("routes", i, key))
-        for name, value in r["fields"].items():
-            if not _is_int(value):
-                raise _cat_error(("routes", i, "fields", name), "expected an integer")
-        rank = (r["provider"].encode(), r["model"].encode())
-        if previous is not None and not previous < rank:
-            raise _cat_error(("routes", i), "routes are not in provider-then-model byte order")
-        previous = rank
-    _fact(top["default_tier"], "text?", ("default_tier",))
-    return catalog_from_value(v)  # type: ignore[arg-type]  # checked above
+__all__ = ["POLICY_RUNNERS", "read_request", "wrap"]
 
 
 def read_request(v: object) -> Request:
@@ -181,7 +89,7 @@ def wrap(
 
 def _setup(data: dict[str, Any], policy: dict[str, Any]) -> tuple[Catalog, Policy, Request]:
     return (
-        read_catalog(field(data, "catalog")),
+        catalog_from_value(field(data, "catalog")),
         policy_from_value(policy),
         read_request(field(data, "request")),
     )
@@ -204,7 +112,7 @@ def run_catalog(data: dict[str, Any]) -> Any:
     """`{catalog}`: the catalog and GenVM view identities; `{providers}`: `run_view`."""
     if "providers" in data:
         return run_view(data)
-    c = read_catalog(field(data, "catalog"))
+    c = catalog_from_value(field(data, "catalog"))
     return {
         "identity": catalog_mod.catalog_identity(c),
         "view_identity": catalog_mod.view_identity(c),
@@ -311,7 +219,7 @@ def run_decision(data: dict[str, Any]) -> Any:
 def run_admission(data: dict[str, Any]) -> Any:
     """`{policy, catalog?}`: admit an authored document; its normal form and identity."""
     raw = data.get("catalog")
-    p = admit(host(field(data, "policy")), None if raw is None else read_catalog(raw))
+    p = admit(host(field(data, "policy")), None if raw is None else catalog_from_value(raw))
     return {"value": policy_value(p), "identity": policy_identity(p)}
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from genvm_policy.authoring import cost
+from genvm_policy.authoring import builtin, cost
 from genvm_policy.core import (
     cascade,
     catalog,
@@ -42,7 +42,7 @@ from genvm_policy.core import (
     request,
 )
 
-__all__ = ["LUA_PATH", "REGIONS", "SPEC_PATH", "lua_source", "spec_text"]
+__all__ = ["LUA_PATH", "REGIONS", "SPEC_PATH", "Parts", "lua_source", "render", "spec_text"]
 
 LUA_PATH = "dispatch/genvm_policy/tables.lua"
 """Where `lua_source()` goes, relative to the checkout."""
@@ -51,8 +51,22 @@ SPEC_PATH = "docs/SPEC.md"
 
 Table = object
 
+Parts = tuple[tuple[str, tuple[tuple[str, Table], ...]], ...]
+"""Parts of a generated Lua table file: (part, ((constant name, value), …)), in order."""
+
+
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(builtin.BUILTINS, key=lambda n: n.encode("utf-8")))
+
+
+def _builtin_bytes(name: str) -> bytes:
+    # A built-in travels as the canonical bytes of its admitted value: Lua decodes a
+    # fresh value from them, with arrays and maps told apart, and never admits.
+    return encoding.encode(policy.policy_value(builtin.builtin(name)))
+
+
 # part -> (constant name, value), in the order the Lua file lists them.
-_PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
+_PARTS: Parts = (
     ("errors", (("CODES", tuple(errors.CODES)),)),
     ("numeric", (("MAX", numeric.MAX),)),
     ("encoding", (("MAX_DEPTH", encoding.MAX_DEPTH),)),
@@ -68,6 +82,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("BLOCKS", prng.BLOCKS),
         ("TOP", prng.TOP),
         ("WORD", prng.WORD),
+        ("CALL_KEY_TAG", prng.CALL_KEY_TAG),
     )),
     ("catalog", (
         ("VERSION", catalog.VERSION),
@@ -75,6 +90,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("MAX_NAME_BYTES", catalog.MAX_NAME_BYTES),
         ("ROUTE_KEYS", catalog.ROUTE_KEYS),
         ("ROUTE_KINDS", catalog.ROUTE_KINDS),
+        ("VIEW_KEYS", catalog.VIEW_KEYS),
     )),
     ("family", (
         ("UNKNOWN", family.UNKNOWN),
@@ -86,8 +102,11 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("ROLES", request.ROLES),
         ("TEMPLATE_FORMAT", request.TEMPLATE_FORMAT),
         ("LIMITS", request.LIMITS),
+        # LIMITS' fields in its order, which decides the first error; a Lua map has none.
+        ("NUMBERS", tuple(request.LIMITS)),
         ("DEFAULT_TEMPERATURE", request.DEFAULT_TEMPERATURE),
         ("DEFAULT_MAX_TOKENS", request.DEFAULT_MAX_TOKENS),
+        ("CLASSES", request.CLASSES),
     )),
     ("policy", (
         ("OPS", {op: (sort, kinds) for op, (sort, kinds, _) in policy.OPS.items()}),
@@ -102,6 +121,10 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("FITS_CONTEXT", policy.FITS_CONTEXT),
         ("TEXT_FILTERS", policy.TEXT_FILTERS),
     )),
+    ("builtin", (
+        ("NAMES", _builtin_names()),
+        ("VALUES", {name: _builtin_bytes(name) for name in _builtin_names()}),
+    )),
     ("mutate", (
         ("JITTER_PART", mutate.JITTER_PART),
         ("PART_BYTES", mutate.PART_BYTES),
@@ -110,6 +133,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, Table], ...]], ...] = (
         ("KIND_FIRST", cascade.KIND_FIRST),
         ("BODY_CLASS", cascade.BODY_CLASS),
         ("STATUS_CLASS", cascade.STATUS_CLASS),
+        ("SERVER_STATUSES", cascade.SERVER_STATUSES),
         ("UNREADABLE", cascade.UNREADABLE),
         ("KIND_CLASS", cascade.KIND_CLASS),
         ("NO_PROVIDER", cascade.NO_PROVIDER),
@@ -151,7 +175,19 @@ def _key(k: object) -> str:
     raise TypeError(f"table key {k!r} is neither text nor an integer")
 
 
+def _bytes(b: bytes) -> str:
+    # A byte string (a domain tag, a salt) is Lua text: printable ASCII as itself, any
+    # other byte as a three-digit escape, so a digit after it cannot join it.
+    out = []
+    for c in b:
+        ch = chr(c)
+        out.append("\\" + ch if ch in '"\\' else ch if 0x20 <= c < 0x7F else f"\\{c:03d}")
+    return '"' + "".join(out) + '"'
+
+
 def _inline(v: Table) -> str:
+    if isinstance(v, bytes):
+        return _bytes(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -176,15 +212,20 @@ def _constant(name: str, v: Table) -> list[str]:
     return [f"    {name} = {_inline(v)},"]
 
 
-def lua_source() -> str:
-    """The text of `dispatch/genvm_policy/tables.lua` (rule 1)."""
+def render(header: str, parts: Parts) -> str:
+    """A generated Lua file: `header`, then one table a part (rule 1); a pure function."""
     lines: list[str] = []
-    for part, constants in _PARTS:
+    for part, constants in parts:
         lines.append(f"  {part} = {{")
         for name, value in constants:
             lines += _constant(name, value)
         lines.append("  },")
-    return _HEADER + "\n".join(lines) + "\n}\n"
+    return header + "\n".join(lines) + "\n}\n"
+
+
+def lua_source() -> str:
+    """The text of `dispatch/genvm_policy/tables.lua` (rule 1)."""
+    return render(_HEADER, _PARTS)
 
 
 # -- the spec's tables ----------------------------------------------------------------

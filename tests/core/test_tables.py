@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from genvm_policy.core import cascade, errors, policy, request
+from genvm_policy.node import hooktables
 from genvm_policy.node.runtimes import new_state
 from genvm_policy.vectors import tables
 
@@ -84,7 +85,7 @@ def test_lua_modules_read_the_generated_tables(runtime: str) -> None:
 
 
 def test_the_command_rewrites_stale_files_and_check_reports_them(tmp_path: Path) -> None:
-    for rel in (tables.LUA_PATH, tables.SPEC_PATH):
+    for rel in (tables.LUA_PATH, hooktables.LUA_PATH, tables.SPEC_PATH):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / rel, tmp_path / rel)
     assert cli("--check", cwd=tmp_path).returncode == 0

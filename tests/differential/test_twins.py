@@ -34,6 +34,8 @@ LUA_ONLY: dict[str, str] = {
     "the reference receives these already read, as a cascade `Failure`",
     "sha256": "SHA-256 in pure Lua with its unrolled rounds (a speed-up with its figures); "
     "the reference takes it from `hashlib`",
+    "hooktables": "generated from the node layer's tables by `genvm-policy vectors tables`; "
+    "its Python side is those tables (`node/hooktables.py` names them)",
     "tables": "generated from the reference's tables by `genvm-policy vectors tables`; "
     "its Python side is the tables themselves",
     "values": "the tagged value model Lua needs (null, arrays apart from maps, bytes); "
@@ -58,6 +60,7 @@ LUA_EXTRA: dict[tuple[str, str], str] = {
     ("errors", "is_error"): "`isinstance(e, PolicyError)` in Python",
     ("errors", "at"): "prefixing a path is `PolicyError.at` in Python",
     ("errors", "render"): "`PolicyError.render` in Python",
+    ("errors", "as_value"): "`PolicyError.as_value` in Python",
     ("mutate", "params_value"): "the parameters' map is `Params.value` in Python",
     ("numeric", "from_host"): "normalises GenVM's float statuses (`429.0`); Python has no host",
     ("predicate", "spend"): "the Lua tabulation budget (SPEC Lua notes 5); Python has none",

@@ -125,12 +125,12 @@ def test_values_of_the_wrong_shape_are_refused() -> None:
     assert isinstance(value, dict)
     with pytest.raises(PolicyError) as err:
         catalog_from_value({**value, "extra": 1})
-    assert err.value.code == "HOOK_VALUE"
+    assert err.value.code == "CAT_TYPE"
     pol = policy_value(builtin("stock-greybox"))
     assert policy_value(policy_from_value(pol)) == pol
     with pytest.raises(PolicyError) as err:
         policy_from_value({**pol, "max_attempts": "8"})
-    assert err.value.code == "HOOK_VALUE"
+    assert err.value.code == "POL_LIMIT"
     assert decode(encode(pol)) == pol
 
 

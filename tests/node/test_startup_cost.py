@@ -122,7 +122,7 @@ def lua_catalog_error(lua: Any, value: Any) -> tuple[str, list[Any]]:
 def reference_path(value: Any) -> list[Any]:
     with pytest.raises(PolicyError) as info:
         catalog_from_value(value)
-    return list(info.value.path[1:])  # the reader's paths start at `catalog`
+    return list(info.value.path)
 
 
 def test_route_errors_name_the_first_wrong_item(runtime: str) -> None:

@@ -12,9 +12,9 @@ exit 0 only when nothing failed and at least one case ran, else 1. Without DIR,
 `verify` replays the golden vectors the package carries
 (`genvm_policy.resources`), so it works from any folder.
 `tables [--check] [ROOT]` writes the shared tables of the checkout ROOT
-(`dispatch/genvm_policy/tables.lua` and the generated regions of
-`docs/SPEC.md`) from the reference; `--check` writes nothing and exits 1 when
-either is out of date.
+(`dispatch/genvm_policy/tables.lua`, the hook's `hooktables.lua` and the
+generated regions of `docs/SPEC.md`) from the reference; `--check` writes
+nothing and exits 1 when any is out of date.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from genvm_policy.cli.commands.helptext import teach
 from genvm_policy.core.errors import PolicyError
-from genvm_policy.node import runtimes
+from genvm_policy.node import hooktables, runtimes
 from genvm_policy.resources import resource
 from genvm_policy.vectors import KINDS, Report, build, regressions, tables, verify_file, write_file
 from genvm_policy.vectors.verify import Runner, python_runner
@@ -114,7 +114,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "tables",
         help="write the shared tables (Lua runtime, spec) from the reference",
         **teach(
-            "Write dispatch/genvm_policy/tables.lua and the generated tables of docs/SPEC.md "
+            "Write dispatch/genvm_policy/tables.lua, the hook's hooktables.lua and the "
+            "generated tables of docs/SPEC.md "
             "(the op grammar, fields, parameters, limits, failure classes, statuses, error "
             "codes) from the Python reference's tables, in the checkout ROOT. Run it after "
             "changing one of those tables; --check only says whether they are up to date.",
@@ -283,7 +284,11 @@ def _tables(args: argparse.Namespace) -> int:
     lua_path, spec_path = root / tables.LUA_PATH, root / tables.SPEC_PATH
     try:
         spec = spec_path.read_text(encoding="utf-8")
-        wanted = {lua_path: tables.lua_source(), spec_path: tables.spec_text(spec)}
+        wanted = {
+            lua_path: tables.lua_source(),
+            root / hooktables.LUA_PATH: hooktables.lua_source(),
+            spec_path: tables.spec_text(spec),
+        }
         stale = [
             p
             for p, text in wanted.items()
