@@ -13,9 +13,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.luasandbox import lua_list
 
 from genvm_policy.core import cascade, errors, policy, request
 from genvm_policy.node import hooktables
@@ -58,10 +58,6 @@ def test_a_spec_region_is_rewritten_and_only_its_lines() -> None:
     with pytest.raises(ValueError, match="no region for params"):
         region_end = end + len("<!-- /tables:params -->")
         tables.spec_text(spec[: start - len(marker) - 1] + spec[region_end:])
-
-
-def lua_list(lua: Any, t: Any) -> list[Any]:
-    return [t[i] for i in range(1, int(lua.eval("function(t) return #t end")(t)) + 1)]
 
 
 @pytest.mark.runtimes("lupa")

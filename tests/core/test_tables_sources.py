@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.luasandbox import lua_list
 
 from genvm_policy.core import catalog, prng, request
 from genvm_policy.node import compile as compiled
@@ -37,11 +38,7 @@ def test_byte_strings_are_written_as_lua_reads_them() -> None:
     assert lua.execute(text.encode())[b"t"][b"B"] == b'\x00"\\\n9\x7f\xff'
 
 
-def lua_list(lua: Any, t: Any) -> list[Any]:
-    return [t[i] for i in range(1, int(lua.eval("function(t) return #t end")(t)) + 1)]
-
-
-@pytest.mark.parametrize("runtime", ["lua53", "lua54"])
+@pytest.mark.runtimes("lupa")
 def test_lua_modules_read_the_generated_values(runtime: str) -> None:
     lua = new_state(runtime)
     hook = lua.eval('(require("genvm_policy.hook"))')

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.drivers import driver
+from support.runtimes import names
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.builtin import BUILTINS, builtin
@@ -35,43 +37,11 @@ from genvm_policy.vectors.run_policy import read_request
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 
-# The Lua side: read a host value with one reader; a registered error becomes its
-# (code, path), anything else is a crash the test reports.
-DRIVER = b"""
-local encoding = require("genvm_policy.encoding")
-local errors = require("genvm_policy.errors")
-local readers = {
-  catalog = function(v)
-    return require("genvm_policy.catalog").from_value(v).value
-  end,
-  policy = function(v)
-    return require("genvm_policy.policy").from_value(v).value
-  end,
-  request = function(v)
-    local request = require("genvm_policy.request")
-    return request.request_value(request.from_value(v))
-  end,
-}
-local D = {}
-function D.read(name, v)
-  local ok, result = pcall(readers[name], v)
-  if ok then
-    return "ok", result
-  elseif errors.is_error(result) then
-    return "error", errors.as_value(result)
-  end
-  return "crash", tostring(result)
-end
-D.array, D.map, D.bytes, D.null, D.kind = encoding.array, encoding.map, encoding.bytes,
-  encoding.null, encoding.kind
-return D
-"""
-
 
 @pytest.fixture(scope="module")
 def luas() -> Iterator[list[tuple[Any, Any]]]:
-    states = [new_state(version, binary=True) for version in ("lua53", "lua54")]
-    yield [(lua, lua.execute(DRIVER)) for lua in states]
+    states = [new_state(version, binary=True) for version in names("lupa")]
+    yield [(lua, lua.execute(driver("readers"))) for lua in states]
     for lua in states:
         assert lua.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")
 

@@ -22,7 +22,7 @@ from genvm_policy.node.runtimes import (
 )
 from support.runtimes import names, runtime
 
-__all__ = ["DISPATCH", "ROOT", "VERSIONS", "driver_states", "new_state"]
+__all__ = ["DISPATCH", "ROOT", "VERSIONS", "driver_states", "lua_list", "new_state"]
 
 
 @contextmanager
@@ -52,3 +52,8 @@ def driver_states(source: bytes, *kinds: str) -> Iterator[dict[str, Any]]:
             process.close()
     for lua in lupas:
         assert lua.eval(b"rawget(_G, 'D') == nil and rawget(_G, 'encoding') == nil")
+
+
+def lua_list(lua: Any, t: Any) -> list[Any]:
+    """The items of the Lua sequence `t` of state `lua`, in order."""
+    return [t[i] for i in range(1, int(lua.eval("function(t) return #t end")(t)) + 1)]
