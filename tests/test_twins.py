@@ -34,6 +34,8 @@ LUA_ONLY: dict[str, str] = {
     "the reference receives these already read, as a cascade `Failure`",
     "sha256": "SHA-256 in pure Lua with its unrolled rounds (a speed-up with its figures); "
     "the reference takes it from `hashlib`",
+    "tabulate": "the Lua runtime's speed-ups (tables made once per bound policy) behind "
+    "spec-shaped calls, with its figures; the reference evaluates each call",
     "tables": "generated from the reference's tables by `genvm-policy vectors tables`; "
     "its Python side is the tables themselves",
     "values": "the tagged value model Lua needs (null, arrays apart from maps, bytes); "
@@ -60,10 +62,7 @@ LUA_EXTRA: dict[tuple[str, str], str] = {
     ("errors", "render"): "`PolicyError.render` in Python",
     ("mutate", "params_value"): "the parameters' map is `Params.value` in Python",
     ("numeric", "from_host"): "normalises GenVM's float statuses (`429.0`); Python has no host",
-    ("predicate", "spend"): "the Lua tabulation budget (SPEC Lua notes 5); Python has none",
-    ("predicate", "route_only"): "whether a predicate can be tabulated per route (notes 5)",
     ("prng", "stream"): "opens what Python's `Stream` class is",
-    ("selection", "reads_scores"): "lets `decide` skip the score map when nothing reads it",
 }
 
 # (stem, Python function) -> why the Lua runtime has no function of that name.
