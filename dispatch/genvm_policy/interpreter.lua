@@ -216,6 +216,8 @@ end
 
 -- The value of scorer `term` for each route of `pop`, in `pop` order (rule 2);
 -- its arguments' values are `M.score`'s, as the reference's are `score`'s.
+-- Every column `M.score` returns is a fresh array, so an op computes its
+-- result in its argument's column.
 local function score(term, b, pop, req)
   local op, n = term[1], #pop
   if op == "const" then
@@ -248,27 +250,27 @@ local function score(term, b, pop, req)
     end
     return out
   elseif op == "neg" then
-    local inner, out = M.score(term[2], b, pop, req), {}
-    if span(inner) <= MAX then
-      for k = 1, n do out[k] = -inner[k] end
-    else
-      for k = 1, n do out[k] = neg(inner[k]) end
+    local out = M.score(term[2], b, pop, req)
+    for k = 1, n do
+      local x = out[k]
+      -- Checked per element in one pass (the reference checks the column).
+      if x > MAX or x < -MAX then out[k] = neg(x) else out[k] = -x end
     end
     return out
   elseif op == "scale" then
-    local inner, k, d, out = M.score(term[4], b, pop, req), term[2], term[3], {}
-    local top, by, over = span(inner), magnitude(k), magnitude(d)
+    local out, k, d = M.score(term[4], b, pop, req), term[2], term[3]
+    local top, by, over = span(out), magnitude(k), magnitude(d)
     if d ~= 0 and top <= MAX and by and over and (by == 0 or top <= MAX // by) then
       -- Every product is at most `top · |k|` in magnitude, and so in range.
-      for j = 1, n do out[j] = inner[j] * k // d end
+      for j = 1, n do out[j] = out[j] * k // d end
     else
-      for j = 1, n do out[j] = floordiv(mul(inner[j], k), d) end
+      for j = 1, n do out[j] = floordiv(mul(out[j], k), d) end
     end
     return out
   elseif op == "sum" or op == "min" or op == "max" then
     local columns = {}
     for c = 2, #term do columns[c - 1] = M.score(term[c], b, pop, req) end
-    local out = table.move(columns[1], 1, n, 1, {})
+    local out = columns[1] -- a fresh column, as every `M.score` result is
     if op == "min" then
       for c = 2, #columns do
         local col = columns[c]
@@ -286,38 +288,38 @@ local function score(term, b, pop, req)
       end
       return out
     end
-    local total = 0
-    for c = 1, #columns do total = total + span(columns[c]) end
     for c = 2, #columns do
       local col = columns[c]
-      if total <= MAX then
-        -- No partial sum exceeds the columns' largest magnitudes added up.
-        for j = 1, n do out[j] = out[j] + col[j] end
-      else
-        for j = 1, n do out[j] = add(out[j], col[j]) end
+      for j = 1, n do
+        -- Both terms lie within ±MAX, so their plain sum cannot wrap; one
+        -- outside the range reruns the checked sum, which raises for it.
+        local x, y = out[j], col[j]
+        local v = x + y
+        if v > MAX or v < -MAX then v = add(x, y) end
+        out[j] = v
       end
     end
     return out
   elseif op == "gate" then
-    local inner = M.score(term[3], b, pop, req)
+    local out = M.score(term[3], b, pop, req)
     local held = {}
     local kept = predicate(term[2], b)(pop, req)
     for k = 1, #kept do held[kept[k]] = true end
     for k = 1, n do
-      if not held[pop[k]] then inner[k] = 0 end
+      if not held[pop[k]] then out[k] = 0 end
     end
-    return inner
+    return out
   end
-  local inner = M.score(term[3], b, pop, req) -- "normalize", the last scorer op
+  local out = M.score(term[3], b, pop, req) -- "normalize", the last scorer op
   if n == 0 then
-    return {}
+    return out
   end
-  local lo, hi = inner[1], inner[1]
+  local lo, hi = out[1], out[1]
   for k = 2, n do
-    local v = inner[k]
+    local v = out[k]
     if v < lo then lo = v elseif v > hi then hi = v end
   end
-  local r, out = term[2], {}
+  local r = term[2]
   if hi == lo then
     for k = 1, n do out[k] = r end
     return out
@@ -325,9 +327,9 @@ local function score(term, b, pop, req)
   local width, by = hi - lo, magnitude(r)
   if -lo <= MAX and hi <= MAX and by and width <= MAX and (by == 0 or width <= MAX // by) then
     -- |(v − lo) · R| ≤ |(hi − lo) · R| ≤ MAX: no step below can leave the range.
-    for k = 1, n do out[k] = (inner[k] - lo) * r // width end
+    for k = 1, n do out[k] = (out[k] - lo) * r // width end
   else
-    for k = 1, n do out[k] = floordiv(mul(sub(inner[k], lo), r), sub(hi, lo)) end
+    for k = 1, n do out[k] = floordiv(mul(sub(out[k], lo), r), sub(hi, lo)) end
   end
   return out
 end

@@ -27,6 +27,7 @@ local interpreter = require("genvm_policy.interpreter")
 local predicate_mod = require("genvm_policy.predicate")
 local numeric = require("genvm_policy.numeric")
 local prng = require("genvm_policy.prng")
+local tabulate = require("genvm_policy.tabulate")
 
 local M = {}
 
@@ -55,42 +56,59 @@ local function key_less(x, y)
   return x[2] < y[2]
 end
 
--- The ranks of the `limit` smallest (key, rank) pairs, ascending, where
--- `keys[k]` is the key of `ranks[k]`: `sorted(pairs)[:limit]`. Ranks are
--- distinct, so the order is total (rule 1). A decision's limit is its
--- `max_attempts`: up to `PARTIAL_MAX`, the kept pairs form a sorted prefix of
--- at most `limit`, about one comparison per pair and no table per pair.
-local function smallest(limit, keys, ranks)
-  local n = #ranks
+-- The `limit` smallest (key, rank) pairs of `pop`, ascending, as ranks: the
+-- key of rank `i` is `sign × keys[i]`, and a rank with no key is left out;
+-- `sorted(pairs)[:limit]`. Ranks are distinct, so the order is total (rule 1).
+-- A decision's limit is its `max_attempts`: up to `PARTIAL_MAX`, the kept
+-- pairs form a sorted prefix of at most `limit`, about one comparison per
+-- rank, no table per rank, keys read in place.
+local function smallest(limit, pop, keys, sign)
+  local n = #pop
   if limit > n then limit = n end
   if limit <= 0 then return {} end
   if limit > PARTIAL_MAX then
-    local keyed, out = {}, {}
-    for k = 1, n do keyed[k] = { keys[k], ranks[k] } end
+    local keyed, out, m = {}, {}, 0
+    for k = 1, n do
+      local key = keys[pop[k]]
+      if key ~= nil then
+        m = m + 1
+        keyed[m] = { sign * key, pop[k] }
+      end
+    end
     table.sort(keyed, key_less)
-    for k = 1, limit do out[k] = keyed[k][2] end
+    for k = 1, math.min(limit, m) do out[k] = keyed[k][2] end
     return out
   end
   local kx, kr, m = {}, {}, 0
   for k = 1, n do
-    local x, r = keys[k], ranks[k]
-    if m < limit or x < kx[m] or (x == kx[m] and r < kr[m]) then
-      local j = m < limit and m + 1 or m
-      m = j
-      while j > 1 and (kx[j - 1] > x or (kx[j - 1] == x and kr[j - 1] > r)) do
-        kx[j], kr[j] = kx[j - 1], kr[j - 1]
-        j = j - 1
+    local r = pop[k]
+    local x = keys[r]
+    if x ~= nil then
+      x = sign * x
+      if m < limit or x < kx[m] or (x == kx[m] and r < kr[m]) then
+        local j = m < limit and m + 1 or m
+        m = j
+        while j > 1 and (kx[j - 1] > x or (kx[j - 1] == x and kr[j - 1] > r)) do
+          kx[j], kr[j] = kx[j - 1], kr[j - 1]
+          j = j - 1
+        end
+        kx[j], kr[j] = x, r
       end
-      kx[j], kr[j] = x, r
     end
   end
   return kr
 end
 
+-- Whether some rank of `pop` has a key.
+local function any_keyed(pop, keys)
+  for k = 1, #pop do
+    if keys[pop[k]] ~= nil then return true end
+  end
+  return false
+end
+
 local function argmax(pop, scores, limit)
-  local keys = {} -- (−score, rank)
-  for k = 1, #pop do keys[k] = -scores[pop[k]] end
-  return smallest(limit, keys, pop)
+  return smallest(limit, pop, scores, -1) -- (−score, rank)
 end
 
 -- The first `limit` picks of §8.3's walk: draw without replacement, chance
@@ -106,23 +124,26 @@ local function weighted(weights, pop, stream, limit)
       ranks[n], positive[n] = pop[k], weights[k]
     end
   end
-  -- prefix[j + 1] sums the first `j` weights. Positive weights within MAX: a
-  -- partial sum can leave the range only past MAX, and there the checked sum
-  -- raises, at the first partial sum that does, as specified.
-  local prefix = { 0 }
+  -- Positive weights within MAX: the running total can leave the range only
+  -- past MAX, and there the checked sum raises, at the first partial sum
+  -- that does, as specified.
+  local total = 0
   for j = 1, n do
-    local sum = prefix[j] + positive[j]
-    if sum > MAX then sum = add(prefix[j], positive[j]) end
-    prefix[j + 1] = sum
+    local sum = total + positive[j]
+    if sum > MAX then sum = add(total, positive[j]) end
+    total = sum
   end
-  local total = prefix[n + 1]
   if math.min(limit, n) <= 0 then
     return {}
   end
-  -- tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j, and
-  -- j − (j & −j) is j & (j − 1); each is a part of `total`, so within MAX.
-  local tree = {}
-  for j = 1, n do tree[j] = prefix[j + 1] - prefix[(j & (j - 1)) + 1] end
+  -- tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j (the
+  -- reference takes it from prefix sums; here each node is added into its
+  -- parent); each is a part of `total`, so within MAX.
+  local tree = table.move(positive, 1, n, 1, {})
+  for j = 1, n do
+    local up = j + (j & -j)
+    if up <= n then tree[up] = tree[up] + tree[j] end
+  end
   local top = 1
   while top * 2 <= n do top = top * 2 end
   local order = {}
@@ -157,11 +178,11 @@ end
 local function sample(spread, ranked, stream, limit)
   if limit == 0 then return {} end
   if spread == 0 then return ranked end
-  local keys, places = {}, {}
-  for p = 1, #ranked do
-    keys[p], places[p] = (p - 1) + stream:below(spread + 1), p - 1
+  local keys, places = {}, {} -- position -> key; the positions 0, 1, …
+  for p = 0, #ranked - 1 do
+    keys[p], places[p + 1] = p + stream:below(spread + 1), p
   end
-  local out = smallest(limit, keys, places)
+  local out = smallest(limit, places, keys, 1)
   for k = 1, #out do out[k] = ranked[out[k] + 1] end
   return out
 end
@@ -189,29 +210,22 @@ local function select_term(term, b, pop, scores, req, draws, limit)
     return out
   elseif op == "greybox" or op == "stock" then
     local position = req.needs_image and "greybox_image" or "greybox_text"
-    local keys, ranks, m, routes = {}, {}, 0, b.routes
-    for k = 1, #pop do
-      local key = routes[pop[k] + 1][position]
-      if key ~= nil then
-        m = m + 1
-        keys[m], ranks[m] = key, pop[k]
-      end
-    end
-    if op == "stock" and m == 0 then
+    local keys = tabulate.column(b, position)
+    if op == "stock" and not any_keyed(pop, keys) then
       -- No survivor has a chain position for this class: the newer line's
       -- default order, so the fallback never plans nothing while a route is left.
-      for k = 1, #pop do
-        keys[k], ranks[k] = -(routes[pop[k] + 1].priority or 0), pop[k]
-      end
+      return smallest(limit, pop, tabulate.column(b, "priority", 0), -1)
     end
-    return smallest(limit, keys, ranks)
+    return smallest(limit, pop, keys, 1)
   elseif op == "top_k" then
     return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then
     local placed, order, rows = {}, {}, term[2]
     for t = 1, #rows do
-      local rest, m = {}, 0
-      for k = 1, #pop do
+      -- The survivors no tier before has placed (all of them until one has: a
+      -- sieve never changes its argument).
+      local rest, m = #order > 0 and {} or pop, 0
+      for k = 1, #order > 0 and #pop or 0 do
         if not placed[pop[k]] then
           m = m + 1
           rest[m] = pop[k]

@@ -65,7 +65,7 @@ local STATE = setmetatable({}, { __mode = "k" })
 local function state(b)
   local s = STATE[b]
   if s == nil then
-    s = { left = M.TABLES, sieves = {}, splits = {}, columns = {} }
+    s = { left = M.TABLES, splits = {}, columns = {}, attrs = {} }
     STATE[b] = s
   end
   return s
@@ -262,6 +262,24 @@ function M.score(term, b, pop, req, score)
   local out = {}
   for k = 1, #pop do out[k] = column[pop[k] + 1] end
   return out
+end
+
+--- Attribute `attr` of every route by rank (`column[i]`, `default` where a
+--- route has none): `b.routes[i + 1][attr]`, read from one flat table.
+function M.column(b, attr, default)
+  local s = state(b)
+  local key = default == nil and attr or attr .. "/" .. default
+  local column = s.attrs[key]
+  if column == nil then
+    column = {}
+    for r = 1, #b.routes do
+      local v = b.routes[r][attr]
+      if v == nil then v = default end
+      column[r - 1] = v
+    end
+    s.attrs[key] = column
+  end
+  return column
 end
 
 --- The rank -> score map of survivors `pop` and their `values`, for `select`;
