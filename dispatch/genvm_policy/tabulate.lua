@@ -1,11 +1,12 @@
 --- Tabulation: the Lua runtime's speed-ups, apart from the spec-shaped code.
 --
 -- Not normative: docs/IMPLEMENTATION.md §4. `interpreter`, `predicate` and
--- `selection` read as translations of their Python twins; at five places they
--- hand one of their own functions to this module, in a call shaped like the
--- operation it serves, and get back what that function returns, made once per
--- bound policy instead of once per decision. Nothing here computes a result of
--- its own: every table is the spec-shaped function's result, kept.
+-- `selection` read as translations of their Python twins; where one of them
+-- would run the same work at every decision, it hands its own function to this
+-- module, in a call shaped like the operation it serves, and gets back what
+-- that function returns, made once per bound policy instead of once per
+-- decision. Nothing here computes a result of its own: every table is the
+-- spec-shaped function's result, kept.
 --
 -- Rules:
 -- 1. `bind(catalog, policy, bind)`: the bound policy of a (catalog, policy)
@@ -24,24 +25,42 @@
 --    route a value its population does not change: evaluated once over every
 --    route, then gathered per population. One whose checked arithmetic raises
 --    for some route is evaluated per population, so it raises where §8.2 says.
--- 5. `by_rank(b, pop, values)`: the rank -> score map `select` is given, left
---    empty when the policy's selector reads no scores (no `argmax`, no
---    `sample` inside it).
+-- 5. `column(b, attr, default)`: a route attribute (`greybox_text`, …) of
+--    every rank in one flat table; `by_rank(b, pop, values)`: the rank -> score
+--    map `select` is given, left empty when the policy's selector reads no
+--    scores (no `argmax`, no `sample` inside it).
 -- 6. A bound policy keeps at most `TABLES` route-sized tables (a predicate's
 --    flags per shape, a split's two arrays, a scorer's values), about 10 MB at
---    10,000 routes (RELIABILITY §7); past them the spec-shaped function runs
---    at every call, with the same results.
+--    10,000 routes (RELIABILITY §7), plus the list of every rank and at most
+--    three attribute columns; past them the spec-shaped function runs at every
+--    call, with the same results.
 -- 7. The state lives in this module, keyed weakly by catalog and by bound
 --    policy: a bound policy holds what `bind` made and nothing is written into it.
 --
--- Figures: median `decide` in µs, lupa `lua53`, benchmark catalogs and
--- policies (benchmarks/), first attempt's parameters included, timed in turns
--- on the 2-core development machine under load. "Spec-shaped" is this
--- module's five calls answering with the function they are handed, each time.
+-- Figures: median `decide` in µs, lupa `lua53`, the benchmark catalogs and
+-- policies (benchmarks/) plus `chain` (`has: price_in`, a chain of 64 routes)
+-- and the costliest admitted policy, the first attempt's parameters included,
+-- both timed in turns on the 2-core development machine under load.
+-- "Spec-shaped" replaces this module with one whose calls run the function
+-- they are handed, every time (tests/core/test_tabulate.py, `SPEC_SHAPED`).
 --
--- | policy              | routes | spec-shaped | tabulated |
--- |---------------------|--------|-------------|-----------|
--- FIGURES
+-- | policy           | routes | spec-shaped | tabulated |
+-- |------------------|--------|-------------|-----------|
+-- | stock-greybox    |     10 |          36 |        29 |
+-- | scored-argmax    |     10 |          74 |        32 |
+-- | tiered-weighted  |     10 |         103 |        65 |
+-- | sampled-jitter   |     10 |         102 |        69 |
+-- | chain            |     10 |          36 |        28 |
+-- | stock-greybox    |  1,000 |         181 |        79 |
+-- | scored-argmax    |  1,000 |       1,011 |       154 |
+-- | tiered-weighted  |  1,000 |         780 |       411 |
+-- | sampled-jitter   |  1,000 |         653 |       159 |
+-- | chain            |  1,000 |         373 |       171 |
+-- | costliest        |  1,000 |       COSTS |
+--
+-- Against the engine before it was a translation (tables built inside
+-- `predicate`, `interpreter` and `selection`), the same rows in turns at 1,000
+-- routes: BEFORE.
 
 local M = {}
 
