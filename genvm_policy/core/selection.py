@@ -87,7 +87,7 @@ def _argmax(pop: list[int], scores: dict[int, int], limit: int) -> list[int]:
 def _smallest(limit: int, keyed: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """The `limit` smallest (key, rank) pairs, ascending: `sorted(keyed)[:limit]`.
 
-    Ranks are distinct, so the order is total. A decision's limit is its
+    Ranks (for `sample`, positions) are distinct, so the order is total. A decision's limit is its
     `max_attempts`: a heap of that size costs O(N log limit), not a full sort.
     """
     return heapq.nsmallest(limit, keyed) if limit <= _PARTIAL_MAX else sorted(keyed)[:limit]
