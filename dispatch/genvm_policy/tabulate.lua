@@ -41,8 +41,8 @@
 -- policies (benchmarks/) plus `chain` (`has: price_in`, a chain of 64 routes)
 -- and the costliest admitted policy, the first attempt's parameters included,
 -- both timed in turns on the 2-core development machine under load.
--- "Spec-shaped" replaces this module with one whose calls run the function
--- they are handed, every time (tests/core/test_tabulate.py, `SPEC_SHAPED`).
+-- "Spec-shaped" replaces this module with one whose six calls run the
+-- function they are handed, every time (tests/core/test_tabulate.py, `SPEC_SHAPED`).
 --
 -- | policy           | routes | spec-shaped | tabulated |
 -- |------------------|--------|-------------|-----------|
