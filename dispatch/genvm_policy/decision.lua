@@ -1,7 +1,7 @@
 --- The decision: one pure function from (catalog, policy, request, seed) to a record.
 --
 -- Spec: docs/SPEC.md §9 (Decision), "Lua runtime notes". Mirrors
--- genvm_policy/decision.py.
+-- genvm_policy/core/decision.py.
 --
 -- Rules:
 -- 1. `decide` binds the policy to the catalog, filters, scores the survivors
@@ -27,6 +27,7 @@ local predicate = require("genvm_policy.predicate")
 local prng = require("genvm_policy.prng")
 local request_mod = require("genvm_policy.request")
 local selection = require("genvm_policy.selection")
+local tabulate = require("genvm_policy.tabulate")
 
 local M = {}
 
@@ -41,17 +42,8 @@ function M.decide(catalog, policy, request, seed, catalog_id)
   local b = interpreter.bind(catalog, policy)
   local survivors, rejected = predicate.filter_routes(b, request)
   local values = interpreter.score(policy.score, b, survivors, request)
-  -- The rank -> score map costs a table write per survivor; a selector that
-  -- never reads scores (`greybox`, `chain`, `weighted`) does without it.
-  if b.reads_scores == nil then
-    b.reads_scores = selection.reads_scores(policy.select)
-  end
-  local by_rank = {}
-  if b.reads_scores then
-    for k = 1, #survivors do
-      by_rank[survivors[k]] = values[k]
-    end
-  end
+  -- The rank -> score map, empty for a selector that reads no scores.
+  local by_rank = tabulate.by_rank(b, survivors, values)
   local order = selection.select(b, survivors, by_rank, request, seed, policy.max_attempts)
   local ranks, routes = {}, {}
   for a = 1, math.min(#order, policy.max_attempts) do

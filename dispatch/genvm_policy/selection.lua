@@ -1,6 +1,6 @@
 --- Select: the failover order of the surviving routes, best first.
 --
--- Spec: docs/SPEC.md §8.3 (Select). Mirrors genvm_policy/selection.py.
+-- Spec: docs/SPEC.md §8.3 (Select). Mirrors genvm_policy/core/selection.py.
 --
 -- Rules:
 -- 1. Every order is total: `argmax` by (score descending, rank), `greybox` by
@@ -27,12 +27,17 @@ local interpreter = require("genvm_policy.interpreter")
 local predicate_mod = require("genvm_policy.predicate")
 local numeric = require("genvm_policy.numeric")
 local prng = require("genvm_policy.prng")
+local tabulate = require("genvm_policy.tabulate")
 
 local M = {}
 
 local add, MAX = numeric.add, numeric.MAX
 local predicate, score = predicate_mod.predicate, interpreter.score
-local sort = table.sort
+
+--- Up to this limit the first `limit` of an order are kept as they come
+--- (Python: a heap of that size); above it a full sort is cheaper.
+M.PARTIAL_MAX = 32
+local PARTIAL_MAX = M.PARTIAL_MAX
 
 -- -- select (§8.3) -----------------------------------------------------------
 
@@ -43,7 +48,7 @@ local function draw_stream(draws, op)
   return prng.stream(draws.seed, label)
 end
 
--- Sort `keys` (arrays {k1, k2}) ascending by (k1, k2): integers, a total order.
+-- (key, rank) pairs ascending: integers, a total order.
 local function key_less(x, y)
   if x[1] ~= y[1] then
     return x[1] < y[1]
@@ -51,140 +56,112 @@ local function key_less(x, y)
   return x[2] < y[2]
 end
 
--- Above this limit a full sort is cheaper than insertion into the kept prefix.
-local PARTIAL_MAX = 32
-
--- The first `limit` ranks of `pop` by (key, rank) ascending, where the key of
--- rank `i` is `sign × keys[i + offset]` and a rank whose key is nil or false is
--- left out. Ranks are distinct, so the order is total (rule 1). For small
--- limits (every decision's `max_attempts`) the kept ranks form a sorted prefix
--- of at most `limit`: about one comparison per route, no table per route, no
--- comparator call; keys are read from `keys` in place, never copied.
-local function smallest(pop, keys, offset, sign, limit)
+-- The `limit` smallest (key, rank) pairs of `pop`, ascending, as ranks: the
+-- key of rank `i` is `sign × keys[i]`, and a rank with no key is left out;
+-- `sorted(pairs)[:limit]`. Ranks are distinct, so the order is total (rule 1).
+-- A decision's limit is its `max_attempts`: up to `PARTIAL_MAX`, the kept
+-- pairs form a sorted prefix of at most `limit`, about one comparison per
+-- rank, no table per rank, keys read in place.
+local function smallest(limit, pop, keys, sign)
   local n = #pop
   if limit > n then limit = n end
   if limit <= 0 then return {} end
   if limit > PARTIAL_MAX then
     local keyed, out, m = {}, {}, 0
     for k = 1, n do
-      local i = pop[k]
-      local key = keys[i + offset]
-      if key then
+      local key = keys[pop[k]]
+      if key ~= nil then
         m = m + 1
-        keyed[m] = { sign * key, i }
+        keyed[m] = { sign * key, pop[k] }
       end
     end
-    sort(keyed, key_less)
+    table.sort(keyed, key_less)
     for k = 1, math.min(limit, m) do out[k] = keyed[k][2] end
     return out
   end
-  local bx, by, m = {}, {}, 0
+  local kx, kr, m = {}, {}, 0
   for k = 1, n do
-    local b = pop[k]
-    local a = keys[b + offset]
-    if a then
-      a = sign * a
-      if m < limit or a < bx[m] or (a == bx[m] and b < by[m]) then
+    local r = pop[k]
+    local x = keys[r]
+    if x ~= nil then
+      x = sign * x
+      if m < limit or x < kx[m] or (x == kx[m] and r < kr[m]) then
         local j = m < limit and m + 1 or m
         m = j
-        while j > 1 and (bx[j - 1] > a or (bx[j - 1] == a and by[j - 1] > b)) do
-          bx[j], by[j] = bx[j - 1], by[j - 1]
+        while j > 1 and (kx[j - 1] > x or (kx[j - 1] == x and kr[j - 1] > r)) do
+          kx[j], kr[j] = kx[j - 1], kr[j - 1]
           j = j - 1
         end
-        bx[j], by[j] = a, b
+        kx[j], kr[j] = x, r
       end
     end
   end
-  return by
+  return kr
 end
 
-local function argmax(pop, scores, limit)
-  return smallest(pop, scores, 0, -1, limit)
-end
-
--- Each route's greybox position for `attr` by rank + 1 (false when it has
--- none), made once per bound policy: the selector reads one flat array
--- instead of one route table per survivor.
-local function positions(b, attr)
-  local column = b.positions[attr]
-  if not column then
-    column = {}
-    for r = 1, #b.routes do
-      local position = b.routes[r][attr]
-      column[r] = position ~= nil and position
-    end
-    b.positions[attr] = column
-  end
-  return column
-end
-
--- Each route's `priority` by rank + 1 (0 when it has none), made once per bound
--- policy: `stock`'s order where no survivor has a position for the class.
-local function priorities(b)
-  local column = b.positions.priority
-  if not column then
-    column = {}
-    for r = 1, #b.routes do
-      column[r] = b.routes[r].priority or 0
-    end
-    b.positions.priority = column
-  end
-  return column
-end
-
--- Whether some rank of `pop` has a key in `column` (indexed by rank + 1).
-local function any_keyed(pop, column)
+-- Whether some rank of `pop` has a key.
+local function any_keyed(pop, keys)
   for k = 1, #pop do
-    if column[pop[k] + 1] then return true end
+    if keys[pop[k]] ~= nil then return true end
   end
   return false
 end
 
--- The first `limit` picks of §8.3's walk, by a Fenwick tree over the weights in
--- rank order: a picked route's weight becomes 0, the walk over those left.
+local function argmax(pop, scores, limit)
+  return smallest(limit, pop, scores, -1) -- (−score, rank)
+end
+
+-- The first `limit` picks of §8.3's walk: draw without replacement, chance
+-- proportional to weight; weight ≤ 0 is left out. A Fenwick tree over the
+-- weights in rank order finds each pick in O(log N): the first position whose
+-- prefix sum exceeds `r` is the route the walk stops at, and a picked route's
+-- weight becomes 0, which is the walk over the routes that remain.
 local function weighted(weights, pop, stream, limit)
-  local total = 0
+  local ranks, positive, n = {}, {}, 0
   for k = 1, #pop do
-    local w = weights[k]
-    if w > 0 then
-      -- Weights are positive and within MAX: only the running total can leave
-      -- the range, and then the checked sum raises as §1.2 specifies.
-      local sum = total + w
-      if sum > MAX then sum = add(total, w) end
-      total = sum
+    if weights[k] > 0 then
+      n = n + 1
+      ranks[n], positive[n] = pop[k], weights[k]
     end
   end
-  -- Past the limit only the checked total had to run (rule 3): nothing to draw.
-  if limit <= 0 or total == 0 then
+  -- Positive weights within MAX: the running total can leave the range only
+  -- past MAX, and there the checked sum raises, at the first partial sum
+  -- that does, as specified.
+  local total = 0
+  for j = 1, n do
+    local sum = total + positive[j]
+    if sum > MAX then sum = add(total, positive[j]) end
+    total = sum
+  end
+  if math.min(limit, n) <= 0 then
     return {}
   end
-  local ranks, kept, tree, n = {}, {}, {}, 0
-  for k = 1, #pop do
-    local w = weights[k]
-    if w > 0 then
-      n = n + 1
-      ranks[n], kept[n], tree[n] = pop[k], w, w
-    end
-  end
-  -- tree[j] sums positions j − (j & −j) + 1 … j: within `total`, so within MAX.
+  -- tree[j] (1-based) sums the weights of positions j − (j & −j) + 1 … j (the
+  -- reference takes it from prefix sums; here each node is added into its
+  -- parent); each is a part of `total`, so within MAX.
+  local tree = table.move(positive, 1, n, 1, {})
   for j = 1, n do
     local up = j + (j & -j)
     if up <= n then tree[up] = tree[up] + tree[j] end
   end
-  local top, order = 1, {}
+  local top = 1
   while top * 2 <= n do top = top * 2 end
+  local order = {}
   for a = 1, math.min(limit, n) do
     local r, at, step = stream:below(total), 0, top
     while step > 0 do
-      local next_at = at + step
-      if next_at <= n and tree[next_at] <= r then
-        at, r = next_at, r - tree[next_at]
+      if at + step <= n and tree[at + step] <= r then
+        at = at + step
+        r = r - tree[at]
       end
       step = step >> 1
     end
-    -- The first `at` positions sum to at most the draw, one more exceeds it.
-    local j, w = at + 1, kept[at + 1]
-    order[a], total = ranks[j], total - w
+    -- The first `at` positions sum to at most the draw, one more exceeds it:
+    -- that route (0-based index `at`) is the pick.
+    local i, w = ranks[at + 1], positive[at + 1]
+    order[a] = i
+    total = total - w
+    local j = at + 1
     while j <= n do
       tree[j] = tree[j] - w
       j = j + (j & -j)
@@ -193,41 +170,20 @@ local function weighted(weights, pop, stream, limit)
   return order
 end
 
--- `ranked` is argmax's first `limit + spread` routes: a later key is at least
--- `limit + spread`, above every key of the first `limit` positions; drawing in
--- position order takes the same prefix of the stream as the full order does.
+-- Perturb each position by a draw in `0 … spread`, re-sort by (key, position).
+-- `ranked` is argmax's first `limit + spread` routes: a later position's key
+-- is at least `limit + spread`, above every key of the first `limit`
+-- positions, so it cannot reach the first `limit` places; drawing in position
+-- order takes the same prefix of the stream as the full order does.
 local function sample(spread, ranked, stream, limit)
   if limit == 0 then return {} end
   if spread == 0 then return ranked end
-  local keys, places, m, bound = {}, {}, 0, spread + 1
-  if limit > PARTIAL_MAX then
-    local keyed, out = {}, {}
-    for r = 1, #ranked do
-      keyed[r] = { (r - 1) + stream:below(bound), r - 1, ranked[r] }
-    end
-    sort(keyed, key_less)
-    for k = 1, math.min(limit, #keyed) do out[k] = keyed[k][3] end
-    return out
+  local keys, places = {}, {} -- position -> key; the positions 0, 1, …
+  for p = 0, #ranked - 1 do
+    keys[p], places[p + 1] = p + stream:below(spread + 1), p
   end
-  -- The first `limit` places by (key, position), kept sorted as they come
-  -- (the limit is a decision's `max_attempts`, so the prefix is short).
-  for r = 1, #ranked do
-    -- key = position + draw; a tie keeps position order, and positions only grow.
-    local key = (r - 1) + stream:below(bound)
-    if m < limit or key < keys[m] then
-      local j = m < limit and m + 1 or m
-      m = j
-      while j > 1 and keys[j - 1] > key do
-        keys[j], places[j] = keys[j - 1], places[j - 1]
-        j = j - 1
-      end
-      keys[j], places[j] = key, r
-    end
-  end
-  local out = {}
-  for k = 1, m do
-    out[k] = ranked[places[k]]
-  end
+  local out = smallest(limit, places, keys, 1)
+  for k = 1, #out do out[k] = ranked[out[k] + 1] end
   return out
 end
 
@@ -236,78 +192,69 @@ local function select_term(term, b, pop, scores, req, draws, limit)
   if op == "argmax" then
     return argmax(pop, scores, limit)
   elseif op == "chain" then
-    local where, out = {}, {}
+    local where, routes = {}, b.routes
     for k = 1, #pop do
-      local route = b.routes[pop[k] + 1]
-      where[route.provider .. "\0" .. route.model] = pop[k]
+      local route = routes[pop[k] + 1]
+      where[route.provider] = where[route.provider] or {}
+      where[route.provider][route.model] = pop[k]
     end
-    local rows = term[2]
+    local out, m, rows = {}, 0, term[2]
     for k = 1, #rows do
-      local i = where[rows[k][1] .. "\0" .. rows[k][2]]
-      if i ~= nil and #out < limit then
-        out[#out + 1] = i
+      local models = where[rows[k][1]]
+      local i = models and models[rows[k][2]]
+      if i ~= nil and m < limit then
+        m = m + 1
+        out[m] = i
       end
     end
     return out
   elseif op == "greybox" or op == "stock" then
-    local column = positions(b, req.needs_image and "greybox_image" or "greybox_text")
-    if op == "stock" and not any_keyed(pop, column) then
-      -- No survivor has a chain position for this class: priority high first.
-      return smallest(pop, priorities(b), 1, -1, limit)
+    local position = req.needs_image and "greybox_image" or "greybox_text"
+    local keys = tabulate.column(b, position)
+    if op == "stock" and not any_keyed(pop, keys) then
+      -- No survivor has a chain position for this class: the newer line's
+      -- default order, so the fallback never plans nothing while a route is left.
+      return smallest(limit, pop, tabulate.column(b, "priority", 0), -1)
     end
-    return smallest(pop, column, 1, 1, limit)
+    return smallest(limit, pop, keys, 1)
   elseif op == "top_k" then
     return select_term(term[3], b, pop, scores, req, draws, math.min(term[2], limit))
   elseif op == "tiers" then
-    local placed, order = {}, {}
-    local rows = term[2]
+    local placed, order, rows = {}, {}, term[2]
     for t = 1, #rows do
-      local members, m = {}, 0
-      local f, flags = predicate(rows[t][1], b, req)
-      for k = 1, #pop do
-        local i = pop[k]
-        if not placed[i] then
-          local ok
-          if flags then ok = flags[i + 1] else ok = f(i, req) end
-          if ok then
-            m = m + 1
-            members[m] = i
-          end
+      -- The survivors no tier before has placed (all of them until one has: a
+      -- sieve never changes its argument).
+      local rest, m = #order > 0 and {} or pop, 0
+      for k = 1, #order > 0 and #pop or 0 do
+        if not placed[pop[k]] then
+          m = m + 1
+          rest[m] = pop[k]
         end
       end
-      -- Tiers past the limit still run (limit 0): scorers raise, numbers hold.
-      local inner = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
-      -- Only what the tier's selector placed is taken: the members it cut stay.
-      for k = 1, #inner do
-        order[#order + 1], placed[inner[k]] = inner[k], true
+      local members = predicate(rows[t][1], b)(rest, req)
+      -- A full order still runs the later tiers (limit 0): their scorers
+      -- raise as before and their selectors keep their numbers (rules 2, 3).
+      local got = select_term(rows[t][2], b, members, scores, req, draws, limit - #order)
+      -- Only what the tier's selector placed is taken: the members it cut
+      -- (a chain that omits them, top_k past k, …) stay for later tiers.
+      local base = #order
+      for k = 1, #got do
+        placed[got[k]] = true
+        order[base + k] = got[k]
       end
     end
     return order
   elseif op == "weighted" then
-    return weighted(score(term[2], b, pop, req), pop, draw_stream(draws, "weighted"), limit)
+    local weights = score(term[2], b, pop, req)
+    return weighted(weights, pop, draw_stream(draws, "weighted"), limit)
   end
   local ranked = argmax(pop, scores, limit + term[2]) -- "sample"
   return sample(term[2], ranked, draw_stream(draws, "sample"), limit)
 end
 
---- Whether selector `term` reads the survivors' scores (`argmax`, `sample`,
---- anywhere inside it); when it does not, `select` never reads `scores`.
-function M.reads_scores(term)
-  local op = term[1]
-  if op == "argmax" or op == "sample" then
-    return true
-  elseif op == "top_k" then
-    return M.reads_scores(term[3])
-  elseif op == "tiers" then
-    for t = 1, #term[2] do
-      if M.reads_scores(term[2][t][2]) then return true end
-    end
-  end
-  return false
-end
-
---- The failover order of the surviving ranks `pop`, best first; `scores`
---- maps rank -> score. With `limit`, only the first `limit` routes (rule 3).
+--- The failover order of the surviving routes `pop` (ranks), best first;
+--- `scores` maps rank -> score. With `limit`, only the first `limit` routes
+--- of that order (rule 3).
 function M.select(b, pop, scores, req, seed, limit)
   return select_term(b.policy.select, b, pop, scores, req, { seed = seed, count = 0 },
     limit or #pop)

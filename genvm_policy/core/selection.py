@@ -43,8 +43,10 @@ from genvm_policy.core.request import Request
 
 __all__ = ["select"]
 
-_HEAP_MAX = 64
-"""Above this limit a full sort beats a heap of the limit's size."""
+_PARTIAL_MAX = 32
+"""Up to this limit the first `limit` of an order are kept as they come (a heap of
+that size here, insertion into a sorted prefix in the Lua runtime's
+`selection.PARTIAL_MAX`); above it a full sort is cheaper."""
 
 
 # -- select (§8.3) -----------------------------------------------------------
@@ -85,10 +87,10 @@ def _argmax(pop: list[int], scores: dict[int, int], limit: int) -> list[int]:
 def _smallest(limit: int, keyed: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """The `limit` smallest (key, rank) pairs, ascending: `sorted(keyed)[:limit]`.
 
-    Ranks are distinct, so the order is total. A decision's limit is its
+    Ranks (for `sample`, positions) are distinct, so the order is total. A decision's limit is its
     `max_attempts`: a heap of that size costs O(N log limit), not a full sort.
     """
-    return heapq.nsmallest(limit, keyed) if limit <= _HEAP_MAX else sorted(keyed)[:limit]
+    return heapq.nsmallest(limit, keyed) if limit <= _PARTIAL_MAX else sorted(keyed)[:limit]
 
 
 def _select(
@@ -197,5 +199,5 @@ def _sample(spread: int, ranked: list[int], stream: Stream, limit: int) -> list[
         return []
     if spread == 0:
         return ranked
-    keyed = [(p + stream.below(spread + 1), p, i) for p, i in enumerate(ranked)]
-    return [i for _, _, i in sorted(keyed)][:limit]
+    keyed = [(p + stream.below(spread + 1), p) for p in range(len(ranked))]
+    return [ranked[p] for _, p in _smallest(limit, keyed)]

@@ -18,13 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.drivers import driver
 from support.engine import (
-    DOCS,
     blob,
+    cases,
     failures,
     py_cascade,
     py_report,
     requests,
-    resolve,
     rows,
     seeds,
 )
@@ -54,19 +53,6 @@ def lua(runtime: str) -> Iterator[Any]:
         b"(function() for k in pairs(_G) do if k == 'D' or k == 'encoding' then "
         b"return false end end return true end)()"
     ), "the Lua modules leaked a global"
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
-    cat = catalog(draw(rows))
-    doc = resolve(draw(DOCS), cat)
-    try:
-        policy = admit(doc, cat)
-    except PolicyError as err:
-        # Interval analysis may refuse a generated scorer; use the default one.
-        assert err.code in ("POL_BOUND", "POL_DUPLICATE"), err
-        policy = admit({**doc, "score": 0, "select": "argmax"}, cat)
-    return cat, policy, draw(requests), draw(seeds)
 
 
 # -- decisions ---------------------------------------------------------------

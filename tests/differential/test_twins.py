@@ -36,6 +36,8 @@ LUA_ONLY: dict[str, str] = {
     "the reference takes it from `hashlib`",
     "hooktables": "generated from the node layer's tables by `genvm-policy vectors tables`; "
     "its Python side is those tables (`node/hooktables.py` names them)",
+    "tabulate": "the Lua runtime's speed-ups (tables made once per bound policy) behind "
+    "spec-shaped calls, with its figures; the reference evaluates each call",
     "tables": "generated from the reference's tables by `genvm-policy vectors tables`; "
     "its Python side is the tables themselves",
     "values": "the tagged value model Lua needs (null, arrays apart from maps, bytes); "
@@ -63,10 +65,7 @@ LUA_EXTRA: dict[tuple[str, str], str] = {
     ("errors", "as_value"): "`PolicyError.as_value` in Python",
     ("mutate", "params_value"): "the parameters' map is `Params.value` in Python",
     ("numeric", "from_host"): "normalises GenVM's float statuses (`429.0`); Python has no host",
-    ("predicate", "spend"): "the Lua tabulation budget (SPEC Lua notes 5); Python has none",
-    ("predicate", "route_only"): "whether a predicate can be tabulated per route (notes 5)",
     ("prng", "stream"): "opens what Python's `Stream` class is",
-    ("selection", "reads_scores"): "lets `decide` skip the score map when nothing reads it",
 }
 
 # (stem, Python function) -> why the Lua runtime has no function of that name.

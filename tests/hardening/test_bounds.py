@@ -102,7 +102,7 @@ def test_largest_policy_past_the_table_allowance_decides_as_the_reference(
     needs_json: bool,
 ) -> None:
     # The largest policy asks for far more route-sized tables than a bound policy
-    # may keep (predicate.lua `TABLES`): the rest is evaluated per decision,
+    # may keep (tabulate.lua `TABLES`): the rest is evaluated per decision,
     # and the report must still be the reference's, byte for byte.
     cat = big_catalog(6000)  # the policy names providers b000 … b059
     pol = admit(largest_policy())  # see `count`: the cost bound refuses it with the catalog

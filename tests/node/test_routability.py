@@ -391,11 +391,10 @@ def test_the_grid_names_the_first_case_where_a_runtime_differs(tmp_path: Path) -
     catalog = load_catalog(str(SAMPLES["v2-sample"]), None)
     policy = builtin("stock-greybox")
     modules, entry = runtime_sources()
-    wrong = "smallest(pop, priorities(b), 1, 1, limit)"  # priority low first: a wrong order
-    assert modules["selection"].count("smallest(pop, priorities(b), 1, -1, limit)") == 1
-    modules["selection"] = modules["selection"].replace(
-        "smallest(pop, priorities(b), 1, -1, limit)", wrong
-    )
+    right = 'smallest(limit, pop, tabulate.column(b, "priority", 0), -1)'
+    wrong = right.replace("-1)", "1)")  # priority low first: a wrong order
+    assert modules["selection"].count(right) == 1
+    modules["selection"] = modules["selection"].replace(right, wrong)
     hook = tmp_path / "hook.lua"
     hook.write_bytes(assemble(modules, entry, str(tmp_path / "p.lua"), str(tmp_path / "s")))
     got, want = run_installed(hook, grid_input(catalog, policy)), grid_expected(catalog, policy)

@@ -24,6 +24,7 @@ from genvm_policy.core.request import ENTRIES, FORMATS, Request, make_request, r
 __all__ = [
     "DOCS",
     "blob",
+    "cases",
     "failures",
     "py_cascade",
     "py_report",
@@ -309,3 +310,17 @@ failures = st.lists(
     ).map(list),
     max_size=20,
 )
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[Catalog, Policy, Request, bytes]:
+    """A catalog, a policy admitted against it, a request and a seed, drawn together."""
+    cat = catalog(draw(rows))
+    doc = resolve(draw(DOCS), cat)
+    try:
+        policy = admit(doc, cat)
+    except PolicyError as err:
+        # Interval analysis may refuse a generated scorer; use the default one.
+        assert err.code in ("POL_BOUND", "POL_DUPLICATE"), err
+        policy = admit({**doc, "score": 0, "select": "argmax"}, cat)
+    return cat, policy, draw(requests), draw(seeds)
