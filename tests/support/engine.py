@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from genvm_policy.authoring.admission import admit
 from genvm_policy.core.cascade import Failure, Success, run
 from genvm_policy.core.catalog import Catalog, catalog_value
 from genvm_policy.core.decision import Attempt, decide, decision_report
@@ -20,6 +21,7 @@ from genvm_policy.core.encoding import encode
 from genvm_policy.core.errors import PolicyError
 from genvm_policy.core.policy import CLASSES, Policy
 from genvm_policy.core.request import ENTRIES, FORMATS, Request, make_request, request_value
+from support.policies import catalog
 
 __all__ = [
     "DOCS",
