@@ -1,6 +1,8 @@
 """`bind` checks a policy against the catalog it is decided on, alike in every runtime.
 
-Spec: docs/SPEC.md §8 rule 6. Vector cases: `decision` `unbound_*`.
+Spec: docs/SPEC.md §8 rule 6. Vector cases: `decision` `unbound_*`, and the frozen
+`vectors/regressions/0002-*` (each term the catalog cannot serve, at its path, in
+every runtime).
 
 A policy admitted without its catalog and decided on a catalog that lacks a field,
 a tier or a scale it needs fails in `bind` with the registered code at the path of
@@ -21,9 +23,7 @@ from support.policies import catalog
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.core.decision import decide
-from genvm_policy.core.encoding import decode, encode
-from genvm_policy.core.errors import PolicyError
-from genvm_policy.core.interpreter import bind
+from genvm_policy.core.encoding import decode
 from genvm_policy.core.request import make_request
 from genvm_policy.vectors.generate_flow import UNBOUND
 
@@ -35,45 +35,6 @@ SEED = bytes(range(32))
 @pytest.fixture(scope="module")
 def lua(runtime: str) -> Iterator[Any]:
     yield new_state(runtime, binary=True).execute(driver("engine"))
-
-
-@pytest.mark.parametrize(
-    ("doc", "code", "path"),
-    [
-        ({"score": "speed"}, "POL_FIELD", ["score", 1]),
-        ({"score": {"sum": [1, {"neg": "speed"}]}}, "POL_FIELD", ["score", 1, 1, 1]),  # `neg` first
-        ({"filter": {"has": "speed"}, "score": "latency"}, "POL_FIELD", ["filter", 2, 1]),
-        (
-            {"select": {"tiers": [{"filter": {"tier_at_least": "gold"}}]}},
-            "POL_TIER",
-            ["select", 1, 0, 0, 1],
-        ),
-        (
-            {
-                "mutate": [
-                    {"set": {"max_tokens": 9}},
-                    {"when": {"if": {"lt": {"speed": 2}}, "then": ["use_max_completion_tokens"]}},
-                ]
-            },
-            "POL_FIELD",
-            ["mutate", 1, 1, 1],
-        ),
-        ({"filter": {"ge": {"quality": "0.5"}}}, "NUM_INEXACT", ["filter", 2, 2]),
-        ({"filter": "false", "score": "speed"}, "POL_FIELD", ["score", 1]),
-    ],
-)
-def test_bind_names_the_term_the_catalog_cannot_serve(
-    lua: Any, doc: dict[str, Any], code: str, path: list[Any]
-) -> None:
-    cat = catalog()
-    policy = admit(doc)  # without its catalog: nothing checked the names
-    req = make_request()
-    with pytest.raises(PolicyError) as err:
-        bind(cat, policy)
-    assert (err.value.code, list(err.value.path)) == (code, path)
-    want = encode({"error": [code, path]})
-    assert py_report(cat, policy, req, SEED) == want
-    assert lua.report(blob(cat, policy, req, SEED)) == want
 
 
 def test_every_unbound_vector_fails_alike(lua: Any) -> None:
