@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_DATA = {
     pattern: sorted(p.relative_to(ROOT) for p in ROOT.glob(pattern))
     for pattern in ("dispatch/*.lua", "dispatch/genvm_policy/*.lua", "dispatch/vectors/*.lua",
-                    "vectors/*.cbor")
+                    "vectors/*.cbor", "vectors/regressions/*")
 }  # fmt: skip  # a table laid out by hand in rows
 
 
@@ -74,7 +75,10 @@ def test_sdist_and_wheel_carry_the_runtime_vectors_and_examples(dist: Path) -> N
         assert files and all(f"genvm_policy/data/{f}" in names for f in files)
     assert "genvm_policy/data/examples/node/genvm-module-llm.yaml" in names
     (sdist,) = dist.glob("genvm_policy-*.tar.gz")
-    assert sdist.stat().st_size > 0
+    with tarfile.open(sdist) as tar:
+        inside = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    for files in CHECKOUT_DATA.values():
+        assert all(str(f) in inside for f in files)
 
 
 def test_the_installed_package_reads_its_own_copy(program: Path, empty: Path) -> None:
