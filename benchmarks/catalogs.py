@@ -20,7 +20,7 @@ from genvm_policy.core.catalog import MAX_ROUTES, Catalog
 __all__ = ["SHAPES", "SIZES", "build", "node_config", "overlay"]
 
 SIZES = (10, 100, 1000, 10000)
-"""The catalog sizes of issue 13, in routes."""
+"""The catalog sizes, in routes."""
 
 SHAPES = {10: (2, 5), 100: (10, 10), 1000: (20, 50), 10000: (100, 100)}
 """Routes = backends × enabled models per backend."""

@@ -1,4 +1,4 @@
-"""`benchmarks/run [--quick] [--json FILE] [--sizes N,…]`: every benchmark of issue 13.
+"""`benchmarks/run [--quick] [--json FILE] [--sizes N,…]`: every benchmark of the project.
 
 Prints one table (targets and PASS/MISS per row), then the ratios measured in
 this run, then the machine. `--quick` keeps the sample counts small and skips
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in host.items()))
     if args.json:
-        # A list of rows, as issue 13 specifies; each names the run it came from.
+        # A list of rows (benchmarks/README.md), each naming the run it came from.
         run_info = {"quick": args.quick, "machine": host}
         data = [{**r.as_json(), **run_info} for r in rows]
         Path(args.json).write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")

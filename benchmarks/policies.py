@@ -1,4 +1,4 @@
-"""The four policies of issue 13, admitted the way an operator's policy is.
+"""The four benchmark policies, admitted the way an operator's policy is.
 
 `stock-greybox` is the built-in (docs/SPEC.md §9.3); the three others are
 authored policy files beside this module (`policies/*.yaml`), loaded through

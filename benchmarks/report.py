@@ -1,4 +1,4 @@
-"""Rows, targets and the printed table of a benchmark run (issue 13's targets).
+"""Rows, targets and the printed table of a benchmark run.
 
 A row is one measured cell (operation × runtime × size × policy) or a cell that
 could not be measured, with the reason instead of numbers: never a made-up
@@ -89,7 +89,7 @@ def judge(rows: list[Row]) -> None:
 
 
 def ratios(rows: list[Row]) -> list[str]:
-    """The ratios of issue 13, each from rows of this run, as printable lines."""
+    """The ratios the README lists, each from rows of this run, as printable lines."""
     lines: list[str] = []
     decide = {(r.runtime, r.routes, r.policy): r for r in rows if r.name == "decide"}
     for (runtime, routes, policy), row in sorted(decide.items(), key=lambda kv: str(kv[0])):
