@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.cli import cli
 
 from genvm_policy.authoring.admission import admit
 from genvm_policy.authoring.catalog_build import build_catalog
@@ -40,16 +39,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 ID = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
 
 
 def salts(n: int, shape: str | None = None) -> list[bytes]:

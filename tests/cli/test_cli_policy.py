@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 POLICIES = sorted((ROOT / "examples/policies").iterdir())
 ID = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)

@@ -12,13 +12,12 @@ and `lua54`, the stand-alone `lua5.3` and `mlua`, with no skip list.
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import cli, summary
 
 from genvm_policy.cli import main as cli_main
 from genvm_policy.cli.commands import vectors as vectors_command
@@ -30,28 +29,6 @@ from genvm_policy.vectors.kinds import spec_sections
 ROOT = runtimes.ROOT
 FROZEN = ROOT / "vectors" / regressions.FOLDER
 INDEX_PATH = f"vectors/{regressions.FOLDER}/{regressions.INDEX}"
-SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run `genvm-policy` in a subprocess from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def summary(run: subprocess.CompletedProcess[str]) -> tuple[int, int]:
-    """The `N passed, M failed` counts of the output's last line."""
-    lines = run.stdout.strip().splitlines()
-    assert lines, run.stderr
-    found = SUMMARY.fullmatch(lines[-1])
-    assert found, lines[-1]
-    return int(found.group(1)), int(found.group(2))
 
 
 def committed() -> tuple[str, dict[str, bytes]]:

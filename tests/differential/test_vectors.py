@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import cli, summary
 from support.runtimes import ALIASES, names
 
 from genvm_policy.cli import main as cli_main
@@ -25,28 +24,6 @@ from genvm_policy.vectors.verify import first_difference
 
 ROOT = runtimes.ROOT
 VECTORS = ROOT / "vectors"
-SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run `genvm-policy` in a subprocess from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def summary(run: subprocess.CompletedProcess[str]) -> tuple[int, int]:
-    """The `N passed, M failed` counts of the output's last line."""
-    lines = run.stdout.strip().splitlines()
-    assert lines, run.stderr
-    found = SUMMARY.fullmatch(lines[-1])
-    assert found, lines[-1]
-    return int(found.group(1)), int(found.group(2))
 
 
 def edit(directory: Path, kind: str, change: Any) -> None:

@@ -9,7 +9,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 import zlib
@@ -20,6 +19,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from support.cli import cli
 
 from genvm_policy.analysis.diversity import (
     NO_FILTERS,
@@ -50,16 +50,6 @@ NODE = str(ROOT / "examples/node/genvm-module-llm.yaml")
 OVERLAY = str(ROOT / "examples/node/overlay.yaml")
 CATALOG = load_catalog(NODE, OVERLAY)
 GREYBOX = str(ROOT / "tests/data/genvm/genvm-module-llm.v2-greybox.yaml")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genvm_policy.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
 
 
 def brute_jury(counts: list[int], k: int, t: int) -> Fraction:
